@@ -1,0 +1,235 @@
+"""Run configuration: frozen dataclasses, YAML loading that rejects unknown keys, and value checks.
+
+Precedence: built-in defaults < YAML file (``--config``) < command-line flags. Every check raises
+``ConfigError`` with one line that names the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streamseg.errors import ConfigError
+
+DEFAULT_MODEL = "yolov8n-seg.pt"
+BACKENDS = ("auto", "onnxruntime", "torch", "tensorrt")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One input: a file path, a webcam index / ``/dev/videoN``, or (later) a stream URL."""
+
+    uri: str
+    name: str = ""
+
+    def display_name(self) -> str:
+        return self.name or default_source_name(self.uri)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str = DEFAULT_MODEL  # Ultralytics -seg .pt or .onnx
+    imgsz: int = 640  # longest side of the network input; the other side is the smallest stride multiple
+    conf: float = 0.25
+    iou: float = 0.7
+    max_det: int = 300
+    batch: int = 4  # most frames per inference call
+    batch_timeout_ms: float = 5.0  # how long the batcher waits to fill a batch once it has one frame
+    backend: str = "onnxruntime"
+    device: str = "cpu"
+    threads: int = 0  # intra-op threads for ONNX Runtime; 0 = its default (all cores)
+    engines_dir: str = "engines"  # where exported ONNX files are cached
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    masks: bool = True
+    boxes: bool = True
+    labels: bool = True
+    hud: bool = True
+    alpha: float = 0.45  # mask opacity
+    line_width: int = 2
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    record: str | None = None  # annotated H.264 mp4; out.mp4 -> out_<name>.mp4 for several sources
+    save_results: str | None = None  # JSON lines, one per frame
+    telemetry: str | None = None  # JSON lines, one snapshot per second
+    crf: int = 23
+    preset: str = "veryfast"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    queue_size: int = 8  # frames buffered per source, and results buffered before render
+    stage_timeout_s: float = 0.1  # every blocking put/get waits at most this long before re-checking stop
+    source_timeout_s: float = 10.0  # a source that delivers nothing for this long is an error
+
+
+@dataclass(frozen=True)
+class Config:
+    sources: tuple[SourceConfig, ...] = ()
+    model: ModelConfig = field(default_factory=ModelConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+    def validated(self) -> Config:
+        validate(self)
+        return self
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "model": ModelConfig,
+    "render": RenderConfig,
+    "output": OutputConfig,
+    "pipeline": PipelineConfig,
+}
+
+
+def default_source_name(uri: str) -> str:
+    """A short name safe for file names: the file stem, ``cam0`` for webcam 0, ``video2`` for /dev/video2."""
+    if uri.isdigit():
+        return f"cam{uri}"
+    stem = Path(uri.split("?", maxsplit=1)[0].rstrip("/")).stem or "source"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
+
+
+def load_yaml(path: str | Path) -> Config:
+    """Read a config file; unknown keys and wrong types are errors, not warnings."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid syntax"
+        raise ConfigError(f"invalid YAML in {p}{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file is not UTF-8 text: {p}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: top level must be a mapping of sections, got {type(data).__name__}")
+    return from_dict(data, origin=str(p))
+
+
+def from_dict(data: dict[str, Any], origin: str = "config") -> Config:
+    allowed = {"sources", *_SECTIONS}
+    for key in data:
+        if key not in allowed:
+            raise ConfigError(f"{origin}: unknown config key '{key}' (valid: {', '.join(sorted(allowed))})")
+    sections: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        raw = data.get(name) or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{origin}: '{name}' must be a mapping, got {type(raw).__name__}")
+        sections[name] = _build(cls, raw, f"{origin}: {name}")
+    sources = _parse_sources(data.get("sources") or [], origin)
+    return Config(sources=sources, **sections).validated()
+
+
+def _parse_sources(raw: Any, origin: str) -> tuple[SourceConfig, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{origin}: 'sources' must be a list")
+    out = []
+    for i, item in enumerate(raw):
+        if isinstance(item, (str, int)):
+            out.append(SourceConfig(uri=str(item)))
+        elif isinstance(item, dict):
+            out.append(_build(SourceConfig, {k: str(v) for k, v in item.items()}, f"{origin}: sources[{i}]"))
+        else:
+            raise ConfigError(f"{origin}: sources[{i}] must be a path/URL or a mapping with 'uri' and 'name'")
+    return tuple(out)
+
+
+def _build(cls: type[Any], raw: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{where}: unknown config key '{key}' (valid: {', '.join(known)})")
+    values = {}
+    for key, value in raw.items():
+        values[key] = _coerce(value, known[key], f"{where}.{key}")
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _coerce(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
+    kind = str(f.type)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    if kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} must be an integer, got {value!r}")
+    if kind == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where} must be a number, got {value!r}")
+    if kind.startswith("str"):
+        if value is None and "None" in kind:
+            return None
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def merge(base: Config, **overrides: dict[str, Any]) -> Config:
+    """Apply non-None CLI overrides per section, e.g. ``merge(cfg, model={"conf": 0.5})``."""
+    changes: dict[str, Any] = {}
+    for section, values in overrides.items():
+        current = getattr(base, section)
+        kept = {k: v for k, v in values.items() if v is not None}
+        if kept:
+            changes[section] = dataclasses.replace(current, **kept)
+    return dataclasses.replace(base, **changes).validated()
+
+
+def validate(cfg: Config) -> None:
+    """Reject values that cannot mean anything; one line each, naming the key."""
+    m, r, o, p = cfg.model, cfg.render, cfg.output, cfg.pipeline
+    _check(m.batch >= 1, f"model.batch must be >= 1, got {m.batch}")
+    _check(m.batch <= 256, f"model.batch must be <= 256, got {m.batch}")
+    _check(0.0 <= m.conf <= 1.0, f"model.conf must be between 0 and 1, got {m.conf}")
+    _check(0.0 <= m.iou <= 1.0, f"model.iou must be between 0 and 1, got {m.iou}")
+    _check(m.max_det >= 1, f"model.max_det must be >= 1, got {m.max_det}")
+    _check(
+        32 <= m.imgsz <= 4096 and m.imgsz % 32 == 0,
+        f"model.imgsz must be a multiple of 32 between 32 and 4096, got {m.imgsz}",
+    )
+    _check(m.batch_timeout_ms >= 0, f"model.batch_timeout_ms must be >= 0, got {m.batch_timeout_ms}")
+    _check(m.backend in BACKENDS, f"model.backend must be one of {', '.join(BACKENDS)}, got {m.backend!r}")
+    _check(
+        m.device == "cpu" or re.fullmatch(r"cuda(:\d+)?", m.device) is not None,
+        f"model.device must be 'cpu' or 'cuda:N', got {m.device!r}",
+    )
+    _check(m.threads >= 0, f"model.threads must be >= 0, got {m.threads}")
+    _check(bool(m.path), "model.path must not be empty")
+    _check(0.0 <= r.alpha <= 1.0, f"render.alpha must be between 0 and 1, got {r.alpha}")
+    _check(1 <= r.line_width <= 20, f"render.line_width must be between 1 and 20, got {r.line_width}")
+    _check(0 <= o.crf <= 51, f"output.crf must be between 0 and 51, got {o.crf}")
+    _check(p.queue_size >= 1, f"pipeline.queue_size must be >= 1, got {p.queue_size}")
+    _check(p.stage_timeout_s > 0, f"pipeline.stage_timeout_s must be > 0, got {p.stage_timeout_s}")
+    _check(p.source_timeout_s > 0, f"pipeline.source_timeout_s must be > 0, got {p.source_timeout_s}")
+    names = [s.display_name() for s in cfg.sources]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    _check(not dupes, f"source names must be unique, '{', '.join(dupes)}' used more than once (set 'name')")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)

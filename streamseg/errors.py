@@ -1,0 +1,53 @@
+"""Errors that reach the user as one clear line.
+
+Each class also subclasses the matching builtin, so callers that only know the builtin
+(``FileNotFoundError``, ``ValueError`` ...) still catch them.
+"""
+
+from __future__ import annotations
+
+
+class StreamsegError(Exception):
+    """Base class: the CLI prints ``str(error)`` on one line and exits non-zero."""
+
+    exit_code = 2
+
+
+class ConfigError(StreamsegError, ValueError):
+    """Invalid YAML, an unknown key, or a nonsensical value."""
+
+
+class SourceError(StreamsegError, OSError):
+    """A source cannot be opened or read (missing file, not a video, no such webcam)."""
+
+
+class SourceNotFoundError(SourceError, FileNotFoundError):
+    """The source path does not exist."""
+
+
+class DecodeError(SourceError):
+    """A video stopped decoding part-way (truncated or corrupt)."""
+
+
+class SourceTimeout(SourceError, TimeoutError):
+    """A source stopped delivering frames within its timeout."""
+
+
+class ModelError(StreamsegError, ValueError):
+    """The model file is missing, invalid, or not a segmentation model."""
+
+
+class ModelNotFoundError(ModelError, FileNotFoundError):
+    """The model file does not exist and cannot be downloaded."""
+
+
+class BackendUnavailableError(StreamsegError, ImportError):
+    """An optional runtime (TensorRT, CUDA, NVML ...) is not installed; the message names the extra."""
+
+
+class OutputError(StreamsegError, OSError):
+    """A recording, results or telemetry file cannot be written."""
+
+
+class PipelineStopped(StreamsegError):
+    """Raised inside stages when the stop event is set; never shown to the user."""
