@@ -1,0 +1,23 @@
+"""Video inputs: files and URLs (PyAV), webcams (OpenCV), and the built-in demo clip."""
+
+from __future__ import annotations
+
+from streamseg.capture.base import FrameSource, SourceBase, SourceStats
+from streamseg.capture.demo import CACHE_ENV, default_cache_dir, demo_clip_path
+from streamseg.capture.factory import create_source, open_source
+from streamseg.capture.pyav_file import PyAVFileSource
+from streamseg.capture.webcam import WebcamSource, parse_webcam_uri
+
+__all__ = [
+    "CACHE_ENV",
+    "FrameSource",
+    "PyAVFileSource",
+    "SourceBase",
+    "SourceStats",
+    "WebcamSource",
+    "create_source",
+    "default_cache_dir",
+    "demo_clip_path",
+    "open_source",
+    "parse_webcam_uri",
+]
