@@ -1,0 +1,1 @@
+"""Thread 2: batching, preprocessing, the model runtime, and postprocessing into ``SegResult``."""
