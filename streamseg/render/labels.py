@@ -1,0 +1,70 @@
+"""Class name + score tags on a filled background in the class colour, above each box."""
+
+from __future__ import annotations
+
+import cv2
+
+from streamseg.render._scene import check_scene, pixel_boxes
+from streamseg.render.palette import DEFAULT_PALETTE, Palette, text_color_for
+from streamseg.types import SegResult, UInt8Array
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def auto_text_scale(frame_height: int) -> float:
+    """0.5 at 720p, growing with the frame so tags stay readable on 1080p/4K and tiny frames stay legible."""
+    return max(0.35, 0.5 * frame_height / 720.0)
+
+
+class LabelAnnotator:
+    """Writes ``"<class> <score>"`` at each box's top-left corner (inside the box if there is no room above).
+
+    ``text_scale=None`` picks a scale from the frame height on every call.
+    """
+
+    def __init__(
+        self,
+        palette: Palette = DEFAULT_PALETTE,
+        text_scale: float | None = None,
+        padding: int = 3,
+        show_score: bool = True,
+    ) -> None:
+        if text_scale is not None and text_scale <= 0:
+            raise ValueError(f"text_scale must be > 0, got {text_scale}")
+        self.palette = palette
+        self.text_scale = text_scale
+        self.padding = max(0, int(padding))
+        self.show_score = show_score
+
+    def annotate(self, scene: UInt8Array, result: SegResult) -> UInt8Array:
+        check_scene(scene)
+        n = len(result)
+        if n == 0:
+            return scene
+        height, width = scene.shape[:2]
+        scale = self.text_scale if self.text_scale is not None else auto_text_scale(height)
+        thickness = 1 if scale < 0.8 else 2
+        pad = self.padding
+        boxes = pixel_boxes(result.xyxy, width, height).tolist()
+        colors = self.palette.colors(result.class_id).tolist()
+        scores = result.score.tolist()
+        for i in range(n):
+            text = f"{result.class_name(i)} {scores[i]:.2f}" if self.show_score else result.class_name(i)
+            (tw, th), baseline = cv2.getTextSize(text, FONT, scale, thickness)
+            lw, lh = tw + 2 * pad, th + baseline + 2 * pad
+            x0, y0 = boxes[i][0], boxes[i][1]
+            top = y0 - lh if y0 - lh >= 0 else y0  # above the box, or just inside its top edge
+            left = min(x0, max(0, width - lw))
+            b, g, r = colors[i]
+            cv2.rectangle(scene, (left, top), (left + lw - 1, top + lh - 1), (b, g, r), cv2.FILLED)
+            cv2.putText(
+                scene,
+                text,
+                (left + pad, top + pad + th),
+                FONT,
+                scale,
+                text_color_for((b, g, r)),
+                thickness,
+                cv2.LINE_AA,
+            )
+        return scene

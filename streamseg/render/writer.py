@@ -1,0 +1,250 @@
+"""Recording annotated frames to a browser-playable H.264 MP4 that survives the process being killed.
+
+* Fragmented MP4 (``frag_keyframe+empty_moov+default_base_moof``): the header is written up front and
+  every fragment is self-contained, so a killed process leaves a file that plays up to its last complete
+  fragment. ``frag_duration`` caps a fragment at ``fragment_seconds`` and ``flush_packets`` hands each
+  finished fragment to the OS at once, so a kill loses about one fragment plus the encoder's lookahead.
+  (``+faststart`` needs a rewrite at the end, which is exactly what a kill prevents.)
+* Timestamps are the source's: ``write(image, pts_seconds)`` sets ``frame.pts`` in a 1/90000 time base,
+  so variable-frame-rate input plays at real speed. No B-frames, so decoded timestamps equal the written
+  ones (fragmented MP4 has no edit list to hide a B-frame delay) and the encoder holds fewer frames.
+* H.264 yuv420p needs even dimensions: an odd last row/column is dropped (one invisible pixel line,
+  and a view instead of a 2.7 MB padded copy).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any, cast
+
+import av
+import cv2
+import numpy as np
+
+from streamseg.config import OutputConfig
+from streamseg.errors import OutputError
+from streamseg.types import UInt8Array
+
+logger = logging.getLogger(__name__)
+
+TIME_BASE = Fraction(1, 90000)  # the MPEG clock: fine enough for any real frame rate, exact for 24/25/30/60
+_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
+_AVCOL_SPC_SMPTE170M = 6  # cv2's BGR->I420 uses BT.601 coefficients; tag them so players decode it right
+_RESTART_SECONDS = 1.0  # a pts this far behind the last one means the source restarted, not jitter
+_AVCOL_RANGE_MPEG = 1  # limited (16-235) range, which is what cv2 produces
+
+
+def record_path_for(base: str, source_name: str, n_sources: int) -> Path:
+    """``out.mp4`` for one source; ``out_<name>.mp4`` per source when there are several."""
+    path = Path(base)
+    if n_sources <= 1:
+        return path
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", source_name).strip("._") or "source"
+    return path.with_name(f"{path.stem}_{safe}{path.suffix or '.mp4'}")
+
+
+class VideoWriter:
+    """H.264 MP4 writer fed BGR frames with source timestamps; use as a context manager or call ``close()``.
+
+    The stream is created on the first ``write`` (its size is the first frame's, rounded down to even);
+    later frames of another size are resized to it. ``fps_hint`` is only the rough source rate, used for
+    the keyframe interval (about one second) and rate control, never for timestamps.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        fps_hint: float | None = None,
+        crf: int = 23,
+        preset: str = "veryfast",
+        fragment_seconds: float = 1.0,
+    ) -> None:
+        if not 0 <= crf <= 51:
+            raise ValueError(f"crf must be between 0 and 51, got {crf}")
+        if fragment_seconds <= 0:
+            raise ValueError(f"fragment_seconds must be > 0, got {fragment_seconds}")
+        self.path = Path(path)
+        rate = fps_hint if fps_hint is not None and math.isfinite(fps_hint) and fps_hint > 0 else 30.0
+        self._rate = Fraction(rate).limit_denominator(1001)
+        self._gop = max(1, round(rate))
+        self._crf = int(crf)
+        self._preset = preset
+        self._fragment_us = max(1, round(fragment_seconds * 1_000_000))
+        self.frames_written = 0
+        self.pts_fixups = 0  # frames whose pts did not increase and were bumped by one tick
+        self.pts_restarts = 0  # big backward jumps (source restarted) that re-based the clock
+        self.resized_frames = 0
+        self._first_pts: float | None = None
+        self._last_ticks = -1
+        self._size_wh: tuple[int, int] | None = None
+        self._stream: Any = None  # created with the first frame, when the size is known
+        self._closed = False
+        # PyAV only creates the file when the header is written; open it ourselves so a bad directory or
+        # missing permission is reported now, at start-up, not after the first inference.
+        try:
+            with self.path.open("wb"):
+                pass
+            self._container: Any = av.open(
+                str(self.path),
+                mode="w",
+                format="mp4",
+                options={
+                    "movflags": _MOVFLAGS,
+                    "frag_duration": str(self._fragment_us),
+                    "flush_packets": "1",
+                },
+            )
+        except (OSError, av.FFmpegError) as exc:
+            raise OutputError(f"cannot write recording {self.path}: {_reason(exc)}") from None
+
+    @classmethod
+    def from_config(
+        cls, path: str | Path, output: OutputConfig, fps_hint: float | None = None
+    ) -> VideoWriter:
+        """The writer the CLI/pipeline wants: crf and preset from ``OutputConfig``."""
+        return cls(path, fps_hint=fps_hint, crf=output.crf, preset=output.preset)
+
+    @property
+    def size_wh(self) -> tuple[int, int] | None:
+        """Encoded (width, height); ``None`` until the first frame."""
+        return self._size_wh
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def write(self, image: UInt8Array, pts_seconds: float) -> None:
+        """Encode one BGR frame shown at ``pts_seconds`` (source clock; the first frame written is t=0)."""
+        if self._closed:
+            raise OutputError(f"recording {self.path} is already closed")
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+        size = self._size_wh or self._open_stream(int(image.shape[1]), int(image.shape[0]))
+        yuv = cast(UInt8Array, cv2.cvtColor(self._fit(image, size), cv2.COLOR_BGR2YUV_I420))
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        frame.pts = self._ticks(pts_seconds)
+        frame.time_base = TIME_BASE
+        try:
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        except (OSError, av.FFmpegError) as exc:
+            raise OutputError(f"cannot write recording {self.path}: {_reason(exc)}") from None
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Drain the encoder and finish the file. Safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        error: BaseException | None = None
+        try:
+            if self._stream is not None:
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+        except (OSError, av.FFmpegError) as exc:
+            error = exc
+        try:
+            self._container.close()
+        except (OSError, av.FFmpegError) as exc:
+            error = error or exc
+        if self.frames_written == 0:
+            # Nothing was encoded, so there is no valid MP4 to keep; do not leave a 0-byte "recording".
+            self.path.unlink(missing_ok=True)
+            logger.warning("no frames were recorded; removed empty %s", self.path)
+        elif self.pts_fixups:
+            logger.warning("%s: %d frame(s) had non-increasing timestamps", self.path, self.pts_fixups)
+        if error is not None:
+            raise OutputError(f"cannot finish recording {self.path}: {_reason(error)}") from None
+        logger.debug("closed %s after %d frames", self.path, self.frames_written)
+
+    def _open_stream(self, width: int, height: int) -> tuple[int, int]:
+        even_w, even_h = width - width % 2, height - height % 2
+        if even_w < 2 or even_h < 2:
+            raise ValueError(f"frame too small to encode: {width}x{height}")
+        if (even_w, even_h) != (width, height):
+            logger.info("%s: odd frame size %dx%d, recording %dx%d", self.path, width, height, even_w, even_h)
+        stream = self._container.add_stream("libx264", rate=self._rate)
+        stream.width, stream.height, stream.pix_fmt = even_w, even_h, "yuv420p"
+        stream.time_base = TIME_BASE
+        ctx = stream.codec_context
+        ctx.time_base = TIME_BASE
+        ctx.gop_size = self._gop
+        ctx.colorspace = _AVCOL_SPC_SMPTE170M
+        ctx.color_range = _AVCOL_RANGE_MPEG
+        stream.options = {"crf": str(self._crf), "preset": self._preset, "bf": "0"}
+        self._stream = stream
+        self._size_wh = (even_w, even_h)
+        return self._size_wh
+
+    def _fit(self, image: UInt8Array, size_wh: tuple[int, int]) -> UInt8Array:
+        """The frame at the recording's size: an even-cropped view, or a resize if the source changed size."""
+        w, h = size_wh
+        if image.shape[1] - image.shape[1] % 2 == w and image.shape[0] - image.shape[0] % 2 == h:
+            return image[:h, :w]
+        if self.resized_frames == 0:
+            logger.warning(
+                "%s: frame size changed to %dx%d, resizing to %dx%d",
+                self.path,
+                image.shape[1],
+                image.shape[0],
+                w,
+                h,
+            )
+        self.resized_frames += 1
+        return cast(UInt8Array, cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA))
+
+    def _ticks(self, pts_seconds: float) -> int:
+        """Source seconds -> 1/90000 ticks from the first frame, forced strictly increasing.
+
+        A small step back (duplicate or jittered pts) moves the frame one tick past the previous one. A
+        jump back of more than ``_RESTART_SECONDS`` is a source restart (reconnect, looped file): the
+        clock is re-based so the frame follows the previous one by a nominal frame time and the rest keep
+        their real spacing, instead of every later frame being squeezed one tick apart.
+        """
+        if self._first_pts is None and math.isfinite(pts_seconds):
+            self._first_pts = pts_seconds
+        start = self._first_pts if self._first_pts is not None else 0.0
+        ticks = round((pts_seconds - start) * TIME_BASE.denominator) if math.isfinite(pts_seconds) else -1
+        if ticks <= self._last_ticks - _RESTART_SECONDS * TIME_BASE.denominator and math.isfinite(
+            pts_seconds
+        ):
+            nominal = round(TIME_BASE.denominator / self._rate)
+            self._first_pts = pts_seconds - (self._last_ticks + nominal) / TIME_BASE.denominator
+            self.pts_restarts += 1
+            logger.warning(
+                "%s: timestamp jumped back from %.3f s to %.3f s; treating it as a source restart",
+                self.path,
+                self._last_ticks / TIME_BASE.denominator + start,
+                pts_seconds,
+            )
+            ticks = self._last_ticks + nominal
+        elif ticks <= self._last_ticks:
+            if self.pts_fixups == 0:
+                logger.warning(
+                    "%s: non-increasing timestamp %.6f s after %.6f s; nudging it forward",
+                    self.path,
+                    pts_seconds,
+                    self._last_ticks / TIME_BASE.denominator + start,
+                )
+            self.pts_fixups += 1
+            ticks = self._last_ticks + 1
+        self._last_ticks = ticks
+        return ticks
+
+
+def _reason(exc: BaseException) -> str:
+    """The OS/FFmpeg message without the errno prefix, e.g. 'Permission denied'."""
+    return str(getattr(exc, "strerror", None) or exc).strip() or type(exc).__name__
