@@ -1,0 +1,205 @@
+"""``streamseg`` command line. Heavy imports happen inside each subcommand, so ``--help`` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+from streamseg import __version__
+from streamseg.config import BACKENDS, DEFAULT_MODEL, Config, SourceConfig, load_yaml, merge
+from streamseg.errors import StreamsegError
+
+log = logging.getLogger("streamseg")
+
+RUN_EPILOG = """\
+examples:
+  streamseg run                                   segment the built-in demo clip
+  streamseg run street.mp4 --record annotated.mp4 record the annotated video (H.264 mp4)
+  streamseg run a.mp4 b.mp4 --record out.mp4      one file per source: out_a.mp4, out_b.mp4
+  streamseg run 0                                 webcam 0 (or /dev/video0)
+  streamseg run street.mp4 --save-results r.jsonl one JSON line per frame, masks as COCO RLE
+  streamseg run street.mp4 --model my-seg.onnx    an .onnx, or an Ultralytics -seg .pt (exported once)
+  streamseg run --config configs/default.yaml     every setting from a YAML file; flags override it
+
+offline: the default model (yolov8n-seg.pt) is downloaded on first use; without internet pass a
+local file with --model PATH (.pt or .onnx).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamseg",
+        description="Real-time instance segmentation of video files and cameras with YOLOv8-seg models.",
+    )
+    parser.add_argument("--version", action="version", version=f"streamseg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="segment video sources, draw masks, record and export",
+        description="Segment every frame of the given sources, draw masks, boxes and labels, and optionally "
+        "record the annotated video and export results. With no source, runs on a demo clip built from the "
+        "sample images that ship with Ultralytics.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("sources", nargs="*", metavar="SOURCE", help="video file, webcam index or /dev/videoN")
+    run.add_argument("-c", "--config", metavar="YAML", help="config file (see configs/default.yaml)")
+    model = run.add_argument_group("model")
+    model.add_argument("-m", "--model", metavar="PATH", help=f"-seg .pt or .onnx (default: {DEFAULT_MODEL})")
+    model.add_argument("--imgsz", type=int, help="network input size, longest side (default: 640)")
+    model.add_argument("--conf", type=float, help="confidence threshold 0..1 (default: 0.25)")
+    model.add_argument("--iou", type=float, help="NMS IoU threshold 0..1 (default: 0.7)")
+    model.add_argument("--max-det", type=int, help="most instances per frame (default: 300)")
+    model.add_argument("--batch", type=int, help="most frames per inference call (default: 4)")
+    model.add_argument("--batch-timeout-ms", type=float, help="longest wait to fill a batch (default: 5)")
+    model.add_argument("--backend", choices=BACKENDS, help="inference runtime (default: onnxruntime)")
+    model.add_argument("--device", help="cpu or cuda:N (default: cpu)")
+    model.add_argument("--threads", type=int, help="CPU threads for inference (default: all cores)")
+    model.add_argument("--engines-dir", metavar="DIR", help="cache for exported models (default: ./engines)")
+    out = run.add_argument_group("outputs")
+    out.add_argument("-o", "--record", metavar="OUT.mp4", help="record the annotated video (H.264)")
+    out.add_argument(
+        "--save-results", metavar="FILE.jsonl", help="write one JSON line of instances per frame"
+    )
+    out.add_argument("--telemetry", metavar="FILE.jsonl", help="write a telemetry snapshot every second")
+    out.add_argument("--crf", type=int, help="H.264 quality, 0 (lossless) to 51 (default: 23)")
+    draw = run.add_argument_group("drawing")
+    draw.add_argument("--no-masks", action="store_true", help="do not draw masks")
+    draw.add_argument("--no-boxes", action="store_true", help="do not draw boxes")
+    draw.add_argument("--no-labels", action="store_true", help="do not draw labels")
+    draw.add_argument("--no-hud", action="store_true", help="do not draw the FPS/latency overlay")
+    ui = run.add_argument_group("console")
+    ui.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary table")
+    ui.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    ui.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+    export = sub.add_parser(
+        "export",
+        help="export an Ultralytics -seg .pt to ONNX into the engines cache",
+        description="Export once ahead of time (run does this on demand); prints the ONNX path.",
+    )
+    export.add_argument("-m", "--model", default=DEFAULT_MODEL, metavar="PATH", help="-seg .pt weights")
+    export.add_argument(
+        "--engines-dir", default="engines", metavar="DIR", help="cache folder (default: engines)"
+    )
+    export.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    export.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    cfg = load_yaml(args.config) if args.config else Config()
+    if args.sources:
+        cfg = dataclasses.replace(cfg, sources=tuple(SourceConfig(uri=s) for s in args.sources))
+    return merge(
+        cfg,
+        model={
+            "path": args.model,
+            "imgsz": args.imgsz,
+            "conf": args.conf,
+            "iou": args.iou,
+            "max_det": args.max_det,
+            "batch": args.batch,
+            "batch_timeout_ms": args.batch_timeout_ms,
+            "backend": args.backend,
+            "device": args.device,
+            "threads": args.threads,
+            "engines_dir": args.engines_dir,
+        },
+        output={
+            "record": args.record,
+            "save_results": args.save_results,
+            "telemetry": args.telemetry,
+            "crf": args.crf,
+        },
+        render={
+            "masks": False if args.no_masks else None,
+            "boxes": False if args.no_boxes else None,
+            "labels": False if args.no_labels else None,
+            "hud": False if args.no_hud else None,
+        },
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from streamseg.cli_run import run_pipeline  # noqa: PLC0415 - heavy imports only when running
+
+    return run_pipeline(config_from_args(args), quiet=args.quiet)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path  # noqa: PLC0415
+
+    from streamseg.inference.model_files import resolve_model  # noqa: PLC0415
+
+    print(resolve_model(args.model, Path(args.engines_dir)))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    handlers: dict[str, Any] = {"run": cmd_run, "export": cmd_export}
+    try:
+        return int(handlers[args.command](args))
+    except StreamsegError as exc:
+        if args.debug:
+            raise
+        print(f"streamseg: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("streamseg: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"streamseg: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", file=sys.stderr)
+        return 1
+
+
+class StopOnSignal:
+    """SIGINT/SIGTERM ask the pipeline to stop (it finalizes recordings); a second SIGINT aborts."""
+
+    def __init__(self, stop: Any) -> None:
+        self._stop = stop
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+        self._stop()
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + int(self.received) if self.received is not None else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

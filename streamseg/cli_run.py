@@ -1,0 +1,54 @@
+"""``streamseg run``: the pipeline with a progress bar, signals, telemetry file and summary table."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+from streamseg.cli import StopOnSignal
+from streamseg.config import Config
+from streamseg.pipeline import Pipeline
+from streamseg.telemetry import ProgressBars, Telemetry, TelemetryLogger, summary_table
+
+log = logging.getLogger("streamseg")
+
+
+def run_pipeline(cfg: Config, quiet: bool = False) -> int:
+    gpu_index = None if cfg.model.device == "cpu" else int(cfg.model.device.partition(":")[2] or 0)
+    telemetry = Telemetry(gpu_index=gpu_index)
+    pipeline = Pipeline(config=cfg, telemetry=telemetry)
+    with StopOnSignal(pipeline.stop) as signals:
+        pipeline.open()
+        if not cfg.sources:
+            print(
+                f"streamseg: no source given, running the demo clip {pipeline.sources[0].uri}",
+                file=sys.stderr,
+            )
+        logger = TelemetryLogger(telemetry, cfg.output.telemetry).start() if cfg.output.telemetry else None
+        final = None
+        try:
+            with ProgressBars({s.name: s.frame_count for s in pipeline.sources}, quiet=quiet) as bars:
+                for result in pipeline.results():
+                    bars.update(result.source)
+        finally:
+            final = logger.stop() if logger is not None else telemetry.snapshot()
+            telemetry.close()
+            if not quiet:
+                print(summary_table(final), file=sys.stderr)
+    for path in _recordings(cfg, pipeline):
+        print(f"streamseg: recorded {path}", file=sys.stderr)
+    if signals.received is not None:
+        name = signal.Signals(signals.received).name
+        print(f"streamseg: stopped by {name}; outputs finalized", file=sys.stderr)
+        return signals.exit_code
+    return 0
+
+
+def _recordings(cfg: Config, pipeline: Pipeline) -> list[str]:
+    if not cfg.output.record:
+        return []
+    from streamseg.render import record_path_for  # noqa: PLC0415
+
+    names = [s.name for s in pipeline.sources]
+    return [str(record_path_for(cfg.output.record, n, len(names))) for n in names]

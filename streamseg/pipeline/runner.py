@@ -1,0 +1,234 @@
+"""``Pipeline``: wires sources, the model and the outputs into the three kinds of thread.
+
+    for result in Pipeline(sources=["street.mp4"], model="yolov8n-seg.pt").results():
+        ...
+
+Everything that can fail on bad input (config, model, sources, output paths) is checked in
+``open()`` on the caller's thread, before any thread starts, so errors are immediate and clear.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from streamseg.capture import FrameSource, demo_clip_path, open_source
+from streamseg.config import Config, SourceConfig, merge
+from streamseg.inference.backends import InferenceBackend, create_backend
+from streamseg.inference.engine import SegmentationEngine
+from streamseg.inference.model_files import resolve_model
+from streamseg.inference.postprocess import Thresholds
+from streamseg.pipeline.batcher import Batcher
+from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
+from streamseg.pipeline.sinks import RecordingSink, ResultsSink, build_annotate, build_sinks
+from streamseg.pipeline.workers import capture_loop, inference_loop, render_loop
+from streamseg.telemetry import Telemetry
+from streamseg.types import Frame, SegResult
+
+log = logging.getLogger(__name__)
+
+JOIN_TIMEOUT_S = 2.5  # SIGINT/SIGTERM must finish within 3 s, recording finalized
+
+
+class Pipeline:
+    def __init__(
+        self,
+        sources: Sequence[str | SourceConfig] | None = None,
+        model: str | None = None,
+        *,
+        config: Config | None = None,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        cfg = config or Config()
+        if sources is not None:
+            cfg = dataclasses.replace(
+                cfg,
+                sources=tuple(s if isinstance(s, SourceConfig) else SourceConfig(str(s)) for s in sources),
+            )
+        if model is not None:
+            cfg = merge(cfg, model={"path": model})
+        self.config = cfg.validated()
+        self.telemetry = telemetry or Telemetry()
+        self._life = Lifecycle(self.config.pipeline.stage_timeout_s)
+        self._sources: list[FrameSource] = []
+        self._backend: InferenceBackend | None = None
+        self._engine: SegmentationEngine | None = None
+        self._sinks: list[RecordingSink | ResultsSink] = []
+        self._threads: list[threading.Thread] = []
+        self._results_q: queue.Queue[SegResult | EndOfStream] | None = None
+        self._out_q: queue.Queue[SegResult | EndOfStream] | None = None
+        self._frame_qs: dict[str, queue.Queue[Frame | EndOfStream]] = {}
+        self._opened = False
+        self._started = False
+        self._joined = False
+
+    # ----------------------------------------------------------------- lifecycle
+    @property
+    def sources(self) -> list[FrameSource]:
+        return list(self._sources)
+
+    @property
+    def engine(self) -> SegmentationEngine:
+        if self._engine is None:
+            raise RuntimeError("Pipeline.open() has not run")
+        return self._engine
+
+    def open(self) -> Pipeline:
+        """Load the model and open every source and output; raises ``StreamsegError`` on bad input."""
+        if self._opened:
+            return self
+        cfg = self.config
+        source_cfgs = cfg.sources or (SourceConfig(str(demo_clip_path()), name="demo"),)
+        try:
+            # Cheapest checks first: a mistyped path should not wait for a model download or export.
+            for sc in source_cfgs:
+                self._sources.append(open_source(sc))
+            model_path = resolve_model(cfg.model.path, Path(cfg.model.engines_dir))
+            self._backend = create_backend(cfg.model.backend, model_path, cfg.model.device, cfg.model.threads)
+            thresholds = Thresholds(cfg.model.conf, cfg.model.iou, cfg.model.max_det)
+            self._engine = SegmentationEngine(
+                self._backend, cfg.model.imgsz, thresholds, self.telemetry.record_stage
+            )
+            self._sinks = build_sinks(cfg, self._sources)
+        except BaseException:
+            self._close_everything()
+            raise
+        self._opened = True
+        return self
+
+    def start(self) -> Pipeline:
+        if self._started:
+            return self
+        self.open()
+        cfg = self.config
+        life = self._life
+        qsize = cfg.pipeline.queue_size
+        ready = threading.Event()
+        self._results_q = queue.Queue(maxsize=qsize)
+        self._out_q = queue.Queue(maxsize=qsize)
+        for src in self._sources:
+            q: queue.Queue[Frame | EndOfStream] = queue.Queue(maxsize=qsize)
+            self._frame_qs[src.name] = q
+            self.telemetry.register_queue(f"frames:{src.name}", q.qsize)
+            self._threads.append(
+                threading.Thread(
+                    target=capture_loop,
+                    args=(src, q, ready, life, self.telemetry),
+                    name=f"capture-{src.name}",
+                    daemon=True,
+                )
+            )
+        self.telemetry.register_queue("results", self._results_q.qsize)
+        batcher = Batcher(self._frame_qs, ready, life, cfg.model.batch, cfg.model.batch_timeout_ms / 1000)
+        self._threads.append(
+            threading.Thread(
+                target=inference_loop,
+                args=(batcher, self.engine, self._results_q, life, self.telemetry),
+                name="inference",
+                daemon=True,
+            )
+        )
+        annotate = (
+            build_annotate(cfg, self.telemetry) if any(s.needs_annotated for s in self._sinks) else None
+        )
+        self._threads.append(
+            threading.Thread(
+                target=render_loop,
+                args=(self._results_q, self._out_q, life, self.telemetry, annotate, list(self._sinks)),
+                name="render",
+                daemon=True,
+            )
+        )
+        self._started = True
+        for t in self._threads:
+            t.start()
+        return self
+
+    def results(self) -> Iterator[SegResult]:
+        """One ``SegResult`` per frame, per source in frame order; re-raises the first pipeline error."""
+        self.start()
+        out_q = self._out_q
+        if out_q is None:
+            raise RuntimeError("pipeline did not start")
+        try:
+            while True:
+                item = self._life.get(out_q)
+                if item is None or isinstance(item, EndOfStream):
+                    break
+                yield item
+        finally:
+            if not self._joined:
+                self.stop()
+                self.join()
+
+    def run(self) -> None:
+        """Process every source to its end (or until ``stop``)."""
+        for _ in self.results():
+            pass
+
+    def stop(self) -> None:
+        """Ask every thread to finish; safe from a signal handler or another thread."""
+        self._life.stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._life.stop.is_set()
+
+    def join(self, timeout: float = JOIN_TIMEOUT_S) -> None:
+        """Wait for the threads (bounded), release resources, and raise the first error if any."""
+        if self._joined:
+            self._raise_error()
+            return
+        self._life.stop.set()
+        deadline = time.monotonic() + timeout
+        while any(t.is_alive() for t in self._threads) and time.monotonic() < deadline:
+            for q in (*self._frame_qs.values(), self._results_q, self._out_q):
+                if q is not None:
+                    drain(q)
+            for t in self._threads:
+                t.join(timeout=0.05)
+        stuck = [t.name for t in self._threads if t.is_alive()]
+        if stuck:
+            log.warning("threads still busy after %.1f s: %s", timeout, ", ".join(stuck))
+        self._joined = True
+        self._close_everything()
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        error = self._life.error
+        if error is not None:
+            raise error
+
+    def _close_everything(self) -> None:
+        for src in self._sources:
+            try:
+                src.close()
+            except Exception:
+                log.debug("closing %s failed", src.name, exc_info=True)
+        if not self._started:
+            for sink in self._sinks:
+                sink.close()
+        if self._backend is not None:
+            self._backend.close()
+
+    def __enter__(self) -> Pipeline:
+        return self.open()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+        if self._started and not self._joined:
+            try:
+                self.join()
+            except Exception:
+                if exc is None:
+                    raise
+        elif not self._started:
+            self._close_everything()

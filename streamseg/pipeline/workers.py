@@ -1,0 +1,155 @@
+"""The three kinds of thread. Each loop polls the stop event on every timeout and reports its first
+error to the shared ``Lifecycle``; none of them can block forever."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from streamseg.errors import DecodeError
+from streamseg.inference.engine import SegmentationEngine
+from streamseg.pipeline.batcher import Batcher
+from streamseg.pipeline.lifecycle import END, EndOfStream, Lifecycle
+from streamseg.types import Frame, SegResult, UInt8Array
+
+log = logging.getLogger(__name__)
+
+
+class Source(Protocol):
+    name: str
+    is_live: bool
+
+    def read(self) -> Frame | None: ...
+    def close(self) -> None: ...
+
+
+class Meter(Protocol):
+    def record_stage(self, stage: str, seconds: float, source: str | None = None) -> None: ...
+    def count_frame(self, source: str, kind: str, n: int = 1) -> None: ...
+    def record_batch(self, size: int) -> None: ...
+
+
+class Sink(Protocol):
+    """Something the render thread feeds: a recording, a results file, a preview."""
+
+    def write(self, result: SegResult, annotated: UInt8Array | None) -> None: ...
+    def close(self) -> None: ...
+
+
+def capture_loop(
+    source: Source,
+    out: queue.Queue[Frame | EndOfStream],
+    ready: threading.Event,
+    life: Lifecycle,
+    meter: Meter,
+) -> None:
+    """Thread 1 (one per source): decode frames into the source's bounded queue.
+
+    Files are lossless (blocking put = back-pressure). Live sources keep the newest frames: when the
+    queue is full the oldest frame is dropped and counted.
+    """
+    try:
+        while not life.stop.is_set():
+            frame = source.read()
+            if frame is None:
+                break
+            meter.count_frame(source.name, "captured")
+            if source.is_live:
+                _put_latest(out, frame, meter, source.name)
+            elif not life.put(out, frame):
+                return
+            ready.set()
+    except DecodeError as exc:  # frames before the damage were delivered; report after the run drains
+        life.defer(exc)
+    except Exception as exc:
+        life.fail(exc, f"capture {source.name}")
+        return
+    finally:
+        source.close()
+    life.put(out, EndOfStream(source.name))
+    ready.set()
+
+
+def _put_latest(out: queue.Queue[Frame | EndOfStream], frame: Frame, meter: Meter, name: str) -> None:
+    while True:
+        try:
+            out.put_nowait(frame)
+            return
+        except queue.Full:
+            try:
+                out.get_nowait()
+                meter.count_frame(name, "dropped")
+            except queue.Empty:
+                pass
+
+
+def inference_loop(
+    batcher: Batcher,
+    engine: SegmentationEngine,
+    out: queue.Queue[SegResult | EndOfStream],
+    life: Lifecycle,
+    meter: Meter,
+) -> None:
+    """Thread 2: batch frames from all sources, run the model, postprocess."""
+    try:
+        while True:
+            batch = batcher.next_batch()
+            if batch is None:
+                break
+            now = time.monotonic()
+            for frame in batch:
+                meter.record_stage("queue_wait", now - frame.capture_time, frame.source)
+            meter.record_batch(len(batch))
+            for result in engine.run(batch):
+                if not life.put(out, result):
+                    return
+    except Exception as exc:
+        life.fail(exc, "inference")
+        return
+    life.put(out, END)
+
+
+def render_loop(
+    results: queue.Queue[SegResult | EndOfStream],
+    out: queue.Queue[SegResult | EndOfStream],
+    life: Lifecycle,
+    meter: Meter,
+    annotate: Callable[[SegResult], UInt8Array] | None,
+    sinks: list[Sink],
+) -> None:
+    """Thread 3: draw, encode, export; then hand the result to ``Pipeline.results()``.
+
+    Sinks are always closed here, also on stop or error, so recordings are finalized.
+    """
+    try:
+        while True:
+            item = life.get(results)
+            if item is None or isinstance(item, EndOfStream):
+                break
+            t0 = time.perf_counter()
+            annotated = annotate(item) if annotate is not None else None
+            t1 = time.perf_counter()
+            for sink in sinks:
+                sink.write(item, annotated)
+            t2 = time.perf_counter()
+            source = item.source
+            meter.record_stage("render", t1 - t0, source)
+            meter.record_stage("encode", t2 - t1, source)
+            meter.record_stage("end_to_end", time.monotonic() - item.frame.capture_time, source)
+            meter.count_frame(source, "processed")
+            if not life.put(out, item):
+                break
+    except Exception as exc:
+        life.fail(exc, "render")
+    finally:
+        for sink in sinks:
+            try:
+                sink.close()
+            except Exception as exc:
+                life.fail(exc, "closing outputs")
+    if not life.stop.is_set():
+        life.put(out, END)
