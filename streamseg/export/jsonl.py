@@ -12,9 +12,9 @@ import logging
 import math
 import threading
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
+from streamseg.closing import ClosesOnExit
 from streamseg.errors import OutputError
 from streamseg.export.rle import encode_crop
 from streamseg.types import SegResult
@@ -55,7 +55,7 @@ def result_to_dict(result: SegResult) -> dict[str, Any]:
     }
 
 
-class ResultsWriter:
+class ResultsWriter(ClosesOnExit):
     """Appends one JSON line per ``SegResult`` to ``path``; use as a context manager.
 
     The file is opened (and truncated) on construction so a bad path fails before the pipeline
@@ -104,17 +104,6 @@ class ResultsWriter:
         except OSError as exc:
             raise OutputError(f"cannot write results file {self.path}: {exc.strerror or exc}") from None
         logger.debug("wrote %d result lines to %s", self._lines, self.path)
-
-    def __enter__(self) -> ResultsWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _open_for_writing(path: Path, what: str) -> IO[str]:

@@ -19,13 +19,13 @@ import math
 import re
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 from typing import Any, cast
 
 import av
 import cv2
 import numpy as np
 
+from streamseg.closing import ClosesOnExit
 from streamseg.config import OutputConfig
 from streamseg.errors import OutputError
 from streamseg.types import UInt8Array
@@ -48,7 +48,7 @@ def record_path_for(base: str, source_name: str, n_sources: int) -> Path:
     return path.with_name(f"{path.stem}_{safe}{path.suffix or '.mp4'}")
 
 
-class VideoWriter:
+class VideoWriter(ClosesOnExit):
     """H.264 MP4 writer fed BGR frames with source timestamps; use as a context manager or call ``close()``.
 
     The stream is created on the first ``write`` (its size is the first frame's, rounded down to even);
@@ -117,14 +117,6 @@ class VideoWriter:
     @property
     def closed(self) -> bool:
         return self._closed
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def write(self, image: UInt8Array, pts_seconds: float) -> None:
         """Encode one BGR frame shown at ``pts_seconds`` (source clock; the first frame written is t=0)."""

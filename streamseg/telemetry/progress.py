@@ -9,16 +9,17 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Mapping
-from types import TracebackType
 from typing import IO, Any
 
 from tqdm import tqdm
+
+from streamseg.closing import ClosesOnExit
 
 TTY_REDRAW_S = 0.5
 LOG_REDRAW_S = 10.0
 
 
-class ProgressBars:
+class ProgressBars(ClosesOnExit):
     """One bar per source of known length, or one combined bar (``combined``, default when > 4 sources).
 
     Sources with an unknown or zero length (cameras, streams) get no bar; updating them is a no-op.
@@ -78,14 +79,3 @@ class ProgressBars:
             self._combined = None
         for bar in bars.values():
             bar.close()
-
-    def __enter__(self) -> ProgressBars:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
