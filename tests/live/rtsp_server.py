@@ -1,0 +1,58 @@
+"""A real RTSP server for the tests and the soak tool (GStreamer's gst-rtsp-server).
+
+Run by Debian's ``/usr/bin/python3`` (which has ``gi``), never the venv: ::
+
+    /usr/bin/python3 tests/live/rtsp_server.py --port 8554 --mounts 2 --size 320x240 --fps 15
+
+Serves ``rtsp://127.0.0.1:PORT/cam0`` .. ``camN-1``: a moving test pattern, H.264. Prints
+``READY`` on stdout once it accepts connections. One shared encoder per mount, whatever the clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--mounts", type=int, default=1)
+    parser.add_argument("--size", default="320x240")
+    parser.add_argument("--fps", type=int, default=15)
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    Gst.init(None)
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(str(args.port))
+    mounts = server.get_mount_points()
+    for i in range(args.mounts):
+        pattern = ("ball", "smpte", "snow", "pinwheel")[i % 4]
+        launch = (
+            f"( videotestsrc is-live=true pattern={pattern} ! "
+            f"video/x-raw,width={width},height={height},framerate={args.fps}/1 ! "
+            "videoconvert ! "
+            f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps} threads=1 ! "
+            "rtph264pay name=pay0 pt=96 config-interval=1 )"
+        )
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(launch)
+        factory.set_shared(True)
+        mounts.add_factory(f"/cam{i}", factory)
+    if server.attach(None) == 0:
+        print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)
+        return 1
+    print("READY", flush=True)
+    GLib.MainLoop().run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
