@@ -1,0 +1,133 @@
+"""Prometheus metrics for one pipeline, in its own ``CollectorRegistry`` (never the global one).
+
+Latency and batch-size histograms are fed sample by sample (``Telemetry.add_observer``); counters
+and gauges are read from a fresh status document at scrape time, so idle pipelines cost nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from streamseg import __version__
+from streamseg.web.status import HEALTH_STATES
+
+STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class PipelineMetrics:
+    """Owns the registry; pass it to ``Telemetry.add_observer`` so histograms see every sample."""
+
+    def __init__(self, status: Callable[[], dict[str, Any]], batch_size: int) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._stage = Histogram(
+            "streamseg_stage_seconds",
+            "Time spent in each pipeline stage per frame (end_to_end: capture to drawn).",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self._batch = Histogram(
+            "streamseg_batch_size",
+            "Frames carried by each inference call.",
+            buckets=tuple(float(b) for b in range(1, batch_size + 1)),
+            registry=self.registry,
+        )
+        self._stage_children: dict[str, Any] = {}  # labels() takes a lock; look each stage up once
+        self.registry.register(_StatusCollector(status))
+        ProcessCollector(namespace="", registry=self.registry)  # process_resident_memory_bytes, CPU ...
+
+    # -- telemetry observer (hot path: one histogram update each) -------------------------------------
+
+    def observe_stage(self, stage: str, seconds: float, source: str | None) -> None:
+        child = self._stage_children.get(stage)
+        if child is None:
+            child = self._stage_children.setdefault(stage, self._stage.labels(stage))
+        child.observe(seconds)
+
+    def observe_batch(self, size: int) -> None:
+        self._batch.observe(size)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _StatusCollector(Collector):
+    """Counters and gauges derived from the dashboard status at scrape time."""
+
+    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
+        self._status = status
+
+    def describe(self) -> list[Metric]:
+        return []  # unknown until the first scrape; keeps registration cheap and side-effect free
+
+    def collect(self) -> Iterator[Metric]:
+        st = self._status()
+        src = ["source"]
+        frames = CounterMetricFamily(
+            "streamseg_frames", "Frames processed (drawn and handed out).", labels=src
+        )
+        captured = CounterMetricFamily("streamseg_frames_captured", "Frames decoded by capture.", labels=src)
+        dropped = CounterMetricFamily(
+            "streamseg_frames_dropped", "Frames dropped to stay live (live sources only).", labels=src
+        )
+        reconnects = CounterMetricFamily("streamseg_source_reconnects", "Source reconnections.", labels=src)
+        fps = GaugeMetricFamily(
+            "streamseg_source_fps", "Processed frames per second, recent window.", labels=src
+        )
+        age = GaugeMetricFamily(
+            "streamseg_frame_age_seconds",
+            "Seconds since the newest shown frame was captured (grows while a source stalls).",
+            labels=src,
+        )
+        up = GaugeMetricFamily(
+            "streamseg_source_up", "1 while the source delivers frames, else 0.", labels=src
+        )
+        health = GaugeMetricFamily(
+            "streamseg_source_health", "1 for the source's current health state.", labels=["source", "state"]
+        )
+        for s in st["sources"]:
+            name = [s["name"]]
+            frames.add_metric(name, s["processed"])
+            captured.add_metric(name, s["captured"])
+            dropped.add_metric(name, s["dropped"])
+            reconnects.add_metric(name, s["reconnects"])
+            fps.add_metric(name, s["fps"])
+            if s["frame_age_ms"] is not None:
+                age.add_metric(name, s["frame_age_ms"] / 1e3)
+            up.add_metric(name, 1.0 if s["health"] == "live" else 0.0)
+            states = HEALTH_STATES if s["health"] in HEALTH_STATES else (*HEALTH_STATES, s["health"])
+            for state in states:
+                health.add_metric([s["name"], state], 1.0 if state == s["health"] else 0.0)
+        yield from (frames, captured, dropped, reconnects, fps, age, up, health)
+
+        total = GaugeMetricFamily("streamseg_fps", "Processed frames per second, all sources.")
+        total.add_metric([], st["total"]["fps"])
+        yield total
+        fill = GaugeMetricFamily("streamseg_batch_fill_ratio", "Recent mean batch size over the maximum.")
+        fill.add_metric([], st["batch"]["fill"])
+        yield fill
+        queues = GaugeMetricFamily("streamseg_queue_depth", "Items waiting in each queue.", labels=["queue"])
+        for q, depth in st["queues"].items():
+            if depth is not None:
+                queues.add_metric([q], depth)
+        yield queues
+        if st["rss_bytes"] is not None:
+            rss = GaugeMetricFamily("streamseg_resident_memory_bytes", "Resident set size of the process.")
+            rss.add_metric([], st["rss_bytes"])
+            yield rss
+        if st["gpu_memory_bytes"] is not None:
+            gpu = GaugeMetricFamily("streamseg_gpu_memory_bytes", "GPU memory used by this process.")
+            gpu.add_metric([], st["gpu_memory_bytes"])
+            yield gpu
+        ready = GaugeMetricFamily("streamseg_ready", "1 when every source is live.")
+        ready.add_metric([], 1.0 if st["ready"] else 0.0)
+        yield ready
+        info = GaugeMetricFamily("streamseg_build_info", "streamseg version.", labels=["version"])
+        info.add_metric([__version__], 1.0)
+        yield info

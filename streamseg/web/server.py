@@ -1,0 +1,352 @@
+"""The dashboard's HTTP server (aiohttp), on its own thread and event loop inside the pipeline process.
+
+Routes: ``/`` page, ``/api/status`` JSON, ``/api/events`` live updates (SSE), ``/api/preview/<source>``
+one JPEG (long-poll for a newer one), ``/stream/<source>`` MJPEG, ``/metrics`` Prometheus,
+``/healthz`` and ``/readyz``. Off loopback every route but the two probes needs the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from streamseg.errors import DashboardError
+from streamseg.redact import redact_text
+from streamseg.web.access import ListenAddress, token_matches
+from streamseg.web.metrics import CONTENT_TYPE, PipelineMetrics
+from streamseg.web.preview import Jpeg, PreviewEncoder
+from streamseg.web.status import History, StatusBuilder
+
+logger = logging.getLogger(__name__)
+
+COOKIE = "streamseg_token"
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+STATIC = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
+TICK_S = 1.0
+LONG_POLL_S = 10.0
+POLL_STEP_S = 0.05
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; frame-ancestors 'none'",
+}
+
+
+class DashboardServer:
+    """Start with ``start()`` (binds, or raises ``DashboardError``); ``stop()`` returns within a second."""
+
+    def __init__(
+        self,
+        address: ListenAddress,
+        token: str | None,
+        status: StatusBuilder,
+        encoder: PreviewEncoder,
+        metrics: PipelineMetrics,
+        history_s: int = 300,
+    ) -> None:
+        self.address = address
+        self._token = token
+        self._status = status
+        self._encoder = encoder
+        self._metrics = metrics
+        self._history = History(history_s)
+        self._pages = {name: _static(name) for name in (*STATIC, "index.html")}
+        # One worker: JPEG encoding and snapshots never take more than one core from the pipeline.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-work")
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+        self._done: asyncio.Event | None = None
+        self._tick: asyncio.Event | None = None
+        self._closing = False
+        self._last: dict[str, Any] | None = None
+        self._seq = 0
+        self.port = address.port
+
+    @property
+    def url(self) -> str:
+        return self.address.url(self.port)
+
+    def start(self, timeout: float = 10.0) -> DashboardServer:
+        self._thread = threading.Thread(target=self._serve, name="dashboard", daemon=True)
+        self._thread.start()
+        if not self._started.wait(timeout):
+            raise DashboardError(f"dashboard did not start within {timeout:.0f} s")
+        if self._error is not None:
+            raise self._error
+        logger.info("dashboard listening at %s", self.url)
+        return self
+
+    def stop(self, timeout: float = 1.0) -> None:
+        loop, done = self._loop, self._done
+        if loop is not None and done is not None and not loop.is_closed():
+            self._closing = True
+            loop.call_soon_threadsafe(done.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- lifecycle on the server thread --------------------------------------------------------------
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            runner = loop.run_until_complete(self._startup())
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            self._error = DashboardError(
+                f"cannot listen on {self.address.host}:{self.address.port}: {reason}"
+            )
+            self._started.set()
+            loop.close()
+            return
+        self._started.set()
+        try:
+            loop.run_until_complete(self._run_until_stopped(runner))
+        finally:
+            loop.close()
+
+    async def _startup(self) -> web.AppRunner:
+        self._done = asyncio.Event()
+        self._tick = asyncio.Event()
+        app = web.Application(middlewares=[self._guard])
+        app.add_routes(
+            [
+                web.get("/", self._index),
+                web.get("/static/{name}", self._static_file),
+                web.get("/api/status", self._api_status),
+                web.get("/api/history", self._api_history),
+                web.get("/api/events", self._events),
+                web.get("/api/preview/{source}", self._preview),
+                web.get("/stream/{source}", self._mjpeg),
+                web.get("/metrics", self._prometheus),
+                web.get("/healthz", self._healthz),
+                web.get("/readyz", self._readyz),
+            ]
+        )
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.25)
+        await runner.setup()
+        site = web.TCPSite(runner, self.address.host, self.address.port, reuse_address=True)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        addresses = runner.addresses
+        if addresses:
+            self.port = int(addresses[0][1])
+        return runner
+
+    async def _run_until_stopped(self, runner: web.AppRunner) -> None:
+        sampler = asyncio.ensure_future(self._sample())
+        done = self._done
+        if done is not None:
+            await done.wait()
+        self._closing = True
+        sampler.cancel()
+        await runner.cleanup()
+        # Connections still open (a viewer mid-request) end here, so the loop closes with nothing pending.
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _sample(self) -> None:
+        """Once a second: one status for every SSE viewer and one chart point."""
+        loop = asyncio.get_running_loop()
+        while not self._closing:
+            try:
+                status = await loop.run_in_executor(self._pool, self._status.status)
+            except RuntimeError:  # executor shut down while stopping
+                return
+            self._last = status
+            self._history.add(self._status.point(status))
+            self._seq += 1
+            tick, self._tick = self._tick, asyncio.Event()
+            if tick is not None:
+                tick.set()
+            await asyncio.sleep(TICK_S)
+
+    # -- access ----------------------------------------------------------------------------------
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self._token is not None and request.path not in OPEN_PATHS and not self._authorized(request):
+            return web.Response(
+                status=401,
+                text="401: dashboard token required\n",
+                headers={"WWW-Authenticate": 'Bearer realm="streamseg"', **SECURITY_HEADERS},
+            )
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    def _authorized(self, request: web.Request) -> bool:
+        token = self._token or ""
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer ") and token_matches(token, header[len("Bearer ") :].strip()):
+            return True
+        return token_matches(token, request.cookies.get(COOKIE)) or token_matches(
+            token, request.query.get("token")
+        )
+
+    # -- pages -----------------------------------------------------------------------------------
+
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        if "token" in request.query:  # keep the token out of the address bar and history: cookie it
+            redirect = web.HTTPFound("./", headers=SECURITY_HEADERS)
+            redirect.set_cookie(COOKIE, request.query["token"], httponly=True, samesite="Strict")
+            raise redirect
+        return web.Response(
+            text=self._pages["index.html"], content_type="text/html", headers=SECURITY_HEADERS
+        )
+
+    async def _static_file(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in STATIC:
+            raise web.HTTPNotFound()
+        return web.Response(text=self._pages[name], content_type=STATIC[name], headers=SECURITY_HEADERS)
+
+    async def _api_status(self, request: web.Request) -> web.StreamResponse:
+        status = await self._fresh_status()
+        return _json_response(status)
+
+    async def _api_history(self, request: web.Request) -> web.StreamResponse:
+        return _json_response({"points": self._history.points()})
+
+    async def _healthz(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(text="ok\n", headers=SECURITY_HEADERS)
+
+    async def _readyz(self, request: web.Request) -> web.StreamResponse:
+        status = await self._fresh_status()
+        live = sum(1 for s in status["sources"] if s["health"] == "live")
+        total = len(status["sources"])
+        if status["ready"]:
+            return web.Response(text=f"ready: {live} of {total} sources live\n", headers=SECURITY_HEADERS)
+        return web.Response(
+            status=503, text=f"not ready: {live} of {total} sources live\n", headers=SECURITY_HEADERS
+        )
+
+    async def _prometheus(self, request: web.Request) -> web.StreamResponse:
+        body = await asyncio.get_running_loop().run_in_executor(self._pool, self._metrics.exposition)
+        return web.Response(
+            body=redact_text(body.decode()).encode(),
+            headers={"Content-Type": CONTENT_TYPE, **SECURITY_HEADERS},
+        )
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        """Server-sent events: the chart history once, then one status a second."""
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no", **SECURITY_HEADERS}
+        )
+        await response.prepare(request)
+        try:
+            await response.write(_sse("history", {"points": self._history.points()}))
+            seen = -1
+            while not self._closing:
+                if self._last is not None and self._seq != seen:
+                    seen = self._seq
+                    await response.write(_sse("status", self._last))
+                tick = self._tick
+                if tick is None:
+                    break
+                try:
+                    await asyncio.wait_for(tick.wait(), timeout=15.0)
+                except asyncio.TimeoutError:
+                    await response.write(b": keep-alive\n\n")
+        except ConnectionResetError:  # the viewer went away
+            pass
+        return response
+
+    async def _preview(self, request: web.Request) -> web.StreamResponse:
+        """The newest JPEG of a source, newer than ``?after=SEQ``; waits up to 10 s, else 204."""
+        source = self._known_source(request)
+        try:
+            after = int(request.query.get("after", "0"))
+        except ValueError:
+            raise web.HTTPBadRequest(text="after must be an integer") from None
+        jpeg = await self._next_jpeg(source, after, LONG_POLL_S)
+        if jpeg is None:
+            return web.Response(status=204, headers=SECURITY_HEADERS)
+        return web.Response(
+            body=jpeg.data,
+            content_type="image/jpeg",
+            headers={
+                "X-Preview-Seq": str(jpeg.seq),
+                "X-Frame-Index": str(jpeg.frame_index),
+                **SECURITY_HEADERS,
+            },
+        )
+
+    async def _mjpeg(self, request: web.Request) -> web.StreamResponse:
+        """Motion JPEG for players and plain ``<img>`` tags, at the preview rate."""
+        source = self._known_source(request)
+        response = web.StreamResponse(
+            headers={"Content-Type": "multipart/x-mixed-replace; boundary=frame", **SECURITY_HEADERS}
+        )
+        await response.prepare(request)
+        seq = 0
+        try:
+            while not self._closing:
+                jpeg = await self._next_jpeg(source, seq, LONG_POLL_S)
+                if jpeg is None:
+                    continue
+                seq = jpeg.seq
+                head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg.data)}\r\n\r\n"
+                await response.write(head.encode() + jpeg.data + b"\r\n")
+        except ConnectionResetError:  # the viewer went away
+            pass
+        return response
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _known_source(self, request: web.Request) -> str:
+        source = request.match_info["source"]
+        if source not in self._status.info.sources:
+            raise web.HTTPNotFound(text="no such source")
+        return source
+
+    async def _next_jpeg(self, source: str, after: int, timeout: float) -> Jpeg | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._closing and loop.time() < deadline:
+            wait = self._encoder.ready_after(source, after)
+            if wait == 0.0:
+                try:
+                    jpeg = await loop.run_in_executor(self._pool, self._encoder.jpeg, source)
+                except RuntimeError:  # executor shut down while stopping
+                    return None
+                if jpeg is not None and jpeg.seq > after:
+                    return jpeg
+                wait = POLL_STEP_S
+            await asyncio.sleep(min(POLL_STEP_S if wait is None else max(wait, 0.005), 0.25))
+        return None
+
+    async def _fresh_status(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._status.status)
+
+
+def _json_response(data: dict[str, Any]) -> web.Response:
+    return web.Response(
+        text=redact_text(json.dumps(data, separators=(",", ":"))),
+        content_type="application/json",
+        headers=SECURITY_HEADERS,
+    )
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {redact_text(json.dumps(data, separators=(',', ':')))}\n\n".encode()
+
+
+def _static(name: str) -> str:
+    return (resources.files("streamseg.web") / "static" / name).read_text(encoding="utf-8")

@@ -1,0 +1,198 @@
+// streamseg dashboard: live status over server-sent events, previews by long-polled JPEGs,
+// charts drawn as plain SVG polylines. No libraries; every URL is relative so a proxy prefix works.
+"use strict";
+
+const COLORS = ["#4e9af1", "#f1a94e", "#5fd18b", "#e0605f", "#b084f5", "#e6d85a", "#53c9d6", "#f27fc0"];
+const SVG_NS = "http://www.w3.org/2000/svg";
+const MiB = 1024 * 1024;
+let points = [];
+let windowS = 300;
+const cards = new Map();
+
+function fmt(v, digits = 1) {
+  return v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(digits);
+}
+
+function duration(s) {
+  s = Math.floor(s);
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+  return h ? `${h}h${String(m).padStart(2, "0")}m` : m ? `${m}m${String(sec).padStart(2, "0")}s` : `${sec}s`;
+}
+
+function setText(id, text) {
+  const el = document.getElementById(id);
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function svg(tag, attrs) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  return el;
+}
+
+// series: [{name, values: [[t, v], ...]}]; x spans the last windowS seconds up to the newest point.
+function drawChart(id, series, unitDigits = 1) {
+  const el = document.getElementById(id);
+  const w = el.clientWidth || 400, h = el.clientHeight || 140;
+  const left = 38, right = 6, top = 6, bottom = 16;
+  el.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  el.replaceChildren();
+  const tMax = points.length ? points[points.length - 1].t : Date.now() / 1000;
+  // The x axis grows with the data, from one minute up to the whole history.
+  const span = Math.min(windowS, Math.max(60, points.length ? tMax - points[0].t : 0));
+  const tMin = tMax - span;
+  let vMax = 0;
+  for (const s of series) for (const [t, v] of s.values) if (t >= tMin && v > vMax) vMax = v;
+  vMax = vMax > 0 ? vMax * 1.15 : 1;
+  const x = (t) => left + ((t - tMin) / span) * (w - left - right);
+  const y = (v) => top + (1 - v / vMax) * (h - top - bottom);
+  for (const frac of [0, 0.5, 1]) {
+    const v = vMax * frac;
+    el.append(svg("line", { x1: left, x2: w - right, y1: y(v), y2: y(v), class: "grid" }));
+    const label = svg("text", { x: left - 4, y: y(v) + 3, "text-anchor": "end" });
+    label.textContent = fmt(v, vMax < 10 ? unitDigits : 0);
+    el.append(label);
+  }
+  const spanLabel = svg("text", { x: left, y: h - 3 });
+  spanLabel.textContent = `last ${duration(span)}`;
+  el.append(spanLabel);
+  const legend = document.getElementById(id.replace("chart-", "legend-"));
+  legend.replaceChildren();
+  series.forEach((s, i) => {
+    const color = COLORS[i % COLORS.length];
+    const pts = s.values.filter(([t, v]) => t >= tMin && v !== null && v !== undefined);
+    if (pts.length) {
+      const line = svg("polyline", { stroke: color, points: pts.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(" ") });
+      line.dataset.series = s.name;
+      el.append(line);
+    }
+    const item = document.createElement("span");
+    const swatch = document.createElement("i");
+    swatch.style.background = color;
+    const last = pts.length ? pts[pts.length - 1][1] : null;
+    item.append(swatch, `${s.name} ${fmt(last, unitDigits)}`);
+    legend.append(item);
+  });
+}
+
+function keysOf(field) {
+  const keys = new Set();
+  for (const p of points) for (const k of Object.keys(p[field] || {})) keys.add(k);
+  return [...keys];
+}
+
+function drawCharts() {
+  const col = (f) => points.map((p) => [p.t, f(p)]);
+  drawChart("chart-fps", [
+    { name: "total", values: col((p) => p.fps) },
+    ...keysOf("source_fps").map((n) => ({ name: n, values: col((p) => p.source_fps[n]) })),
+  ]);
+  drawChart("chart-stages", keysOf("stages").map((n) => ({ name: n, values: col((p) => p.stages[n]) })));
+  drawChart("chart-batch", [{ name: "fill", values: col((p) => p.batch_fill * 100) }], 0);
+  drawChart("chart-queues", keysOf("queues").map((n) => ({ name: n, values: col((p) => p.queues[n]) })), 0);
+  const memory = [{ name: "RSS", values: col((p) => (p.rss_bytes ?? null) && p.rss_bytes / MiB) }];
+  if (points.some((p) => p.gpu_memory_bytes !== null && p.gpu_memory_bytes !== undefined)) {
+    memory.push({ name: "GPU", values: col((p) => (p.gpu_memory_bytes ?? null) && p.gpu_memory_bytes / MiB) });
+  }
+  drawChart("chart-memory", memory, 0);
+}
+
+function card(name) {
+  if (cards.has(name)) return cards.get(name);
+  const node = document.getElementById("source-card").content.firstElementChild.cloneNode(true);
+  node.dataset.source = name;
+  node.querySelector(".name").textContent = name;
+  document.getElementById("sources").append(node);
+  cards.set(name, node);
+  previewLoop(name, node.querySelector("img.preview"));
+  return node;
+}
+
+function showStatus(st) {
+  setText("version", `v${st.version}`);
+  setText("total-fps", fmt(st.total.fps));
+  setText("total-processed", String(st.total.processed));
+  setText("total-dropped", String(st.total.dropped));
+  setText("uptime", duration(st.uptime_s));
+  const ready = document.getElementById("ready");
+  ready.textContent = st.ready ? "ready" : "not ready";
+  ready.className = `badge ${st.ready ? "ready" : "not-ready"}`;
+  for (const s of st.sources) {
+    const node = card(s.name);
+    const field = (f) => node.querySelector(`[data-field="${f}"]`);
+    field("health").textContent = s.health;
+    field("health").className = `badge health ${s.health}`;
+    field("fps").textContent = fmt(s.fps);
+    field("frame_age").textContent = s.frame_age_ms === null ? "–" : `${fmt(s.frame_age_ms, 0)} ms`;
+    field("latency").textContent = s.latency_ms === null || s.latency_ms === undefined ? "–" : `${fmt(s.latency_ms, 0)} ms`;
+    field("processed").textContent = String(s.processed);
+    field("dropped").textContent = String(s.dropped);
+    field("reconnects").textContent = String(s.reconnects);
+    field("last_error").textContent = s.last_error || "";
+  }
+  const body = document.querySelector("#stages tbody");
+  body.replaceChildren(...Object.entries(st.stages).map(([name, v]) => {
+    const tr = document.createElement("tr");
+    for (const text of [name, fmt(v.p50_ms), fmt(v.p99_ms)]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    return tr;
+  }));
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// One request at a time per source: the server answers with a JPEG newer than `after`
+// (at most the preview rate) or 204 after a while; nothing is encoded for sources nobody shows.
+async function previewLoop(name, img) {
+  let after = 0;
+  for (;;) {
+    try {
+      const r = await fetch(`api/preview/${encodeURIComponent(name)}?after=${after}`, { cache: "no-store" });
+      if (r.status === 200) {
+        const url = URL.createObjectURL(await r.blob());
+        await new Promise((resolve) => { img.onload = resolve; img.onerror = resolve; img.src = url; });
+        const old = img.dataset.url;
+        if (old) URL.revokeObjectURL(old);
+        img.dataset.url = url;
+        after = Number(r.headers.get("X-Preview-Seq")) || after + 1;
+        img.dataset.seq = String(after);
+        img.dataset.frame = r.headers.get("X-Frame-Index") || "";
+        img.dataset.updates = String(Number(img.dataset.updates) + 1);
+      } else if (r.status !== 204) {
+        await sleep(2000);
+      }
+    } catch (e) {
+      await sleep(2000);
+    }
+  }
+}
+
+function connect() {
+  const conn = document.getElementById("conn");
+  const events = new EventSource("api/events");
+  events.addEventListener("open", () => { conn.textContent = "live"; conn.className = "badge live"; });
+  events.addEventListener("error", () => { conn.textContent = "reconnecting"; conn.className = "badge reconnecting"; });
+  events.addEventListener("history", (e) => {
+    points = JSON.parse(e.data).points;
+    drawCharts();
+  });
+  events.addEventListener("status", (e) => {
+    const st = JSON.parse(e.data);
+    windowS = st.history_s || windowS;
+    showStatus(st);
+    const p = { t: st.timestamp, fps: st.total.fps, source_fps: {}, stages: {}, batch_fill: st.batch.fill,
+                queues: st.queues, rss_bytes: st.rss_bytes, gpu_memory_bytes: st.gpu_memory_bytes };
+    for (const s of st.sources) p.source_fps[s.name] = s.fps;
+    for (const [k, v] of Object.entries(st.stages)) p.stages[k] = v.p50_ms;
+    if (!points.length || points[points.length - 1].t < p.t) points.push(p);
+    const cutoff = p.t - windowS;
+    while (points.length && points[0].t < cutoff) points.shift();
+    drawCharts();
+  });
+}
+
+window.addEventListener("resize", drawCharts);
+connect();
