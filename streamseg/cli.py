@@ -24,9 +24,12 @@ examples:
   streamseg run street.mp4 --record annotated.mp4 record the annotated video (H.264 mp4)
   streamseg run a.mp4 b.mp4 --record out.mp4      one file per source: out_a.mp4, out_b.mp4
   streamseg run 0                                 webcam 0 (or /dev/video0)
+  streamseg run rtsp://user:pw@cam1/front rtsp://cam2/back --record out.mp4
+                                                  two cameras, reconnecting: out_front.mp4, out_back.mp4
   streamseg run street.mp4 --save-results r.jsonl one JSON line per frame, masks as COCO RLE
   streamseg run street.mp4 --model my-seg.onnx    an .onnx, or an Ultralytics -seg .pt (exported once)
   streamseg run --config configs/default.yaml     every setting from a YAML file; flags override it
+  streamseg run street.mp4 --loop --dashboard     live page, /metrics, /healthz at http://127.0.0.1:8080/
 
 offline: the default model (yolov8n-seg.pt) is downloaded on first use; without internet pass a
 local file with --model PATH (.pt or .onnx).
@@ -60,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--max-det", type=int, help="most instances per frame (default: 300)")
     model.add_argument("--batch", type=int, help="most frames per inference call (default: 4)")
     model.add_argument("--batch-timeout-ms", type=float, help="longest wait to fill a batch (default: 5)")
-    model.add_argument("--backend", choices=BACKENDS, help="inference runtime (default: onnxruntime)")
+    model.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="inference runtime; auto: TensorRT > PyTorch CUDA > ONNX Runtime (default: onnxruntime)",
+    )
     model.add_argument("--device", help="cpu or cuda:N (default: cpu)")
     model.add_argument("--threads", type=int, help="CPU threads for inference (default: all cores)")
     model.add_argument("--engines-dir", metavar="DIR", help="cache for exported models (default: ./engines)")
@@ -76,6 +83,44 @@ def build_parser() -> argparse.ArgumentParser:
     draw.add_argument("--no-boxes", action="store_true", help="do not draw boxes")
     draw.add_argument("--no-labels", action="store_true", help="do not draw labels")
     draw.add_argument("--no-hud", action="store_true", help="do not draw the FPS/latency overlay")
+    live = run.add_argument_group("cameras and streams (rtsp://, http(s)://, webcams)")
+    live.add_argument(
+        "--rtsp-transport", choices=("tcp", "udp"), help="RTSP transport (default: tcp, survives NAT/loss)"
+    )
+    live.add_argument(
+        "--source-timeout",
+        type=float,
+        metavar="S",
+        help="silence before a stream is reconnected (default: 5)",
+    )
+    live.add_argument(
+        "--max-retries",
+        type=int,
+        metavar="N",
+        help="give up after N failed reconnects (default: -1, forever)",
+    )
+    live.add_argument(
+        "--live-buffer", type=int, metavar="N", help="newest frames kept per live source (default: 1)"
+    )
+    live.add_argument(
+        "--segment", metavar="DURATION", help="start a new recording file every DURATION (e.g. 10m, 30s, 1h)"
+    )
+    web = run.add_argument_group("dashboard and metrics")
+    web.add_argument(
+        "--dashboard",
+        nargs="?",
+        const="127.0.0.1:8080",
+        metavar="[HOST:]PORT",
+        help="serve a live page, Prometheus /metrics, /healthz and /readyz (default: 127.0.0.1:8080)",
+    )
+    web.add_argument(
+        "--dashboard-token",
+        metavar="TOKEN",
+        help="required off loopback; prefer the STREAMSEG_DASHBOARD_TOKEN variable (not shown in ps)",
+    )
+    web.add_argument(
+        "--loop", action="store_true", help="play file sources again from the start when they end"
+    )
     ui = run.add_argument_group("console")
     ui.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary table")
     ui.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -92,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     export.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+
+    from streamseg.cli_gpu import add_gpu_commands  # noqa: PLC0415 - doctor, build-engine
+
+    add_gpu_commands(sub)
     return parser
 
 
@@ -119,6 +168,14 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "save_results": args.save_results,
             "telemetry": args.telemetry,
             "crf": args.crf,
+            "segment": args.segment,
+        },
+        pipeline={"source_timeout_s": args.source_timeout, "loop": True if args.loop else None},
+        dashboard={"listen": args.dashboard, "token": args.dashboard_token},
+        live={
+            "rtsp_transport": args.rtsp_transport,
+            "max_retries": args.max_retries,
+            "buffer": args.live_buffer,
         },
         render={
             "masks": False if args.no_masks else None,
@@ -154,7 +211,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    handlers: dict[str, Any] = {"run": cmd_run, "export": cmd_export}
+    from streamseg.cli_gpu import cmd_build_engine, cmd_doctor  # noqa: PLC0415
+
+    handlers: dict[str, Any] = {
+        "run": cmd_run,
+        "export": cmd_export,
+        "doctor": cmd_doctor,
+        "build-engine": cmd_build_engine,
+    }
     try:
         return int(handlers[args.command](args))
     except StreamsegError as exc:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -26,6 +27,10 @@ class SourceConfig:
 
     uri: str
     name: str = ""
+    # Webcams only: the mode to ask for (0 = the camera's default); the log says what the camera gives.
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
 
     def display_name(self) -> str:
         return self.name or default_source_name(self.uri)
@@ -63,13 +68,39 @@ class OutputConfig:
     telemetry: str | None = None  # JSON lines, one snapshot per second
     crf: int = 23
     preset: str = "veryfast"
+    segment: str | None = None  # start a new recording file every so long ("10m", "30s", "1h")
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
     queue_size: int = 8  # frames buffered per source, and results buffered before render
     stage_timeout_s: float = 0.1  # every blocking put/get waits at most this long before re-checking stop
-    source_timeout_s: float = 10.0  # a source that delivers nothing for this long is an error
+    source_timeout_s: float = 5.0  # a network source silent this long: reconnect (live) or error (file URL)
+    loop: bool = False  # play file sources again from the start when they end (demos, soak tests)
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """Cameras and streams (RTSP, live HTTP/HLS, webcams): transport, reconnection, frame policy."""
+
+    rtsp_transport: str = "tcp"  # tcp | udp
+    buffer: int = 1  # newest frames kept per live source; older ones are dropped (and counted)
+    stall_s: float = 2.0  # no frame for this long while connected: health "stalled"
+    reconnect_initial_s: float = 0.5  # first wait after a failure; doubles per failure
+    reconnect_max_s: float = 10.0  # the wait never exceeds this
+    reconnect_jitter: float = 0.2  # each wait is randomised by +-20 % so cameras do not retry in step
+    max_retries: int = -1  # failed attempts in a row before the source fails; -1 = retry forever
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    """``--dashboard``: live page, Prometheus /metrics and health probes served from the run."""
+
+    listen: str | None = None  # [HOST:]PORT, e.g. 8080 or 0.0.0.0:8080; None = no dashboard
+    token: str | None = None  # required off loopback (or set STREAMSEG_DASHBOARD_TOKEN)
+    preview_fps: float = 2.0  # most preview JPEGs per second per source (made only while watched)
+    preview_width: int = 640  # previews are downscaled to at most this width
+    history_s: int = 300  # seconds of chart history kept
 
 
 @dataclass(frozen=True)
@@ -79,6 +110,8 @@ class Config:
     render: RenderConfig = field(default_factory=RenderConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
 
     def validated(self) -> Config:
         validate(self)
@@ -90,6 +123,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "render": RenderConfig,
     "output": OutputConfig,
     "pipeline": PipelineConfig,
+    "live": LiveConfig,
+    "dashboard": DashboardConfig,
 }
 
 
@@ -97,6 +132,10 @@ def default_source_name(uri: str) -> str:
     """A short name safe for file names: the file stem, ``cam0`` for webcam 0, ``video2`` for /dev/video2."""
     if uri.isdigit():
         return f"cam{uri}"
+    if "://" in uri:  # a URL: never derive a name from its user:password@ part
+        parts = urlsplit(uri)
+        stem = Path(parts.path.rstrip("/")).stem or (parts.hostname or "source")
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
     stem = Path(uri.split("?", maxsplit=1)[0].rstrip("/")).stem or "source"
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
 
@@ -145,7 +184,8 @@ def _parse_sources(raw: Any, origin: str) -> tuple[SourceConfig, ...]:
         if isinstance(item, (str, int)):
             out.append(SourceConfig(uri=str(item)))
         elif isinstance(item, dict):
-            out.append(_build(SourceConfig, {k: str(v) for k, v in item.items()}, f"{origin}: sources[{i}]"))
+            values = {k: str(v) if k in ("uri", "name") else v for k, v in item.items()}
+            out.append(_build(SourceConfig, values, f"{origin}: sources[{i}]"))
         else:
             raise ConfigError(f"{origin}: sources[{i}] must be a path/URL or a mapping with 'uri' and 'name'")
     return tuple(out)
@@ -225,9 +265,48 @@ def validate(cfg: Config) -> None:
     _check(p.queue_size >= 1, f"pipeline.queue_size must be >= 1, got {p.queue_size}")
     _check(p.stage_timeout_s > 0, f"pipeline.stage_timeout_s must be > 0, got {p.stage_timeout_s}")
     _check(p.source_timeout_s > 0, f"pipeline.source_timeout_s must be > 0, got {p.source_timeout_s}")
+    _validate_live(cfg.live, cfg.output)
+    _validate_dashboard(cfg.dashboard)
     names = [s.display_name() for s in cfg.sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     _check(not dupes, f"source names must be unique, '{', '.join(dupes)}' used more than once (set 'name')")
+
+
+def _validate_live(lv: LiveConfig, o: OutputConfig) -> None:
+    _check(
+        lv.rtsp_transport in ("tcp", "udp"),
+        f"live.rtsp_transport must be tcp or udp, got {lv.rtsp_transport!r}",
+    )
+    _check(1 <= lv.buffer <= 64, f"live.buffer must be between 1 and 64, got {lv.buffer}")
+    _check(lv.stall_s > 0, f"live.stall_s must be > 0, got {lv.stall_s}")
+    _check(lv.reconnect_initial_s > 0, f"live.reconnect_initial_s must be > 0, got {lv.reconnect_initial_s}")
+    _check(
+        lv.reconnect_max_s >= lv.reconnect_initial_s,
+        f"live.reconnect_max_s must be >= reconnect_initial_s, got {lv.reconnect_max_s}",
+    )
+    _check(
+        0 <= lv.reconnect_jitter < 1, f"live.reconnect_jitter must be in [0, 1), got {lv.reconnect_jitter}"
+    )
+    _check(lv.max_retries >= -1, f"live.max_retries must be -1 (forever) or >= 0, got {lv.max_retries}")
+    if o.segment is not None:
+        parse_duration(o.segment, "output.segment")
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|)\s*$")
+
+
+def parse_duration(text: str, key: str = "duration") -> float:
+    """``"10m"`` -> 600.0; ``"30s"``, ``"1h"``, or plain seconds. At least one second."""
+    match = _DURATION_RE.match(str(text).lower())
+    seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)] if match else 0.0
+    _check(seconds >= 1, f"{key} must be a duration like 30s, 10m or 1h, got {text!r}")
+    return seconds
+
+
+def _validate_dashboard(d: DashboardConfig) -> None:
+    _check(0 < d.preview_fps <= 30, f"dashboard.preview_fps must be in (0, 30], got {d.preview_fps}")
+    _check(64 <= d.preview_width <= 3840, f"dashboard.preview_width must be 64..3840, got {d.preview_width}")
+    _check(10 <= d.history_s <= 3600, f"dashboard.history_s must be 10..3600, got {d.history_s}")
 
 
 def _check(ok: bool, message: str) -> None:

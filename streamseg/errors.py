@@ -33,6 +33,10 @@ class SourceTimeout(SourceError, TimeoutError):
     """A source stopped delivering frames within its timeout."""
 
 
+class SourceGaveUp(SourceError, ConnectionError):
+    """A live source stayed unreachable for more attempts than ``live.max_retries`` allows."""
+
+
 class ModelError(StreamsegError, ValueError):
     """The model file is missing, invalid, or not a segmentation model."""
 
@@ -47,6 +51,10 @@ class BackendUnavailableError(StreamsegError, ImportError):
 
 class OutputError(StreamsegError, OSError):
     """A recording, results or telemetry file cannot be written."""
+
+
+class DashboardError(StreamsegError, OSError):
+    """The dashboard cannot start (port in use, address not available)."""
 
 
 class PipelineStopped(StreamsegError):

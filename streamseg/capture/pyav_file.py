@@ -26,6 +26,7 @@ from streamseg.capture.sniff import riff_shortfall, sniff_container
 from streamseg.capture.timestamps import PtsTracker
 from streamseg.config import default_source_name
 from streamseg.errors import DecodeError, SourceError, SourceNotFoundError, SourceTimeout
+from streamseg.redact import redact_text, redact_uri
 from streamseg.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class PyAVFileSource(SourceBase):
         open_timeout_s: float = 10.0,
         read_timeout_s: float = 10.0,
         threads: int = 0,
+        options: dict[str, str] | None = None,
     ) -> None:
         scheme = urlsplit(uri).scheme.lower() if "://" in uri else ""
         self._is_url = scheme not in ("", "file")
@@ -60,6 +62,7 @@ class PyAVFileSource(SourceBase):
         self._open_timeout_s = open_timeout_s
         self._read_timeout_s = read_timeout_s
         self._threads = threads
+        self._options = dict(options or {})  # FFmpeg demuxer/protocol options (rtsp_transport, timeout)
         self._stats = SourceStats()
         self._lock = threading.Lock()
         self._closing = False
@@ -175,15 +178,15 @@ class PyAVFileSource(SourceBase):
         target = self._uri if self._is_url else str(self._path)
         timeout = (self._open_timeout_s, self._read_timeout_s) if self._is_url else None
         try:
-            return av.open(target, mode="r", timeout=timeout)
+            return av.open(target, mode="r", timeout=timeout, options=self._options or None)
         except av.error.ExitError:
-            raise SourceTimeout(f"{self._uri}: no answer within {self._open_timeout_s:g} s") from None
+            raise SourceTimeout(f"{self._label()}: no answer within {self._open_timeout_s:g} s") from None
         except PermissionError:
             raise SourceError(f"cannot read {target}: permission denied") from None
         except (av.error.FFmpegError, OSError) as exc:
             reason = _reason(exc)
             if self._is_url:
-                raise SourceError(f"cannot open stream {self._uri}: {reason}") from None
+                raise SourceError(f"cannot open stream {self._label()}: {reason}") from None
             family = sniff_container(self._path)
             if family is not None:
                 raise SourceError(
@@ -384,7 +387,7 @@ class PyAVFileSource(SourceBase):
             container.close()
 
     def _label(self) -> str:
-        return self._uri if self._is_url else str(self._path)
+        return redact_uri(self._uri) if self._is_url else str(self._path)
 
 
 def _estimate_count_and_rate(
@@ -425,4 +428,4 @@ def _quarter_turns(vf: av.VideoFrame) -> int:
 def _reason(exc: BaseException) -> str:
     """FFmpeg's message without the errno and the repeated file name."""
     text = getattr(exc, "strerror", None) or str(exc)
-    return str(text).strip() or type(exc).__name__
+    return redact_text(str(text).strip()) or type(exc).__name__

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from streamseg.inference.letterbox import Letterbox, make_letterbox, to_tensor
 from streamseg.inference.masks import MaskDecoder
 from streamseg.inference.postprocess import Thresholds, postprocess
 from streamseg.types import Frame, SegResult
+
+if TYPE_CHECKING:
+    from streamseg.inference.device_path import DeviceRunner
 
 StageRecorder = Callable[[str, float, str | None], None]
 
@@ -37,6 +41,13 @@ class SegmentationEngine:
         self._record = record_stage or (lambda stage, seconds, source: None)
         self._letterboxes: dict[tuple[int, int], Letterbox] = {}
         self._decoders: dict[tuple[tuple[int, int], tuple[int, int]], MaskDecoder] = {}
+        # Torch/TensorRT on a GPU: letterbox, NMS and mask decoding on the device (inference/device_path).
+        self._device_runner: DeviceRunner | None = None
+        device_backend = backend.device_path()
+        if device_backend is not None:
+            from streamseg.inference.device_path import DeviceRunner  # noqa: PLC0415 - imports torch
+
+            self._device_runner = DeviceRunner(device_backend, self.info.num_classes, thresholds)
 
     def letterbox_for(self, frame_hw: tuple[int, int]) -> Letterbox:
         lb = self._letterboxes.get(frame_hw)
@@ -60,6 +71,8 @@ class SegmentationEngine:
         return [r for r in results if r is not None]
 
     def _run_same_shape(self, frames: Sequence[Frame]) -> list[SegResult]:
+        if self._device_runner is not None:
+            return self._run_on_device(self._device_runner, frames)
         t0 = time.perf_counter()
         boxes = [self.letterbox_for(f.image.shape[:2]) for f in frames]
         h, w = boxes[0].input_hw
@@ -89,6 +102,28 @@ class SegmentationEngine:
                     masks=det.masks,
                     class_names=self.info.names,
                     stage_seconds=stages,
+                    inference_time=time.monotonic(),
+                )
+            )
+        return out
+
+    def _run_on_device(self, runner: DeviceRunner, frames: Sequence[Frame]) -> list[SegResult]:
+        boxes = [self.letterbox_for(f.image.shape[:2]) for f in frames]
+        detections, batch_stages = runner.run([f.image for f in frames], boxes)
+        stages = {stage: seconds / len(frames) for stage, seconds in batch_stages.items()}
+        out = []
+        for frame, det in zip(frames, detections, strict=True):
+            for stage, seconds in stages.items():
+                self._record(stage, seconds, frame.source)
+            out.append(
+                SegResult(
+                    frame=frame,
+                    xyxy=det.xyxy,
+                    class_id=det.class_id,
+                    score=det.score,
+                    masks=det.masks,
+                    class_names=self.info.names,
+                    stage_seconds=dict(stages),
                     inference_time=time.monotonic(),
                 )
             )

@@ -70,6 +70,12 @@ class MaskDecoder:
         self._rows = _axis_taps(h0, mh, factor, top, content_h)
         self._cols = _axis_taps(w0, mw, factor, left, content_w)
 
+    @property
+    def taps(self) -> tuple[tuple[IndexArray, FloatArray], tuple[IndexArray, FloatArray]]:
+        """(rows, cols) tap tables: per frame pixel, prototype cell indices and weights (the device
+        decoder in ``device_path`` samples with these same tables)."""
+        return self._rows, self._cols
+
     def decode(self, protos: FloatArray, coeffs: FloatArray, xyxy: FloatArray) -> InstanceMasks:
         """Masks cropped to ``xyxy`` in frame pixels: (r, c) is inside iff x1 <= c < x2 and y1 <= r < y2."""
         h0, w0 = self.frame_hw

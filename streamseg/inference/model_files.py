@@ -50,6 +50,18 @@ def resolve_model(model: str, engines_dir: Path) -> Path:
     return _export_cached(path, engines_dir)
 
 
+def resolve_weights(model: str, engines_dir: Path) -> Path:
+    """Path of the Ultralytics ``.pt`` for ``model`` (downloading the default weights as needed): what the
+    torch backend loads. An ``.onnx`` cannot be turned back into weights, so it is an error here."""
+    path = Path(model).expanduser()
+    if path.suffix.lower() != ".pt":
+        raise ModelError(
+            f"the torch backend needs Ultralytics .pt weights, got '{model}' "
+            "(use --backend onnxruntime or tensorrt for an .onnx)"
+        )
+    return path if path.is_file() else _download(model, engines_dir)
+
+
 def export_key(weights: Path) -> str:
     """Cache key: weights content + export settings + exporter version."""
     settings = dict(EXPORT_SETTINGS, ultralytics=_ultralytics_version())

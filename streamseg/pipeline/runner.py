@@ -10,24 +10,25 @@ Everything that can fail on bad input (config, model, sources, output paths) is 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from types import TracebackType
 
-from streamseg.capture import FrameSource, demo_clip_path, open_source
+from streamseg.capture import FrameSource, LiveSource, demo_clip_path, open_source
 from streamseg.config import Config, SourceConfig, merge
-from streamseg.inference.backends import InferenceBackend, create_backend
+from streamseg.inference.backends import InferenceBackend
 from streamseg.inference.engine import SegmentationEngine
-from streamseg.inference.model_files import resolve_model
+from streamseg.inference.loader import open_backend
 from streamseg.inference.postprocess import Thresholds
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
+from streamseg.pipeline.looping import loop_source
 from streamseg.pipeline.sinks import RecordingSink, ResultsSink, build_annotate, build_sinks
-from streamseg.pipeline.workers import capture_loop, inference_loop, render_loop
+from streamseg.pipeline.workers import Sink, capture_loop, inference_loop, render_loop
 from streamseg.telemetry import Telemetry
 from streamseg.types import Frame, SegResult
 
@@ -44,6 +45,7 @@ class Pipeline:
         *,
         config: Config | None = None,
         telemetry: Telemetry | None = None,
+        sinks: Sequence[Sink] = (),
     ) -> None:
         cfg = config or Config()
         if sources is not None:
@@ -60,6 +62,7 @@ class Pipeline:
         self._backend: InferenceBackend | None = None
         self._engine: SegmentationEngine | None = None
         self._sinks: list[RecordingSink | ResultsSink] = []
+        self._extra_sinks = list(sinks)  # e.g. the dashboard's preview; fed after the built-in ones
         self._threads: list[threading.Thread] = []
         self._results_q: queue.Queue[SegResult | EndOfStream] | None = None
         self._out_q: queue.Queue[SegResult | EndOfStream] | None = None
@@ -88,9 +91,16 @@ class Pipeline:
         try:
             # Cheapest checks first: a mistyped path should not wait for a model download or export.
             for sc in source_cfgs:
-                self._sources.append(open_source(sc))
-            model_path = resolve_model(cfg.model.path, Path(cfg.model.engines_dir))
-            self._backend = create_backend(cfg.model.backend, model_path, cfg.model.device, cfg.model.threads)
+                self._sources.append(open_source(sc, cfg.live, cfg.pipeline.source_timeout_s))
+            if cfg.pipeline.loop:  # --loop: file sources start over when they end
+                timeout_s = cfg.pipeline.source_timeout_s
+                reopen = functools.partial(open_source, live=cfg.live, timeout_s=timeout_s)
+                self._sources = [
+                    loop_source(src, functools.partial(reopen, sc))
+                    for src, sc in zip(self._sources, source_cfgs, strict=True)
+                ]
+            # Each runtime reads its own artifact: .onnx (ORT), .pt (torch), a TensorRT plan (loader).
+            self._backend = open_backend(cfg.model)
             thresholds = Thresholds(cfg.model.conf, cfg.model.iou, cfg.model.max_det)
             self._engine = SegmentationEngine(
                 self._backend, cfg.model.imgsz, thresholds, self.telemetry.record_stage
@@ -113,9 +123,14 @@ class Pipeline:
         self._results_q = queue.Queue(maxsize=qsize)
         self._out_q = queue.Queue(maxsize=qsize)
         for src in self._sources:
-            q: queue.Queue[Frame | EndOfStream] = queue.Queue(maxsize=qsize)
+            # Live sources keep only the newest frames, so latency cannot grow when inference is slow.
+            q: queue.Queue[Frame | EndOfStream] = queue.Queue(
+                maxsize=cfg.live.buffer if src.is_live else qsize
+            )
             self._frame_qs[src.name] = q
             self.telemetry.register_queue(f"frames:{src.name}", q.qsize)
+            if isinstance(src, LiveSource):
+                self.telemetry.register_source_info(src.name, src.health_info)
             self._threads.append(
                 threading.Thread(
                     target=capture_loop,
@@ -140,7 +155,14 @@ class Pipeline:
         self._threads.append(
             threading.Thread(
                 target=render_loop,
-                args=(self._results_q, self._out_q, life, self.telemetry, annotate, list(self._sinks)),
+                args=(
+                    self._results_q,
+                    self._out_q,
+                    life,
+                    self.telemetry,
+                    annotate,
+                    [*self._sinks, *self._extra_sinks],
+                ),
                 name="render",
                 daemon=True,
             )
@@ -186,6 +208,9 @@ class Pipeline:
             self._raise_error()
             return
         self._life.stop.set()
+        for src in self._sources:
+            if isinstance(src, LiveSource):
+                src.close()  # never blocks; wakes a capture thread that is waiting to reconnect
         deadline = time.monotonic() + timeout
         while any(t.is_alive() for t in self._threads) and time.monotonic() < deadline:
             for q in (*self._frame_qs.values(), self._results_q, self._out_q):

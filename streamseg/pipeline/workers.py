@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from streamseg.errors import DecodeError
+from streamseg.errors import DecodeError, SourceGaveUp
 from streamseg.inference.engine import SegmentationEngine
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.lifecycle import END, EndOfStream, Lifecycle
@@ -63,7 +63,7 @@ def capture_loop(
             elif not life.put(out, frame):
                 return
             ready.set()
-    except DecodeError as exc:  # frames before the damage were delivered; report after the run drains
+    except (DecodeError, SourceGaveUp) as exc:  # report after the run drains; other sources carry on
         life.defer(exc)
     except Exception as exc:
         life.fail(exc, f"capture {source.name}")

@@ -63,6 +63,7 @@ class VideoWriter(ClosesOnExit):
         crf: int = 23,
         preset: str = "veryfast",
         fragment_seconds: float = 1.0,
+        low_latency: bool = False,
     ) -> None:
         if not 0 <= crf <= 51:
             raise ValueError(f"crf must be between 0 and 51, got {crf}")
@@ -75,6 +76,8 @@ class VideoWriter(ClosesOnExit):
         self._crf = int(crf)
         self._preset = preset
         self._fragment_us = max(1, round(fragment_seconds * 1_000_000))
+        # Live sources: no lookahead and no frame-thread delay, so a kill -9 loses at most one fragment.
+        self._low_latency = low_latency
         self.frames_written = 0
         self.pts_fixups = 0  # frames whose pts did not increase and were bumped by one tick
         self.pts_restarts = 0  # big backward jumps (source restarted) that re-based the clock
@@ -104,10 +107,10 @@ class VideoWriter(ClosesOnExit):
 
     @classmethod
     def from_config(
-        cls, path: str | Path, output: OutputConfig, fps_hint: float | None = None
+        cls, path: str | Path, output: OutputConfig, fps_hint: float | None = None, low_latency: bool = False
     ) -> VideoWriter:
         """The writer the CLI/pipeline wants: crf and preset from ``OutputConfig``."""
-        return cls(path, fps_hint=fps_hint, crf=output.crf, preset=output.preset)
+        return cls(path, fps_hint=fps_hint, crf=output.crf, preset=output.preset, low_latency=low_latency)
 
     @property
     def size_wh(self) -> tuple[int, int] | None:
@@ -177,6 +180,8 @@ class VideoWriter(ClosesOnExit):
         ctx.colorspace = _AVCOL_SPC_SMPTE170M
         ctx.color_range = _AVCOL_RANGE_MPEG
         stream.options = {"crf": str(self._crf), "preset": self._preset, "bf": "0"}
+        if self._low_latency:
+            stream.options = {**stream.options, "tune": "zerolatency"}
         self._stream = stream
         self._size_wh = (even_w, even_h)
         return self._size_wh

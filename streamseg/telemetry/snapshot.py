@@ -7,6 +7,7 @@ Snapshot layout (all JSON-serialisable; times in ms, rates in frames per second)
       "uptime_s": 12.3,
       "sources": {name: {"captured", "processed", "dropped", "fps", "avg_fps", "capture_fps",
                          "stages": {stage: stats}}},   # "stages" only for stages recorded per source
+                                                       # live sources add "health", "reconnects", "last_error"
       "total": {"captured", "processed", "dropped", "fps", "avg_fps"},
       "stages": {stage: {"count", "mean_ms", "p50_ms", "p99_ms", "max_ms"}},
       "queues": {name: depth or None},
@@ -40,7 +41,7 @@ from streamseg.telemetry.system import SystemProbe
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FRAME_KINDS", "STAGES", "MemoryProbe", "Telemetry"]
+__all__ = ["FRAME_KINDS", "STAGES", "MemoryProbe", "SampleObserver", "Telemetry"]
 
 
 class MemoryProbe(Protocol):
@@ -49,6 +50,14 @@ class MemoryProbe(Protocol):
     def read(self) -> dict[str, int]: ...
 
     def close(self) -> None: ...
+
+
+class SampleObserver(Protocol):
+    """Sees every latency and batch sample as it is recorded (e.g. Prometheus histograms)."""
+
+    def observe_stage(self, stage: str, seconds: float, source: str | None) -> None: ...
+
+    def observe_batch(self, size: int) -> None: ...
 
 
 class Telemetry:
@@ -82,6 +91,8 @@ class Telemetry:
         self._system: MemoryProbe = system if system is not None else SystemProbe(gpu_index)
         self._create_lock = threading.Lock()
         self._peak_rss = 0
+        self._source_info: dict[str, Callable[[], Mapping[str, Any]]] = {}
+        self._observers: tuple[SampleObserver, ...] = ()
 
     # -- recording (hot path) --------------------------------------------------------------------
 
@@ -95,6 +106,8 @@ class Telemetry:
             key = (source, stage)
             per_source = self._source_stages.get(key) or self._new_stage(stage, source)
             per_source.record(seconds)
+        for observer in self._observers:
+            observer.observe_stage(stage, seconds, source)
 
     def record_stages(self, stage_seconds: Mapping[str, float], source: str | None = None) -> None:
         """Record several stages at once, e.g. ``SegResult.stage_seconds``."""
@@ -110,6 +123,8 @@ class Telemetry:
     def record_batch(self, size: int) -> None:
         """Record how many frames one inference call carried."""
         self._batch.record(float(size))
+        for observer in self._observers:
+            observer.observe_batch(size)
 
     def register_queue(self, name: str, depth_fn: Callable[[], int]) -> None:
         """Sample ``depth_fn()`` (e.g. ``queue.qsize``) under ``name`` in every snapshot."""
@@ -117,6 +132,16 @@ class Telemetry:
 
     def unregister_queue(self, name: str) -> None:
         self._gauges.unregister(name)
+
+    def register_source_info(self, source: str, info_fn: Callable[[], Mapping[str, Any]]) -> None:
+        """Merge ``info_fn()`` (e.g. a live source's health and reconnects) into that source's entry."""
+        self._new_source(source)  # listed from the start, even before its first frame
+        self._source_info[source] = info_fn
+
+    def add_observer(self, observer: SampleObserver) -> None:
+        """Also hand every later latency and batch sample to ``observer`` (on the recording thread)."""
+        with self._create_lock:
+            self._observers = (*self._observers, observer)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -148,6 +173,9 @@ class Telemetry:
             }
             if stages:
                 entry["stages"] = _ordered(stages)
+            info_fn = self._source_info.get(name)
+            if info_fn is not None:
+                entry.update(info_fn())
             sources[name] = entry
         total = self._counters_dict(self._totals, now)
         total["fps"] = round(self._totals_fps(now), 2)

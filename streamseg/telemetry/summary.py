@@ -18,9 +18,15 @@ def summary_table(snapshot: Mapping[str, Any]) -> str:
     total: Mapping[str, Any] = snapshot.get("total", {})
     width = max([6, *(len(name) for name in sources)])
     header = f"{'source':<{width}}  {'captured':>9}  {'processed':>9}  {'dropped':>8}  {'fps':>8}"
+    live = any("health" in src for src in sources.values())
+    if live:  # cameras and streams: their final health and how often they came back
+        header += f"  {'health':<12}  {'reconnects':>10}"
     lines += ["", header, "-" * len(header)]
     for name, src in sources.items():
-        lines.append(_source_row(name, src, width))
+        row = _source_row(name, src, width)
+        if live:
+            row += f"  {src.get('health', '-')!s:<12}  {int(src.get('reconnects', 0)):>10d}"
+        lines.append(row)
     if len(sources) != 1 and total:
         lines.append(_source_row("total", total, width))
 

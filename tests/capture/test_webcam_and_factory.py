@@ -7,8 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from streamseg.capture import PyAVFileSource, WebcamSource, create_source, open_source, parse_webcam_uri
-from streamseg.config import SourceConfig
+from streamseg.capture import (
+    LiveSource,
+    PyAVFileSource,
+    WebcamSource,
+    create_source,
+    open_source,
+    parse_webcam_uri,
+)
+from streamseg.capture.factory import ffmpeg_options
+from streamseg.config import LiveConfig, SourceConfig
 from streamseg.errors import SourceError, SourceNotFoundError
 
 from .media import OFFICE_VFR, clip
@@ -17,7 +25,7 @@ from .media import OFFICE_VFR, clip
 @pytest.mark.parametrize(("uri", "label"), [("57", "webcam 57"), ("/dev/video57", "webcam /dev/video57")])
 def test_missing_webcam_fails_fast_with_one_line(uri: str, label: str) -> None:
     src = create_source(SourceConfig(uri=uri))
-    assert isinstance(src, WebcamSource)
+    assert isinstance(src, LiveSource)  # reconnects once it has worked; the first open fails fast
     assert src.is_live and src.frame_count is None
     started = time.monotonic()
     with pytest.raises(SourceError, match=f"^{label} could not be opened") as info:
@@ -64,8 +72,25 @@ def test_open_source_missing_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize("uri", ["rtsp://127.0.0.1:9/stream", "https://example.invalid/clip.mp4"])
 def test_urls_go_to_pyav(uri: str) -> None:
     src = create_source(SourceConfig(uri=uri))
-    assert isinstance(src, PyAVFileSource)
+    # RTSP reconnects (PyAV inside); HTTP(S) is opened directly and wrapped only if it turns out live.
+    assert isinstance(src, LiveSource if uri.startswith("rtsp") else PyAVFileSource)
     assert src.is_live is uri.startswith("rtsp")
+
+
+def test_ffmpeg_options_bound_every_network_read() -> None:
+    rtsp = ffmpeg_options("rtsp://cam/x", LiveConfig(rtsp_transport="udp"), 2.5)
+    assert rtsp["rtsp_transport"] == "udp" and rtsp["timeout"] == "2500000"
+    assert ffmpeg_options("https://cam/live.m3u8", LiveConfig(), 1.0) == {"rw_timeout": "1000000"}
+    assert ffmpeg_options("street.mp4", LiveConfig(), 1.0) == {}
+
+
+def test_rtsp_open_never_blocks_the_caller() -> None:
+    """A camera that is down at start-up is retried in the capture thread, not in open()."""
+    started = time.monotonic()
+    src = open_source(SourceConfig(uri="rtsp://127.0.0.1:9/stream"))
+    assert time.monotonic() - started < 0.5
+    assert isinstance(src, LiveSource) and src.health == "connecting"
+    src.close()
 
 
 def test_unreachable_url_fails_quickly_with_one_line() -> None:

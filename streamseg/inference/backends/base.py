@@ -8,11 +8,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from streamseg.errors import ConfigError, ModelError
 from streamseg.types import FloatArray
+
+if TYPE_CHECKING:
+    from streamseg.inference.device_path import DeviceBackend
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,14 @@ class InferenceBackend(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release runtime resources."""
 
+    def device_path(self) -> DeviceBackend | None:
+        """The backend itself when it can run pre/postprocessing on its device (torch, TensorRT).
+
+        ``SegmentationEngine`` then uploads uint8 frames and gets boxes and box-sized masks back
+        (``inference.device_path``); None keeps the NumPy path (ONNX Runtime).
+        """
+        return None
+
 
 def names_from_metadata(raw: str | None, num_classes: int) -> tuple[str, ...]:
     """Class names from Ultralytics' ``names`` metadata (a dict literal), or ``class<N>`` when absent."""
@@ -72,13 +84,39 @@ def check_segmentation_outputs(model: str, output_shapes: list[list[int | str | 
         )
 
 
-def create_backend(backend: str, model_path: Path, device: str, threads: int = 0) -> InferenceBackend:
-    """Instantiate a runtime by name; 'auto' means ONNX Runtime until the GPU backends arrive."""
-    if backend in ("auto", "onnxruntime"):
+def create_backend(
+    backend: str, model_path: Path, device: str, threads: int = 0, **options: object
+) -> InferenceBackend:
+    """Instantiate a runtime by name for an already resolved model file (see ``loader.open_backend``).
+
+    ``auto``: TensorRT when importable and a GPU is there, else PyTorch CUDA, else ONNX Runtime; a
+    backend that cannot read ``model_path``'s format is skipped (an .onnx cannot go to torch).
+    """
+    from streamseg.inference.devices import choose_backend  # noqa: PLC0415
+
+    if backend == "auto":
+        backend, device, why = choose_backend("auto", device)
+        suffix = model_path.suffix.lower()
+        if backend == "torch" and suffix != ".pt":
+            backend, why = "onnxruntime", f"{model_path.name} is not a .pt"
+        if backend == "tensorrt" and suffix == ".pt":
+            backend, why = "torch", f"{model_path.name} is a .pt (build a plan with streamseg build-engine)"
+        log.info("--backend auto: using %s on %s (%s)", backend, device, why)
+    if backend == "onnxruntime":
         from streamseg.inference.backends.onnxruntime import OnnxRuntimeBackend  # noqa: PLC0415
 
         return OnnxRuntimeBackend(model_path, device=device, threads=threads)
-    raise ConfigError(f"backend '{backend}' is not available in this build: use --backend onnxruntime")
+    if backend == "torch":
+        from streamseg.inference.backends.torch import TorchBackend  # noqa: PLC0415
+
+        if model_path.suffix.lower() != ".pt":
+            raise ConfigError(f"the torch backend loads Ultralytics .pt weights, not {model_path.name}")
+        return TorchBackend(model_path, device=device, threads=threads, **options)  # type: ignore[arg-type]
+    if backend == "tensorrt":
+        from streamseg.inference.backends.tensorrt import TensorRTBackend  # noqa: PLC0415
+
+        return TensorRTBackend(model_path, device=device, **options)  # type: ignore[arg-type]
+    raise ConfigError(f"unknown backend '{backend}': use auto, onnxruntime, torch or tensorrt")
 
 
 def as_float32(array: object) -> FloatArray:
