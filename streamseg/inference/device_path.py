@@ -29,7 +29,7 @@ import numpy as np
 from streamseg.inference.letterbox import PAD_VALUE, Letterbox
 from streamseg.inference.masks import MaskDecoder
 from streamseg.inference.nms import MAX_WH, batched_nms
-from streamseg.inference.postprocess import MAX_NMS_CANDIDATES, Detections, Thresholds
+from streamseg.inference.postprocess import MAX_NMS_CANDIDATES, Detections, Thresholds, empty_detections
 from streamseg.types import BoolArray, InstanceMasks, UInt8Array
 
 if TYPE_CHECKING:
@@ -329,7 +329,7 @@ class DeviceRunner:
         best = class_scores.max(dim=0).values
         candidates = torch.nonzero(best > th.conf).flatten()
         if candidates.numel() == 0:
-            return _empty(lb.frame_hw)
+            return empty_detections(lb.frame_hw)
         if candidates.numel() > MAX_NMS_CANDIDATES:
             top = torch.sort(-best[candidates], stable=True).indices[:MAX_NMS_CANDIDATES]
             candidates = candidates[top]
@@ -356,15 +356,6 @@ class DeviceRunner:
             )
             boxes, class_np, score_np = boxes[nonempty], class_np[nonempty], score_np[nonempty]
         return Detections(boxes.astype(np.float32), class_np, score_np, masks)
-
-
-def _empty(frame_hw: tuple[int, int]) -> Detections:
-    return Detections(
-        np.zeros((0, 4), np.float32),
-        np.zeros(0, np.int64),
-        np.zeros(0, np.float32),
-        InstanceMasks.empty(frame_hw),
-    )
 
 
 class _NullContext:

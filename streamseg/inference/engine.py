@@ -15,7 +15,7 @@ import numpy as np
 from streamseg.inference.backends.base import InferenceBackend
 from streamseg.inference.letterbox import Letterbox, make_letterbox, to_tensor
 from streamseg.inference.masks import MaskDecoder
-from streamseg.inference.postprocess import Thresholds, postprocess
+from streamseg.inference.postprocess import Detections, Thresholds, postprocess
 from streamseg.types import Frame, SegResult
 
 if TYPE_CHECKING:
@@ -91,43 +91,29 @@ class SegmentationEngine:
             det = postprocess(head[k], protos[k], lb, decoder, self.info.num_classes, self.thresholds)
             t4 = time.perf_counter()
             stages = {"preprocess": per_frame_pre, "infer": per_frame_infer, "postprocess": t4 - t3}
-            for stage, seconds in stages.items():
-                self._record(stage, seconds, frame.source)
-            out.append(
-                SegResult(
-                    frame=frame,
-                    xyxy=det.xyxy,
-                    class_id=det.class_id,
-                    score=det.score,
-                    masks=det.masks,
-                    class_names=self.info.names,
-                    stage_seconds=stages,
-                    inference_time=time.monotonic(),
-                )
-            )
+            out.append(self._result(frame, det, stages))
         return out
 
     def _run_on_device(self, runner: DeviceRunner, frames: Sequence[Frame]) -> list[SegResult]:
         boxes = [self.letterbox_for(f.image.shape[:2]) for f in frames]
         detections, batch_stages = runner.run([f.image for f in frames], boxes)
         stages = {stage: seconds / len(frames) for stage, seconds in batch_stages.items()}
-        out = []
-        for frame, det in zip(frames, detections, strict=True):
-            for stage, seconds in stages.items():
-                self._record(stage, seconds, frame.source)
-            out.append(
-                SegResult(
-                    frame=frame,
-                    xyxy=det.xyxy,
-                    class_id=det.class_id,
-                    score=det.score,
-                    masks=det.masks,
-                    class_names=self.info.names,
-                    stage_seconds=dict(stages),
-                    inference_time=time.monotonic(),
-                )
-            )
-        return out
+        return [self._result(frame, det, dict(stages)) for frame, det in zip(frames, detections, strict=True)]
+
+    def _result(self, frame: Frame, det: Detections, stages: dict[str, float]) -> SegResult:
+        """Record the frame's stage times and wrap its detections."""
+        for stage, seconds in stages.items():
+            self._record(stage, seconds, frame.source)
+        return SegResult(
+            frame=frame,
+            xyxy=det.xyxy,
+            class_id=det.class_id,
+            score=det.score,
+            masks=det.masks,
+            class_names=self.info.names,
+            stage_seconds=stages,
+            inference_time=time.monotonic(),
+        )
 
     def _decoder(self, lb: Letterbox, proto_hw: tuple[int, int]) -> MaskDecoder:
         key = (lb.frame_hw, proto_hw)

@@ -48,7 +48,7 @@ def postprocess(
     best = class_scores.max(axis=0)
     candidates = np.flatnonzero(best > thresholds.conf)
     if candidates.size == 0:
-        return _empty(letterbox.frame_hw)
+        return empty_detections(letterbox.frame_hw)
     if candidates.size > MAX_NMS_CANDIDATES:
         top = np.argsort(-best[candidates], kind="stable")[:MAX_NMS_CANDIDATES]
         candidates = candidates[top]
@@ -82,7 +82,8 @@ def _xywh_to_xyxy(xywh: FloatArray) -> FloatArray:
     return out
 
 
-def _empty(frame_hw: tuple[int, int]) -> Detections:
+def empty_detections(frame_hw: tuple[int, int]) -> Detections:
+    """No instances in a frame of this size."""
     return Detections(
         np.zeros((0, 4), np.float32),
         np.zeros(0, np.int64),
