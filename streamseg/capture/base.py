@@ -79,7 +79,29 @@ class FrameSource(Protocol):
 
 
 class SourceBase:
-    """Shared plumbing: ``with source:`` opens (idempotently) and closes; iterating yields frames."""
+    """Shared plumbing: the properties every source derives the same way, ``with source:`` opens
+    (idempotently) and closes, iterating yields frames."""
+
+    _name: str
+    _uri: str
+    _stats: SourceStats
+    _resolution: tuple[int, int] | None = None  # known once opened
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def uri(self) -> str:
+        return self._uri
+
+    @property
+    def resolution_wh(self) -> tuple[int, int]:
+        return self._resolution or (0, 0)
+
+    @property
+    def stats(self) -> SourceStats:
+        return self._stats
 
     def open(self) -> None:
         raise NotImplementedError

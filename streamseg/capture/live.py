@@ -89,14 +89,6 @@ class LiveSource(SourceBase):
     # -- FrameSource properties -------------------------------------------------------------------
 
     @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def uri(self) -> str:
-        return self._uri
-
-    @property
     def is_live(self) -> bool:
         return True
 
@@ -107,10 +99,6 @@ class LiveSource(SourceBase):
     @property
     def nominal_fps(self) -> float | None:
         return self._fps
-
-    @property
-    def resolution_wh(self) -> tuple[int, int]:
-        return self._resolution
 
     @property
     def stats(self) -> SourceStats:

@@ -87,14 +87,6 @@ class PyAVFileSource(SourceBase):
     # -- FrameSource properties -------------------------------------------------------------------
 
     @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def uri(self) -> str:
-        return self._uri
-
-    @property
     def is_live(self) -> bool:
         return self._is_live
 
@@ -105,14 +97,6 @@ class PyAVFileSource(SourceBase):
     @property
     def nominal_fps(self) -> float | None:
         return self._nominal_fps
-
-    @property
-    def resolution_wh(self) -> tuple[int, int]:
-        return self._resolution or (0, 0)
-
-    @property
-    def stats(self) -> SourceStats:
-        return self._stats
 
     # -- lifecycle --------------------------------------------------------------------------------
 

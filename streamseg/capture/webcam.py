@@ -71,14 +71,6 @@ class WebcamSource(SourceBase):
         self._last_pts = -1.0
 
     @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def uri(self) -> str:
-        return self._uri
-
-    @property
     def is_live(self) -> bool:
         return True
 
@@ -89,14 +81,6 @@ class WebcamSource(SourceBase):
     @property
     def nominal_fps(self) -> float | None:
         return self._fps
-
-    @property
-    def resolution_wh(self) -> tuple[int, int]:
-        return self._resolution or (0, 0)
-
-    @property
-    def stats(self) -> SourceStats:
-        return self._stats
 
     def open(self) -> None:
         """Open the device and apply the requested mode; fails fast when the device does not exist."""
