@@ -18,12 +18,14 @@ exits 1 if a target is missed
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import random
 import sys
 import tempfile
 import threading
 import time
+from array import array
 from collections import Counter
 from pathlib import Path
 
@@ -38,6 +40,7 @@ from streamseg.allocator import limit_malloc_arenas  # noqa: E402
 from streamseg.config import Config, LiveConfig, ModelConfig, OutputConfig, PipelineConfig, SourceConfig  # noqa: E402
 from streamseg.inference.model_files import resolve_model  # noqa: E402
 from tests.live.server import RtspServer  # noqa: E402
+from tools.memory_breakdown import memory_breakdown  # noqa: E402
 
 DEFAULT_MODEL = str(REPO.parent / "shared" / "assets" / "models" / "yolov8n-seg-fixture.pt")
 
@@ -92,6 +95,7 @@ def main() -> int:
     parser.add_argument("--hang-s", type=float, default=20.0, help="no frame this long while healthy = hang")
     parser.add_argument("--warmup-s", type=float, default=60.0, help="RSS baseline taken after this long")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--samples", metavar="OUT.jsonl", help="write the 5 s memory samples here")
     parser.add_argument("--default-malloc", action="store_true", help="no malloc arena cap (comparison)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
@@ -115,11 +119,11 @@ def main() -> int:
     stop = threading.Event()
     chaos = Chaos(server, args.chaos_every, stop, args.seed)
     pipeline = Pipeline(config=cfg)
-    ages: list[float] = []
+    ages = array("d")  # 8 bytes a frame: the tool's own growth must not show up as the pipeline's
     counts: Counter[str] = Counter()
     last_seen: dict[str, float] = {}
     hangs: list[str] = []
-    rss_samples: list[tuple[float, int]] = []  # (elapsed, rss) every 5 s
+    samples: list[tuple[float, dict[str, int]]] = []  # every 5 s: (elapsed, rss + memory_breakdown())
     next_sample = 0.0
     rss_first = proc.memory_info().rss
     started = time.monotonic()
@@ -135,7 +139,7 @@ def main() -> int:
             elapsed = now - started
             if elapsed >= next_sample:
                 next_sample += 5.0
-                rss_samples.append((elapsed, proc.memory_info().rss))
+                samples.append((elapsed, {"rss": proc.memory_info().rss, **memory_breakdown()}))
             if chaos.quiet_for() > args.hang_s:
                 for src in pipeline.sources:
                     silent = now - last_seen.get(src.name, started)
@@ -146,8 +150,8 @@ def main() -> int:
                 break
             if elapsed >= next_report:
                 next_report += 60
-                rss_mb = proc.memory_info().rss / 2**20
-                print(f"[{elapsed:5.0f} s] frames {counts.total()}, rss {rss_mb:.1f} MiB", flush=True)
+                parts = ", ".join(f"{k} {_fmt(k, v)}" for k, v in samples[-1][1].items())
+                print(f"[{elapsed:5.0f} s] frames {counts.total()}, {parts}")
     finally:
         stop.set()
         rss_end = proc.memory_info().rss
@@ -173,8 +177,8 @@ def main() -> int:
     reconnects = {n: s.get("reconnects", 0) for n, s in snapshot["sources"].items()}
     # Allocator noise is +-10 % sample to sample, so compare medians of one minute after the warm-up
     # and of the last minute: a leak shows as a trend, not as one high sample.
-    after = [r for t, r in rss_samples if args.warmup_s <= t < args.warmup_s + 60] or [rss_first]
-    last = [r for t, r in rss_samples if t >= elapsed - 60] or [rss_end]
+    after = [m["rss"] for t, m in samples if args.warmup_s <= t < args.warmup_s + 60] or [rss_first]
+    last = [m["rss"] for t, m in samples if t >= elapsed - 60] or [rss_end]
     base, tail = float(np.median(after)), float(np.median(last))
     growth = (tail - base) / base * 100
     hung = bool(hangs or stop_s >= 3.0 or stuck)
@@ -194,11 +198,28 @@ def main() -> int:
         f"{tail / 2**20:.1f} MiB over the last minute ({growth:+.2f} %; medians), "
         f"{rss_end / 2**20:.1f} MiB at the very end"
     )
+    print("memory breakdown (median of the minute after warm-up -> median of the last minute):")
+    for key in samples[-1][1] if samples else ():
+        first = [m[key] for t, m in samples if args.warmup_s <= t < args.warmup_s + 60 and key in m]
+        final = [m[key] for t, m in samples if t >= elapsed - 60 and key in m]
+        if first and final:
+            a0, a1 = float(np.median(first)), float(np.median(final))
+            print(f"  {key:10s} {_fmt(key, a0)} -> {_fmt(key, a1)} ({_fmt(key, a1 - a0, sign=True)})")
+    if args.samples:
+        with open(args.samples, "w") as f:
+            f.writelines(json.dumps({"t": round(t, 1), **m}) + "\n" for t, m in samples)
+        print(f"memory samples (every 5 s): {args.samples}")
     print(f"recordings: {len(files)} segment files, {size_mb:.1f} MiB")
     print(f"stop took {stop_s:.2f} s; hung: {'YES ' + str(hangs or stuck) if hung else 'no'}")
     ok = growth < 2.0 and not hung and p99 < 1.0
     print("targets (RSS growth < 2 %, no hang, p99 frame age < 1 s):", "met" if ok else "MISSED")
     return 0 if ok else 1
+
+
+def _fmt(key: str, value: float, sign: bool = False) -> str:
+    """A ``memory_breakdown`` value for people: MiB, or a plain count for threads."""
+    plus = "+" if sign else ""
+    return f"{value:{plus}.0f}" if key == "threads" else f"{value / 2**20:{plus}.1f} MiB"
 
 
 if __name__ == "__main__":

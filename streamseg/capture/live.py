@@ -151,7 +151,7 @@ class LiveSource(SourceBase):
                     try:
                         frame = inner.read()
                     except SourceError as exc:
-                        self._lost(_reason(exc))
+                        self._lost(_reason(exc, self._label))
                         continue
                     if frame is None:
                         if not self._closing.is_set():
@@ -182,7 +182,7 @@ class LiveSource(SourceBase):
             src.open()
         except SourceError as exc:
             src.close()
-            self._failed_attempt(_reason(exc))
+            self._failed_attempt(_reason(exc, self._label))
             return
         if self._closing.is_set():
             src.close()
@@ -254,5 +254,7 @@ class LiveSource(SourceBase):
             self._state = ENDED
 
 
-def _reason(exc: BaseException) -> str:
-    return redact_text(str(exc)) or type(exc).__name__
+def _reason(exc: BaseException, label: str) -> str:
+    """The inner source's message, redacted, without the URL it repeats (our own lines start with it)."""
+    text = redact_text(str(exc)).replace(f" {label}:", ":").removeprefix(f"{label}: ")
+    return text or type(exc).__name__

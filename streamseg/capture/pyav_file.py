@@ -170,6 +170,8 @@ class PyAVFileSource(SourceBase):
         except (av.error.FFmpegError, OSError) as exc:
             reason = _reason(exc)
             if self._is_url:
+                if isinstance(exc, (av.error.HTTPUnauthorizedError, av.error.HTTPForbiddenError)):
+                    reason += " (check the user name and password in the URL)"
                 raise SourceError(f"cannot open stream {self._label()}: {reason}") from None
             family = sniff_container(self._path)
             if family is not None:

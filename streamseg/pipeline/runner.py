@@ -35,6 +35,8 @@ from streamseg.types import Frame, SegResult
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 2.5  # SIGINT/SIGTERM must finish within 3 s, recording finalized
+CAPTURE_GRACE_S = 0.3  # once outputs are done, how long to wait for capture threads still in network I/O
+CAPTURE_PREFIX = "capture-"
 
 
 class Pipeline:
@@ -135,7 +137,7 @@ class Pipeline:
                 threading.Thread(
                     target=capture_loop,
                     args=(src, q, ready, life, self.telemetry),
-                    name=f"capture-{src.name}",
+                    name=f"{CAPTURE_PREFIX}{src.name}",
                     daemon=True,
                 )
             )
@@ -212,15 +214,24 @@ class Pipeline:
             if isinstance(src, LiveSource):
                 src.close()  # never blocks; wakes a capture thread that is waiting to reconnect
         deadline = time.monotonic() + timeout
+        workers = [t for t in self._threads if not t.name.startswith(CAPTURE_PREFIX)]
         while any(t.is_alive() for t in self._threads) and time.monotonic() < deadline:
             for q in (*self._frame_qs.values(), self._results_q, self._out_q):
                 if q is not None:
                     drain(q)
             for t in self._threads:
                 t.join(timeout=0.05)
+            if not any(t.is_alive() for t in workers):
+                # Outputs are finalized. A capture thread still alive after a short grace is inside a
+                # network open/read that its source timeout bounds: a daemon holding nothing we need.
+                deadline = min(deadline, time.monotonic() + CAPTURE_GRACE_S)
         stuck = [t.name for t in self._threads if t.is_alive()]
-        if stuck:
-            log.warning("threads still busy after %.1f s: %s", timeout, ", ".join(stuck))
+        waiting = [name for name in stuck if name.startswith(CAPTURE_PREFIX)]
+        busy = [name for name in stuck if name not in waiting]
+        if waiting:
+            log.info("left behind, still waiting on the network: %s", ", ".join(waiting))
+        if busy:
+            log.warning("threads still busy after %.1f s: %s", timeout, ", ".join(busy))
         self._joined = True
         self._close_everything()
         self._raise_error()

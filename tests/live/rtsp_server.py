@@ -6,6 +6,7 @@ Run by Debian's ``/usr/bin/python3`` (which has ``gi``), never the venv: ::
 
 Serves ``rtsp://127.0.0.1:PORT/cam0`` .. ``camN-1``: a moving test pattern, H.264. Prints
 ``READY`` on stdout once it accepts connections. One shared encoder per mount, whatever the clients.
+With ``--auth USER:PASSWORD`` every mount demands that login (HTTP basic), like a real IP camera.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def main() -> int:
     parser.add_argument("--mounts", type=int, default=1)
     parser.add_argument("--size", default="320x240")
     parser.add_argument("--fps", type=int, default=15)
+    parser.add_argument("--auth", metavar="USER:PASSWORD", help="demand HTTP basic authentication")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     Gst.init(None)
@@ -45,7 +47,20 @@ def main() -> int:
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(launch)
         factory.set_shared(True)
+        if args.auth:
+            factory.add_role_from_structure(
+                Gst.Structure.new_from_string(
+                    "user, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+                )
+            )
         mounts.add_factory(f"/cam{i}", factory)
+    if args.auth:
+        user, _, password = args.auth.partition(":")
+        token = GstRtspServer.RTSPToken()
+        token.set_string("media.factory.role", "user")
+        auth = GstRtspServer.RTSPAuth()
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+        server.set_auth(auth)
     if server.attach(None) == 0:
         print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)
         return 1

@@ -43,12 +43,18 @@ class RtspServer:
     """One server process serving ``/cam0`` .. ``/camN-1`` on a fixed port, so it can be restarted."""
 
     def __init__(
-        self, mounts: int = 1, size: str = "320x240", fps: int = 15, port: int | None = None
+        self,
+        mounts: int = 1,
+        size: str = "320x240",
+        fps: int = 15,
+        port: int | None = None,
+        auth: str | None = None,
     ) -> None:
         self.port = port or free_port()
         self.mounts = mounts
         self.size = size
         self.fps = fps
+        self.auth = auth  # "user:password" the server demands, or None
         self.proc: subprocess.Popen[str] | None = None
         self.frozen = False
 
@@ -59,6 +65,8 @@ class RtspServer:
         """Start and wait for READY; returns the monotonic time it began accepting connections."""
         cmd = [SYSTEM_PYTHON, str(SCRIPT), "--port", str(self.port), "--mounts", str(self.mounts)]
         cmd += ["--size", self.size, "--fps", str(self.fps)]
+        if self.auth:
+            cmd += ["--auth", self.auth]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

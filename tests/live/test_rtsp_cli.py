@@ -109,6 +109,28 @@ def test_frozen_server_is_detected_and_recovers(
 
 
 @pytest.fixture
+def locked_camera(gst_ok: None) -> Iterator[RtspServer]:
+    """A camera that demands a login, as real IP cameras do."""
+    with RtspServer(mounts=1, auth=f"admin:{SECRET}") as server:
+        yield server
+
+
+def test_password_protected_camera(locked_camera: RtspServer, live_run: Callable[..., LiveRun]) -> None:
+    good = live_run([locked_camera.url(0, userinfo=f"admin:{SECRET}")], "-q")
+    good.wait_for("frames with the right password", lambda: good.count() >= 10, timeout=60)
+    good.stop()
+    assert good.proc.returncode == 130, good.stderr
+    bad = live_run([locked_camera.url(0, userinfo="admin:WrongPassword1")], "--max-retries", "1")
+    stderr = bad.finish(timeout=40)
+    assert bad.proc.returncode == 2, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("streamseg: error:")]
+    assert len(errors) == 1, stderr
+    assert "401 Unauthorized" in errors[0] and "check the user name and password" in errors[0]
+    assert errors[0].count("127.0.0.1") == 1, errors[0]  # the URL once, not once per layer
+    assert "admin:***@" in errors[0] and "WrongPassword1" not in stderr and "Traceback" not in stderr
+
+
+@pytest.fixture
 def second_server(gst_ok: None) -> Iterator[RtspServer]:
     with RtspServer(mounts=2) as server:
         yield server
@@ -162,6 +184,17 @@ def test_max_retries_turns_into_a_clear_error(black_hole: str, live_run: Callabl
     errors = [line for line in stderr.splitlines() if line.startswith("streamseg: error:")]
     assert len(errors) == 1 and "unreachable after 3 attempts" in errors[0], stderr
     assert "Traceback" not in stderr
+
+
+def test_ctrl_c_while_connecting_is_prompt_and_quiet(
+    black_hole: str, live_run: Callable[..., LiveRun]
+) -> None:
+    """The capture thread is inside FFmpeg's 5 s open when Ctrl-C comes: exit at once, without alarm."""
+    run = live_run([black_hole])
+    run.wait_for("the connect attempt", lambda: "connecting" in health_seen(run, "never"), timeout=30)
+    took = run.stop(signal.SIGINT)
+    assert took < 3.0 and run.proc.returncode == 130, run.stderr
+    assert "still busy" not in run.stderr and "Traceback" not in run.stderr, run.stderr
 
 
 def test_kill_9_leaves_a_recording_missing_at_most_2_s(

@@ -1,0 +1,71 @@
+"""Where a Linux process's resident memory is: anonymous vs file-backed pages, and glibc's heap.
+
+A leak and a creeping RSS are not the same thing. RSS also counts library code paged in the first time a
+path runs (``RssFile``), and free heap that glibc holds on to (fragmentation). This splits them:
+
+* ``rss_anon`` / ``rss_file`` from ``/proc/self/status`` (RssAnon, RssFile + RssShmem),
+* glibc's ``mallinfo2()``: ``heap_used`` (bytes handed out by malloc, arenas and mmap'd chunks together),
+  ``heap_free`` (free bytes malloc keeps in its arenas), ``heap_mmap`` (large chunks mapped one by one),
+* ``threads``.
+
+A real leak shows as ``heap_used`` growing; fragmentation as ``heap_free`` growing with ``heap_used``
+flat; allocations outside malloc (Python's small-object arenas are malloc'd too, so mostly other mmaps)
+as ``rss_anon`` growing with both flat. Used by ``soak_rtsp.py``; runs anywhere, with keys missing where
+the kernel or libc does not provide them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from pathlib import Path
+
+_STATUS_KEYS = {"RssAnon": "rss_anon", "RssFile": "rss_file", "RssShmem": "rss_shmem", "Threads": "threads"}
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+            "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _mallinfo2() -> _MallInfo2 | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        fn = ctypes.CDLL(name).mallinfo2  # glibc >= 2.33
+    except (OSError, AttributeError):
+        return None
+    fn.restype = _MallInfo2
+    info: _MallInfo2 = fn()
+    return info
+
+
+def memory_breakdown() -> dict[str, int]:
+    """Bytes (and a thread count) as described in the module docstring."""
+    out: dict[str, int] = {}
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key in _STATUS_KEYS:
+            number = int(value.split()[0])
+            out[_STATUS_KEYS[key]] = number if key == "Threads" else number * 1024
+    info = _mallinfo2()
+    if info is not None:
+        out["heap_used"] = int(info.uordblks + info.hblkhd)
+        out["heap_free"] = int(info.fordblks)
+        out["heap_mmap"] = int(info.hblkhd)
+    return out
+
+
+if __name__ == "__main__":
+    for k, v in memory_breakdown().items():
+        print(f"{k:10s} {v if k == 'threads' else f'{v / 2**20:.1f} MiB'}")
