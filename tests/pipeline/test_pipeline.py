@@ -112,12 +112,17 @@ def test_save_results_decodes_with_pycocotools(
 
 
 class ExplodingBackend(InferenceBackend):
-    """A backend that fails on its third call: the clean boundary for testing error propagation."""
+    """A backend that fails on its third call: the clean boundary for testing error propagation.
+
+    It fails only once ``armed`` is set (the consumer has seen a result), so a busy machine cannot let
+    all three calls happen before the consumer runs at all.
+    """
 
     name = "exploding"
 
     def __init__(self, real: InferenceBackend) -> None:
         self.real, self.calls = real, 0
+        self.armed = threading.Event()
 
     @property
     def info(self) -> ModelInfo:
@@ -126,6 +131,7 @@ class ExplodingBackend(InferenceBackend):
     def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.calls += 1
         if self.calls == 3:
+            self.armed.wait(timeout=30)
             raise RuntimeError("GPU fell off the bus")
         return self.real.infer(batch)
 
@@ -138,11 +144,13 @@ def test_first_error_stops_everything_and_is_raised(
     out = tmp_path / "rec.mp4"
     pipeline = Pipeline(config=config(random_seg_onnx, engines_dir, str(clip), record=str(out))).open()
     engine = pipeline.engine
-    pipeline._engine = SegmentationEngine(ExplodingBackend(engine.backend), engine.imgsz, engine.thresholds)
+    backend = ExplodingBackend(engine.backend)
+    pipeline._engine = SegmentationEngine(backend, engine.imgsz, engine.thresholds)
     seen = 0
     with pytest.raises(RuntimeError, match="fell off the bus"):
         for _ in pipeline.results():
             seen += 1
+            backend.armed.set()
     assert seen <= 6
     recorded, *_ = read_video(out)  # the recording was finalized and plays
     assert 0 < seen <= len(recorded) <= 6  # frames rendered before the failure, nothing after
