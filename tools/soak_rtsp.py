@@ -95,6 +95,7 @@ def main() -> int:
     parser.add_argument("--hang-s", type=float, default=20.0, help="no frame this long while healthy = hang")
     parser.add_argument("--warmup-s", type=float, default=60.0, help="RSS baseline taken after this long")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-record", action="store_true", help="do not record (default: 2 min segments)")
     parser.add_argument("--samples", metavar="OUT.jsonl", help="write the 5 s memory samples here")
     parser.add_argument("--default-malloc", action="store_true", help="no malloc arena cap (comparison)")
     args = parser.parse_args()
@@ -111,7 +112,7 @@ def main() -> int:
         model=ModelConfig(
             path=str(model), imgsz=args.imgsz, batch=args.cameras, engines_dir=args.engines_dir
         ),
-        output=OutputConfig(record=str(out_dir / "soak.mp4"), segment="2m"),
+        output=OutputConfig(record=None if args.no_record else str(out_dir / "soak.mp4"), segment="2m"),
         pipeline=PipelineConfig(source_timeout_s=args.timeout),
         live=LiveConfig(),
     )

@@ -6,13 +6,11 @@ Sinks are created in ``Pipeline.open()`` so an unwritable path fails before any 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from streamseg.capture import FrameSource
-from streamseg.config import Config, parse_duration
+from streamseg.config import Config
 from streamseg.export import ResultsWriter
 from streamseg.render import FrameAnnotator, VideoWriter, record_path_for
-from streamseg.render.segments import SegmentedWriter
 from streamseg.telemetry import Telemetry
 from streamseg.types import SegResult, UInt8Array
 
@@ -23,15 +21,16 @@ class RecordingSink:
     needs_annotated = True
 
     def __init__(self, cfg: Config, base: str, sources: Sequence[FrameSource]) -> None:
-        self._writers: dict[str, VideoWriter | SegmentedWriter] = {}
+        self._writers: dict[str, VideoWriter] = {}
         try:
             for src in sources:
                 path = record_path_for(base, src.name, len(sources))
-                self._writers[src.name] = _writer_for(path, cfg, src.nominal_fps, src.is_live)
+                self._writers[src.name] = VideoWriter.from_config(
+                    path, cfg.output, fps_hint=src.nominal_fps, low_latency=src.is_live
+                )
         except BaseException:
             self.close()
             raise
-        self._first_pts: dict[str, float] = {}
 
     @property
     def paths(self) -> list[str]:
@@ -51,17 +50,6 @@ class RecordingSink:
                 errors.append(exc)
         if errors:
             raise errors[0]
-
-
-def _writer_for(path: Path, cfg: Config, fps_hint: float | None, live: bool) -> VideoWriter | SegmentedWriter:
-    """One file, or ``--segment``: consecutive files of that duration (out_cam0_000.mp4, ...)."""
-
-    def make(p: Path) -> VideoWriter:
-        return VideoWriter.from_config(p, cfg.output, fps_hint=fps_hint, low_latency=live)
-
-    if cfg.output.segment is None:
-        return make(path)
-    return SegmentedWriter(path, parse_duration(cfg.output.segment, "output.segment"), make)
 
 
 class ResultsSink:

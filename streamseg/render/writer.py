@@ -10,6 +10,13 @@
   ones (fragmented MP4 has no edit list to hide a B-frame delay) and the encoder holds fewer frames.
 * H.264 yuv420p needs even dimensions: an odd last row/column is dropped (one invisible pixel line,
   and a view instead of a 2.7 MB padded copy).
+* ``segment_seconds`` (``--segment 10m``) splits the recording into consecutive files cut by presentation
+  time (for live sources, wall-clock time): ``out_000.mp4``, ``out_001.mp4`` ..., each starting at t=0
+  with a keyframe and playable on its own. One encoder serves every file: the frame that starts a file is
+  forced to be an IDR frame and the file is switched when its packet comes out, so rotating costs no
+  encoder restart. (A fresh x264 per file left RSS ~1 MiB higher per camera per rotation, fragmentation
+  that a week of 10-minute files would turn into hundreds of MiB.) A reconnect does not start a new
+  file; the outage shows as a gap inside the current one.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections import deque
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
@@ -24,9 +32,10 @@ from typing import Any, cast
 import av
 import cv2
 import numpy as np
+from av.video.frame import PictureType
 
 from streamseg.closing import ClosesOnExit
-from streamseg.config import OutputConfig
+from streamseg.config import OutputConfig, parse_duration
 from streamseg.errors import OutputError
 from streamseg.types import UInt8Array
 
@@ -48,12 +57,18 @@ def record_path_for(base: str, source_name: str, n_sources: int) -> Path:
     return path.with_name(f"{path.stem}_{safe}{path.suffix or '.mp4'}")
 
 
+def segment_path(base: Path, index: int) -> Path:
+    """``out.mp4`` -> ``out_000.mp4``, ``out_001.mp4`` ... for ``--segment``."""
+    return base.with_name(f"{base.stem}_{index:03d}{base.suffix or '.mp4'}")
+
+
 class VideoWriter(ClosesOnExit):
     """H.264 MP4 writer fed BGR frames with source timestamps; use as a context manager or call ``close()``.
 
     The stream is created on the first ``write`` (its size is the first frame's, rounded down to even);
     later frames of another size are resized to it. ``fps_hint`` is only the rough source rate, used for
-    the keyframe interval (about one second) and rate control, never for timestamps.
+    the keyframe interval (about one second) and rate control, never for timestamps. With
+    ``segment_seconds`` the files are ``segment_path(path, n)``; ``paths`` lists those written so far.
     """
 
     def __init__(
@@ -64,12 +79,15 @@ class VideoWriter(ClosesOnExit):
         preset: str = "veryfast",
         fragment_seconds: float = 1.0,
         low_latency: bool = False,
+        segment_seconds: float | None = None,
     ) -> None:
         if not 0 <= crf <= 51:
             raise ValueError(f"crf must be between 0 and 51, got {crf}")
         if fragment_seconds <= 0:
             raise ValueError(f"fragment_seconds must be > 0, got {fragment_seconds}")
-        self.path = Path(path)
+        if segment_seconds is not None and segment_seconds <= 0:
+            raise ValueError(f"segment_seconds must be > 0, got {segment_seconds}")
+        self._base = Path(path)
         rate = fps_hint if fps_hint is not None and math.isfinite(fps_hint) and fps_hint > 0 else 30.0
         self._rate = Fraction(rate).limit_denominator(1001)
         self._gop = max(1, round(rate))
@@ -85,32 +103,35 @@ class VideoWriter(ClosesOnExit):
         self._first_pts: float | None = None
         self._last_ticks = -1
         self._size_wh: tuple[int, int] | None = None
-        self._stream: Any = None  # created with the first frame, when the size is known
         self._closed = False
-        # PyAV only creates the file when the header is written; open it ourselves so a bad directory or
-        # missing permission is reported now, at start-up, not after the first inference.
-        try:
-            with self.path.open("wb"):
-                pass
-            self._container: Any = av.open(
-                str(self.path),
-                mode="w",
-                format="mp4",
-                options={
-                    "movflags": _MOVFLAGS,
-                    "frag_duration": str(self._fragment_us),
-                    "flush_packets": "1",
-                },
-            )
-        except (OSError, av.FFmpegError) as exc:
-            raise OutputError(f"cannot write recording {self.path}: {_reason(exc)}") from None
+        self._encoder: Any = None  # created with the first frame, when the size is known; outlives files
+        self._stream: Any = None  # the current file's video stream
+        self._segment_ticks = round(segment_seconds * TIME_BASE.denominator) if segment_seconds else None
+        self._segment_start = 0  # encoder ticks at which the newest file (maybe still pending) starts
+        self._switch_points: deque[int] = deque()  # forced IDRs still inside the encoder: files to start
+        self._offset = 0  # encoder ticks subtracted in the current file, so each file starts at t=0
+        self.paths: list[Path] = []
+        self._container: Any = self._open_file()  # now, so a bad folder fails at start-up
+
+    @property
+    def path(self) -> Path:
+        """The file being written now (the last of ``paths``)."""
+        return self.paths[-1]
 
     @classmethod
     def from_config(
         cls, path: str | Path, output: OutputConfig, fps_hint: float | None = None, low_latency: bool = False
     ) -> VideoWriter:
-        """The writer the CLI/pipeline wants: crf and preset from ``OutputConfig``."""
-        return cls(path, fps_hint=fps_hint, crf=output.crf, preset=output.preset, low_latency=low_latency)
+        """The writer the CLI/pipeline wants: crf, preset and ``--segment`` from ``OutputConfig``."""
+        segment_s = parse_duration(output.segment, "output.segment") if output.segment else None
+        return cls(
+            path,
+            fps_hint=fps_hint,
+            crf=output.crf,
+            preset=output.preset,
+            low_latency=low_latency,
+            segment_seconds=segment_s,
+        )
 
     @property
     def size_wh(self) -> tuple[int, int] | None:
@@ -130,11 +151,12 @@ class VideoWriter(ClosesOnExit):
         size = self._size_wh or self._open_stream(int(image.shape[1]), int(image.shape[0]))
         yuv = cast(UInt8Array, cv2.cvtColor(self._fit(image, size), cv2.COLOR_BGR2YUV_I420))
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
-        frame.pts = self._ticks(pts_seconds)
+        frame.pts = ticks = self._ticks(pts_seconds)
         frame.time_base = TIME_BASE
+        if self._starts_next_file(ticks):
+            frame.pict_type = PictureType.I  # with forced-idr: an IDR frame the next file can start with
         try:
-            for packet in self._stream.encode(frame):
-                self._container.mux(packet)
+            self._mux(self._encoder.encode(frame))
         except (OSError, av.FFmpegError) as exc:
             raise OutputError(f"cannot write recording {self.path}: {_reason(exc)}") from None
         self.frames_written += 1
@@ -146,10 +168,9 @@ class VideoWriter(ClosesOnExit):
         self._closed = True
         error: BaseException | None = None
         try:
-            if self._stream is not None:
-                for packet in self._stream.encode(None):
-                    self._container.mux(packet)
-        except (OSError, av.FFmpegError) as exc:
+            if self._encoder is not None:
+                self._mux(self._encoder.encode(None))
+        except (OSError, av.FFmpegError, OutputError) as exc:  # OutputError: the next file would not open
             error = exc
         try:
             self._container.close()
@@ -161,6 +182,8 @@ class VideoWriter(ClosesOnExit):
             logger.warning("no frames were recorded; removed empty %s", self.path)
         elif self.pts_fixups:
             logger.warning("%s: %d frame(s) had non-increasing timestamps", self.path, self.pts_fixups)
+        if isinstance(error, OutputError):
+            raise error
         if error is not None:
             raise OutputError(f"cannot finish recording {self.path}: {_reason(error)}") from None
         logger.debug("closed %s after %d frames", self.path, self.frames_written)
@@ -179,12 +202,66 @@ class VideoWriter(ClosesOnExit):
         ctx.gop_size = self._gop
         ctx.colorspace = _AVCOL_SPC_SMPTE170M
         ctx.color_range = _AVCOL_RANGE_MPEG
-        stream.options = {"crf": str(self._crf), "preset": self._preset, "bf": "0"}
+        options = {"crf": str(self._crf), "preset": self._preset, "bf": "0"}
         if self._low_latency:
-            stream.options = {**stream.options, "tune": "zerolatency"}
-        self._stream = stream
+            options["tune"] = "zerolatency"
+        if self._segment_ticks is not None:
+            options["forced-idr"] = "1"  # a forced keyframe is an IDR frame: each file decodes on its own
+        stream.options = options
+        self._stream, self._encoder = stream, ctx
         self._size_wh = (even_w, even_h)
         return self._size_wh
+
+    # -- files ------------------------------------------------------------------------------------
+
+    def _open_file(self) -> Any:
+        """The next output file, opened now. PyAV only creates a file when the header is written, so it
+        is created here first: a bad directory or missing permission is reported at once."""
+        path = segment_path(self._base, len(self.paths)) if self._segment_ticks else self._base
+        try:
+            with path.open("wb"):
+                pass
+            container = av.open(
+                str(path),
+                mode="w",
+                format="mp4",
+                options={
+                    "movflags": _MOVFLAGS,
+                    "frag_duration": str(self._fragment_us),
+                    "flush_packets": "1",
+                },
+            )
+        except (OSError, av.FFmpegError) as exc:
+            raise OutputError(f"cannot write recording {path}: {_reason(exc)}") from None
+        self.paths.append(path)
+        return container
+
+    def _starts_next_file(self, ticks: int) -> bool:
+        """True for the frame that opens the next segment file (it must be encoded as a keyframe)."""
+        if self._segment_ticks is None or ticks - self._segment_start < self._segment_ticks:
+            return False
+        self._segment_start = ticks
+        self._switch_points.append(ticks)
+        return True
+
+    def _mux(self, packets: list[Any]) -> None:
+        """Write encoded packets, switching files at the forced keyframe (after the encoder's delay)."""
+        for packet in packets:
+            if self._switch_points and packet.is_keyframe and packet.pts >= self._switch_points[0]:
+                self._switch_file(packet.pts)
+                self._switch_points.popleft()
+            if self._offset:
+                packet.pts -= self._offset
+                packet.dts = packet.pts  # no B-frames: decode order is presentation order
+            packet.stream = self._stream
+            self._container.mux(packet)
+
+    def _switch_file(self, start_ticks: int) -> None:
+        container = self._open_file()
+        stream = container.add_stream_from_template(self._stream)  # the same codec parameters
+        old, self._container, self._stream, self._offset = self._container, container, stream, start_ticks
+        old.close()
+        logger.info("recording continues in %s", self.path)
 
     def _fit(self, image: UInt8Array, size_wh: tuple[int, int]) -> UInt8Array:
         """The frame at the recording's size: an even-cropped view, or a resize if the source changed size."""
