@@ -252,7 +252,8 @@ class VideoWriter(ClosesOnExit):
                 self._switch_points.popleft()
             if self._offset:
                 packet.pts -= self._offset
-                packet.dts = packet.pts  # no B-frames: decode order is presentation order
+                if packet.dts is not None:
+                    packet.dts -= self._offset
             packet.stream = self._stream
             self._container.mux(packet)
 
