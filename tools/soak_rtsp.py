@@ -11,8 +11,9 @@ the way Ctrl-C does, and that must take under 3 s.
 
 Prints frames processed, reconnects, p50/p99 frame age (capture to result), RSS at start (median of
 the minute after ``--warmup-s``) and end (median of the last minute), and whether anything hung;
-exits 1 if a target is missed
-(RSS growth < 2 %, no hang, p99 frame age < 1 s).
+exits 1 if a target is missed (RSS growth < 2 %, no hang, p99 frame age < 1 s). Where memory went is
+broken down the same way (``memory_breakdown.py``: anonymous vs file pages, glibc heap in use vs
+free); ``--samples`` keeps the whole 5 s series and ``--no-record`` takes the encoders out of the run.
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ def main() -> int:
             if elapsed >= next_report:
                 next_report += 60
                 parts = ", ".join(f"{k} {_fmt(k, v)}" for k, v in samples[-1][1].items())
-                print(f"[{elapsed:5.0f} s] frames {counts.total()}, {parts}")
+                print(f"[{elapsed:5.0f} s] frames {counts.total()}, {parts}", flush=True)
     finally:
         stop.set()
         rss_end = proc.memory_info().rss
