@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--live-buffer", type=int, metavar="N", help="newest frames kept per live source (default: 1)"
     )
     live.add_argument(
+        "--decoder-threads",
+        type=int,
+        metavar="N",
+        help="decoding threads per RTSP stream (default: 1, no added delay; 0: FFmpeg's choice, for 4K)",
+    )
+    live.add_argument(
         "--segment", metavar="DURATION", help="start a new recording file every DURATION (e.g. 10m, 30s, 1h)"
     )
     web = run.add_argument_group("dashboard and metrics")
@@ -176,6 +182,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "rtsp_transport": args.rtsp_transport,
             "max_retries": args.max_retries,
             "buffer": args.live_buffer,
+            "decoder_threads": args.decoder_threads,
         },
         render={
             "masks": False if args.no_masks else None,

@@ -90,6 +90,7 @@ class LiveConfig:
     reconnect_max_s: float = 10.0  # the wait never exceeds this
     reconnect_jitter: float = 0.2  # each wait is randomised by +-20 % so cameras do not retry in step
     max_retries: int = -1  # failed attempts in a row before the source fails; -1 = retry forever
+    decoder_threads: int = 1  # per RTSP/RTMP/SRT stream; 0 = FFmpeg's choice (frame threads: +1 frame each)
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,10 @@ def _validate_live(lv: LiveConfig, o: OutputConfig) -> None:
         0 <= lv.reconnect_jitter < 1, f"live.reconnect_jitter must be in [0, 1), got {lv.reconnect_jitter}"
     )
     _check(lv.max_retries >= -1, f"live.max_retries must be -1 (forever) or >= 0, got {lv.max_retries}")
+    _check(
+        0 <= lv.decoder_threads <= 64,
+        f"live.decoder_threads must be between 0 (FFmpeg's choice) and 64, got {lv.decoder_threads}",
+    )
     if o.segment is not None:
         parse_duration(o.segment, "output.segment")
 

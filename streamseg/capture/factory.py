@@ -65,9 +65,18 @@ def create_source(
     scheme = urlsplit(cfg.uri).scheme.lower() if "://" in cfg.uri else ""
     options = ffmpeg_options(cfg.uri, live, timeout_s)
 
+    # Camera streams decode on live.decoder_threads (1: frame threads would each add a frame of delay,
+    # and restart with every reconnect); files and HTTP keep FFmpeg's choice, for throughput.
+    threads = live.decoder_threads if scheme in LIVE_SCHEMES else 0
+
     def stream() -> FrameSource:
         return PyAVFileSource(
-            cfg.uri, name=name, open_timeout_s=timeout_s, read_timeout_s=timeout_s, options=options
+            cfg.uri,
+            name=name,
+            open_timeout_s=timeout_s,
+            read_timeout_s=timeout_s,
+            threads=threads,
+            options=options,
         )
 
     if scheme in LIVE_SCHEMES:

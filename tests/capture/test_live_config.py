@@ -29,6 +29,7 @@ def test_default_yaml_documents_the_live_defaults() -> None:
         ("live", "buffer", 0, "live.buffer"),
         ("live", "max_retries", -2, "live.max_retries"),
         ("live", "reconnect_max_s", 0.1, "live.reconnect_max_s"),
+        ("live", "decoder_threads", -1, "live.decoder_threads"),
         ("output", "segment", "soon", "output.segment"),
     ],
 )
@@ -56,10 +57,13 @@ def test_flags_reach_the_config() -> None:
             "2",
             "--segment",
             "10m",
+            "--decoder-threads",
+            "0",
         ]
     )
     cfg = config_from_args(args)
     assert (cfg.live.rtsp_transport, cfg.live.max_retries, cfg.live.buffer) == ("udp", 3, 2)
+    assert cfg.live.decoder_threads == 0
     assert cfg.pipeline.source_timeout_s == 2.0 and cfg.output.segment == "10m"
 
 
