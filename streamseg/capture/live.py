@@ -3,8 +3,9 @@
 It wraps a factory of ordinary sources (PyAV for RTSP/HTTP/HLS, OpenCV for webcams). When the inner
 source fails, times out or ends, it is closed and a new one is opened after an exponential backoff
 with jitter. Every frame is re-stamped: indices keep counting across reconnects and presentation
-times come from ``LiveClock`` (the stream's clock, re-anchored to the wall clock after each reconnect),
-so one recording spans the whole run with each outage visible as a gap of its real length.
+times come from ``LiveClock`` (the stream's clock while it keeps real time, re-anchored to the wall
+clock after each reconnect), so one recording spans the whole run with each outage visible as a gap of
+its real length.
 
 Health, read from any thread: ``connecting`` (first attempt), ``live`` (frames arriving), ``stalled``
 (connected but no frame for ``stall_s``), ``reconnecting`` (lost, retrying), ``failed`` (gave up),
@@ -71,7 +72,7 @@ class LiveSource(SourceBase):
         self._eager = eager
         self._backoff = Backoff(self._policy.initial_s, self._policy.max_s, self._policy.jitter)
         self._probe = probe_address(uri)
-        self._clock = LiveClock()
+        self._clock = LiveClock(label=self._label)
         self._closing = threading.Event()
         self._busy = threading.Lock()  # held by the reader thread inside read()
         self._inner: FrameSource | None = inner

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from streamseg.capture.backoff import Backoff, probe_address, wait
@@ -109,3 +110,26 @@ def test_live_clock_keeps_bursty_hls_timing() -> None:
     clock = LiveClock()
     out = [clock.pts(i / 15, 5.0 + i * 0.001) for i in range(30)]
     assert out == pytest.approx([i / 15 for i in range(30)])
+
+
+def test_live_clock_stops_trusting_timestamps_that_run_slow() -> None:
+    """Raw MJPEG: FFmpeg counts 25 fps while the camera sends 15; the file must still play at real speed."""
+    clock = LiveClock()
+    out = [clock.pts(i / 25, 100.0 + i / 15) for i in range(150)]  # 10 s of frames
+    assert not clock.trusted
+    steps = np.diff(out[90:])  # from 6 s on
+    assert steps == pytest.approx([1 / 15] * len(steps))
+    assert out[-1] == pytest.approx(149 / 15)  # ends where real time is, without a jump
+    clock.reset()  # a reconnect gives the stream's clock another chance
+    assert clock.trusted
+
+
+def test_live_clock_trusts_a_stream_through_a_network_hiccup() -> None:
+    """Frames held up for 1.5 s and then delivered in a burst keep their own timestamps."""
+    clock = LiveClock()
+    times = [(i / 30, 50.0 + i / 30) for i in range(90)]
+    times += [(i / 30, 54.5 + (i - 90) * 0.001) for i in range(90, 135)]  # late, then caught up
+    times += [(i / 30, 50.0 + i / 30) for i in range(135, 300)]
+    out = [clock.pts(s, a) for s, a in times]
+    assert clock.trusted and clock.rebased == 0
+    assert out == pytest.approx([s for s, _ in times])
