@@ -87,9 +87,7 @@ def cmd_build_engine(args: argparse.Namespace) -> int:
     from streamseg.inference.trt_plan import (  # noqa: PLC0415
         EngineMismatchError,
         build_spec,
-        check_sidecar,
         plan_name,
-        read_sidecar,
     )
 
     spec = build_spec(
@@ -102,7 +100,7 @@ def cmd_build_engine(args: argparse.Namespace) -> int:
         raise ConfigError("build-engine needs a GPU: --device cuda:N")
     from streamseg.inference.backends.tensorrt import (  # noqa: PLC0415
         build_engine,
-        gpu_identity,
+        checked_sidecar,
         import_tensorrt,
     )
 
@@ -113,16 +111,8 @@ def cmd_build_engine(args: argparse.Namespace) -> int:
     onnx_sha = sha256_of(onnx)
     plan = engines / plan_name(onnx.stem, onnx_sha, spec)
     if plan.is_file() and not args.force:
-        gpu_name, capability = gpu_identity(index)
         try:
-            check_sidecar(
-                read_sidecar(plan),
-                plan,
-                gpu_name=gpu_name,
-                compute_capability=capability,
-                tensorrt_version=str(trt.__version__),
-                model_sha256=onnx_sha,
-            )
+            checked_sidecar(plan, index, trt, onnx_sha)
             print(plan)
             return 0
         except EngineMismatchError as exc:

@@ -71,6 +71,22 @@ def gpu_identity(index: int) -> tuple[str, str]:
     return torch.cuda.get_device_name(index), f"{major}.{minor}"
 
 
+def checked_sidecar(plan: Path, device_index: int, trt_mod: Any, model_sha256: str | None = None) -> Sidecar:
+    """``plan``'s sidecar, once checked against this GPU, this TensorRT and (when given) the model the
+    plan must come from; ``EngineMismatchError`` says why a plan cannot be used."""
+    gpu_name, capability = gpu_identity(device_index)
+    sidecar = read_sidecar(plan)
+    check_sidecar(
+        sidecar,
+        plan,
+        gpu_name=gpu_name,
+        compute_capability=capability,
+        tensorrt_version=str(trt_mod.__version__),
+        model_sha256=model_sha256,
+    )
+    return sidecar
+
+
 def _logger(trt_mod: Any) -> trt.ILogger:
     logger: trt.ILogger = trt_mod.Logger(trt_mod.Logger.WARNING)
     return logger
@@ -256,25 +272,13 @@ class TensorRTBackend(InferenceBackend):
         self._torch = torch
         self._device = torch.device("cuda", index)
         torch.cuda.set_device(index)
-        gpu_name, capability = gpu_identity(index)
-        version = str(trt_mod.__version__)
-        plan = model_path
         if model_path.suffix.lower() == ".onnx":
             onnx_sha = sha256_of(model_path)
-            plan = self._plan_for(
-                model_path,
-                onnx_sha,
-                engines_dir,
-                imgsz,
-                max_batch,
-                index,
-                rebuild,
-                (gpu_name, capability, version),
+            plan, sidecar = self._plan_for(
+                model_path, onnx_sha, engines_dir, imgsz, max_batch, index, rebuild, trt_mod
             )
-        sidecar = read_sidecar(plan)
-        check_sidecar(
-            sidecar, plan, gpu_name=gpu_name, compute_capability=capability, tensorrt_version=version
-        )
+        else:
+            plan, sidecar = model_path, checked_sidecar(model_path, index, trt_mod)
         self.sidecar = sidecar
         runtime: trt.Runtime = trt_mod.Runtime(_logger(trt_mod))
         engine = runtime.deserialize_cuda_engine(plan.read_bytes())
@@ -297,7 +301,8 @@ class TensorRTBackend(InferenceBackend):
             max_batch=self._batch_max,
             fixed_input_hw=hw,
         )
-        log.info("TensorRT %s plan %s on %s (%s)", version, plan.name, gpu_name, sidecar.precision)
+        version, gpu = trt_mod.__version__, sidecar.gpu_name
+        log.info("TensorRT %s plan %s on %s (%s)", version, plan.name, gpu, sidecar.precision)
 
     @staticmethod
     def _plan_for(
@@ -308,28 +313,18 @@ class TensorRTBackend(InferenceBackend):
         max_batch: int,
         index: int,
         rebuild: bool,
-        here: tuple[str, str, str],
-    ) -> Path:
-        gpu_name, capability, version = here
+        trt_mod: Any,
+    ) -> tuple[Path, Sidecar]:
+        """A cached plan for ``onnx`` that suits this GPU and TensorRT, or a new one built now."""
         stem = onnx.stem
         for plan in [] if rebuild else find_plan(engines_dir, stem, onnx_sha):
             try:
-                check_sidecar(
-                    read_sidecar(plan),
-                    plan,
-                    gpu_name=gpu_name,
-                    compute_capability=capability,
-                    tensorrt_version=version,
-                    model_sha256=onnx_sha,
-                )
+                return plan, checked_sidecar(plan, index, trt_mod, onnx_sha)
             except EngineMismatchError as exc:
                 log.info("skipping %s", exc)
-                continue
-            return plan
         spec = default_spec(imgsz, max_batch)
         plan = engines_dir / plan_name(stem, onnx_sha, spec)
-        build_engine(onnx, plan, spec, index)
-        return plan
+        return plan, build_engine(onnx, plan, spec, index)
 
     def _bind(self, trt_mod: Any) -> None:
         """Allocate I/O once at the profile's largest batch and remember names, dtypes and roles."""
