@@ -19,6 +19,7 @@ from .server import RtspServer
 
 pytestmark = pytest.mark.slow
 SECRET = "s3cr3tPW"
+WORK_STAGES = ("preprocess", "infer", "postprocess", "render", "encode")
 
 
 def health_seen(run: LiveRun, source: str) -> list[str]:
@@ -225,5 +226,10 @@ def test_latency_stays_bounded_when_inference_is_slower_than_the_camera(
     run.stop()
     cam = run.snapshots()[-1]["sources"]["cam0"]
     assert cam["dropped"] > 0 and cam["captured"] > cam["processed"]  # the camera outran inference
-    age_infer, age_render = cam["stages"]["queue_wait"], cam["stages"]["end_to_end"]
-    assert age_infer["p99_ms"] < 500 and age_render["p99_ms"] < 1000, cam["stages"]
+    # Bounded in units of this machine's own work per frame, not in milliseconds: with the newest frame
+    # kept, a frame waits at most for the frame in flight, so it is at most ~2 frames' work old when
+    # drawn. A queue that grew would be seconds old by now (30 frames a second in, a few out).
+    stages = cam["stages"]
+    work_s = sum(stages.get(s, {}).get("p99_ms", 0.0) for s in WORK_STAGES) / 1000
+    age_infer, age_render = stages["queue_wait"]["p99_ms"] / 1000, stages["end_to_end"]["p99_ms"] / 1000
+    assert age_infer < work_s + 0.25 and age_render < 2 * work_s + 0.25, (work_s, stages)
