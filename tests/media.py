@@ -1,7 +1,10 @@
-"""Test videos generated with PyAV: small, deterministic, with known timestamps."""
+"""Test media: videos generated with PyAV (small, deterministic, known timestamps), paced ffmpeg producers,
+and this process's native threads."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -9,6 +12,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import pytest
 
 
 def synthetic_frame(i: int, width: int, height: int) -> np.ndarray:
@@ -58,3 +62,20 @@ def read_video(path: Path) -> tuple[list[float], str, str, int, int]:
         width, height = stream.codec_context.width, stream.codec_context.height
         times = [float(f.pts * f.time_base) for f in container.decode(video=0)]
     return times, codec, pix_fmt, width, height
+
+
+def paced_test_pattern(
+    size: str, fps: int, output: Sequence[str], pattern: str = "testsrc2"
+) -> subprocess.Popen[bytes]:
+    """ffmpeg writing a moving test pattern in real time (``-re``), a stand-in for a camera; ``output``
+    is ffmpeg's output options and target. Fails the test where the ffmpeg tool is missing."""
+    if shutil.which("ffmpeg") is None:
+        pytest.fail("this test needs the ffmpeg command line tool (apt-get install ffmpeg)")
+    source = f"{pattern}=size={size}:rate={fps}"
+    cmd = ["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i", source, *output]
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+
+
+def native_thread_ids() -> set[str]:
+    """Kernel ids of this process's threads, Python's and FFmpeg's alike (Linux)."""
+    return {task.name for task in Path("/proc/self/task").iterdir()}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -27,7 +26,7 @@ from streamseg.capture.live import ReconnectPolicy
 from streamseg.capture.webcam import WebcamSource
 from streamseg.config import Config, ModelConfig, OutputConfig, SourceConfig
 from streamseg.types import Frame
-from tests.media import read_video
+from tests.media import paced_test_pattern, read_video
 
 pytestmark = pytest.mark.slow
 FPS = 15
@@ -50,9 +49,7 @@ class Camera:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def plug_in(self) -> None:
-        src = f"testsrc2=size=320x240:rate={FPS}"
-        cmd = ["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i", src, "-f", "mjpeg", "-q:v", "5"]
-        self._proc = subprocess.Popen([*cmd, "-y", str(self.fifo)], stdin=subprocess.DEVNULL)
+        self._proc = paced_test_pattern("320x240", FPS, ["-f", "mjpeg", "-q:v", "5", "-y", str(self.fifo)])
 
     def unplug(self) -> None:
         if self._proc is not None:
@@ -69,8 +66,6 @@ class Camera:
 
 @pytest.fixture
 def camera(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Camera]:
-    if shutil.which("ffmpeg") is None:
-        pytest.fail("the paced camera needs the ffmpeg command line tool (apt-get install ffmpeg)")
     # OpenCV would probe the FIFO for 5 s before the first frame; a V4L2 camera needs no probing.
     monkeypatch.setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", "analyzeduration;200000|probesize;32768")
     fifo = tmp_path / "video0"

@@ -4,29 +4,25 @@ delay or come and go with every reconnect. Against the real RTSP server."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from streamseg.capture import create_source
 from streamseg.config import LiveConfig, SourceConfig
+from tests.media import native_thread_ids
 
 from .server import RtspServer
 
 pytestmark = pytest.mark.slow
 
 
-def _native_thread_ids() -> set[str]:
-    return {task.name for task in Path("/proc/self/task").iterdir()}
-
-
 def _threads_started_while_reading(url: str, live: LiveConfig) -> set[str]:
-    before = _native_thread_ids()
+    before = native_thread_ids()
     source = create_source(SourceConfig(url), live, timeout_s=10)
     try:
         for _ in range(5):
             assert source.read() is not None
-        return _native_thread_ids() - before
+        return native_thread_ids() - before
     finally:
         source.close()
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import functools
 import http.server
 import itertools
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ import pytest
 
 from streamseg.capture import LiveSource, open_source
 from streamseg.config import SourceConfig
+from tests.media import paced_test_pattern
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -26,38 +25,9 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture
 def hls_url(tmp_path: Path) -> Iterator[str]:
-    if shutil.which("ffmpeg") is None:
-        pytest.fail("the HLS test needs the ffmpeg command line tool (apt-get install ffmpeg)")
-    producer = subprocess.Popen(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=15",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "15",
-            "-f",
-            "hls",
-            "-hls_time",
-            "1",
-            "-hls_list_size",
-            "4",
-            "-hls_flags",
-            "delete_segments",
-            str(tmp_path / "live.m3u8"),
-        ],
-        stdin=subprocess.DEVNULL,
-    )
+    hls = ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15", "-f", "hls"]
+    hls += ["-hls_time", "1", "-hls_list_size", "4", "-hls_flags", "delete_segments"]
+    producer = paced_test_pattern("320x240", 15, [*hls, str(tmp_path / "live.m3u8")], pattern="testsrc")
     handler = functools.partial(_Quiet, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -6,10 +6,8 @@ recording must still play at real speed, so the stream's clock has to be caught 
 
 from __future__ import annotations
 
-import shutil
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.media import read_video
+from tests.media import paced_test_pattern, read_video
 
 from .conftest import LiveRun
 
@@ -27,15 +25,11 @@ FPS = 15
 
 @pytest.fixture
 def mjpeg_url() -> Iterator[str]:
-    if shutil.which("ffmpeg") is None:
-        pytest.fail("the MJPEG camera needs the ffmpeg command line tool (apt-get install ffmpeg)")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/cam.mjpg"
-    src = f"testsrc2=size=320x240:rate={FPS}"
-    cmd = ["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i", src, "-f", "mpjpeg", "-q:v", "5"]
-    camera = subprocess.Popen([*cmd, "-listen", "1", url], stdin=subprocess.DEVNULL)
+    camera = paced_test_pattern("320x240", FPS, ["-f", "mpjpeg", "-q:v", "5", "-listen", "1", url])
     try:
         deadline = time.monotonic() + 10
         while not _listening(port) and time.monotonic() < deadline:

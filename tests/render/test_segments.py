@@ -9,7 +9,7 @@ import pytest
 
 from streamseg.errors import OutputError
 from streamseg.render import VideoWriter
-from tests.media import read_video
+from tests.media import native_thread_ids, read_video
 from tests.render.test_writer import picture
 
 
@@ -33,23 +33,18 @@ def test_rotates_by_presentation_time(tmp_path: Path, low_latency: bool) -> None
 
 def test_rotation_keeps_one_encoder(tmp_path: Path) -> None:
     """No x264 restart per file: the encoder's threads (kernel ids) live on and no new ones start."""
-    before = _native_thread_ids()
+    before = native_thread_ids()
     writer = VideoWriter(tmp_path / "out.mp4", fps_hint=10, segment_seconds=0.5)
     writer.write(picture(0, 240, 320), 0.0)
-    encoder_threads = _native_thread_ids() - before
+    encoder_threads = native_thread_ids() - before
     assert encoder_threads  # x264 runs threads at this size; a new encoder would start new ones
     for i in range(1, 40):  # 8 files
         writer.write(picture(i, 240, 320), i / 10)
         gc.collect()  # a replaced encoder would be freed here, its threads gone
-        now = _native_thread_ids()
+        now = native_thread_ids()
         assert encoder_threads <= now and not now - before - encoder_threads, f"at frame {i}"
     writer.close()
     assert len(writer.paths) == 8
-
-
-def _native_thread_ids() -> set[str]:
-    """Kernel ids of this process's threads, Python's and FFmpeg's alike (Linux)."""
-    return {task.name for task in Path("/proc/self/task").iterdir()}
 
 
 def test_a_file_that_cannot_be_opened_fails_the_write_clearly(tmp_path: Path) -> None:
