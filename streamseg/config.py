@@ -105,6 +105,16 @@ class DashboardConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """``streamseg cluster``: how cameras are grouped and placed on the machines of a Ray cluster."""
+
+    cameras_per_group: int = 0  # cameras per group actor; 0 = one group per GPU (per node without GPUs)
+    cpus_per_group: float = 1.0  # Ray CPUs each group reserves on its node
+    gpus_per_group: float = 1.0  # Ray GPUs each group reserves when model.device is cuda
+    probe_s: float = 0.5  # how often the controller asks every group how it is
+
+
+@dataclass(frozen=True)
 class Config:
     sources: tuple[SourceConfig, ...] = ()
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -113,6 +123,7 @@ class Config:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def validated(self) -> Config:
         validate(self)
@@ -126,6 +137,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "pipeline": PipelineConfig,
     "live": LiveConfig,
     "dashboard": DashboardConfig,
+    "cluster": ClusterConfig,
 }
 
 
@@ -180,16 +192,31 @@ def from_dict(data: dict[str, Any], origin: str = "config") -> Config:
 def _parse_sources(raw: Any, origin: str) -> tuple[SourceConfig, ...]:
     if not isinstance(raw, list):
         raise ConfigError(f"{origin}: 'sources' must be a list")
-    out = []
-    for i, item in enumerate(raw):
-        if isinstance(item, (str, int)):
-            out.append(SourceConfig(uri=str(item)))
-        elif isinstance(item, dict):
-            values = {k: str(v) if k in ("uri", "name") else v for k, v in item.items()}
-            out.append(_build(SourceConfig, values, f"{origin}: sources[{i}]"))
-        else:
-            raise ConfigError(f"{origin}: sources[{i}] must be a path/URL or a mapping with 'uri' and 'name'")
-    return tuple(out)
+    return tuple(source_from(item, f"{origin}: sources[{i}]") for i, item in enumerate(raw))
+
+
+def source_from(item: Any, where: str = "source") -> SourceConfig:
+    """One source as written in YAML (or posted as JSON): a path/URL, or a mapping of SourceConfig fields."""
+    if isinstance(item, (str, int)) and not isinstance(item, bool):
+        return _checked_source(SourceConfig(uri=str(item)), where)
+    if isinstance(item, dict):
+        if "uri" not in item:
+            raise ConfigError(f"{where}: 'uri' is missing")
+        values = {k: str(v) if k in ("uri", "name") else v for k, v in item.items()}
+        return _checked_source(_build(SourceConfig, values, where), where)
+    raise ConfigError(f"{where} must be a path/URL or a mapping with 'uri' and 'name'")
+
+
+def _checked_source(sc: SourceConfig, where: str) -> SourceConfig:
+    _check(bool(sc.uri.strip()), f"{where}: 'uri' must not be empty")
+    _check(sc.width >= 0 and sc.height >= 0, f"{where}: width and height must be >= 0")
+    _check(sc.fps >= 0, f"{where}: fps must be >= 0, got {sc.fps}")
+    name = sc.display_name()
+    _check(
+        0 < len(name) <= 128 and name.isprintable() and "/" not in name,
+        f"{where}: name must be 1-128 printable characters without '/', got {name!r}",
+    )
+    return sc
 
 
 def _build(cls: type[Any], raw: dict[str, Any], where: str) -> Any:
@@ -268,6 +295,7 @@ def validate(cfg: Config) -> None:
     _check(p.source_timeout_s > 0, f"pipeline.source_timeout_s must be > 0, got {p.source_timeout_s}")
     _validate_live(cfg.live, cfg.output)
     _validate_dashboard(cfg.dashboard)
+    _validate_cluster(cfg.cluster)
     names = [s.display_name() for s in cfg.sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     _check(not dupes, f"source names must be unique, '{', '.join(dupes)}' used more than once (set 'name')")
@@ -312,6 +340,13 @@ def _validate_dashboard(d: DashboardConfig) -> None:
     _check(0 < d.preview_fps <= 30, f"dashboard.preview_fps must be in (0, 30], got {d.preview_fps}")
     _check(64 <= d.preview_width <= 3840, f"dashboard.preview_width must be 64..3840, got {d.preview_width}")
     _check(10 <= d.history_s <= 3600, f"dashboard.history_s must be 10..3600, got {d.history_s}")
+
+
+def _validate_cluster(c: ClusterConfig) -> None:
+    _check(c.cameras_per_group >= 0, f"cluster.cameras_per_group must be >= 0, got {c.cameras_per_group}")
+    _check(c.cpus_per_group >= 0, f"cluster.cpus_per_group must be >= 0, got {c.cpus_per_group}")
+    _check(c.gpus_per_group > 0, f"cluster.gpus_per_group must be > 0, got {c.gpus_per_group}")
+    _check(0 < c.probe_s <= 10, f"cluster.probe_s must be in (0, 10], got {c.probe_s}")
 
 
 def _check(ok: bool, message: str) -> None:

@@ -6,6 +6,7 @@ Sinks are created in ``Pipeline.open()`` so an unwritable path fails before any 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from streamseg.capture import FrameSource
 from streamseg.config import Config
@@ -16,25 +17,49 @@ from streamseg.types import SegResult, UInt8Array
 
 
 class RecordingSink:
-    """Annotated H.264 per source, timestamps from the source's own pts."""
+    """Annotated H.264 per source, timestamps from the source's own pts.
+
+    Sources may be added while the pipeline runs; a source's file is finalized when its last frame is
+    through (``end_source``), the others when the sink closes.
+    """
 
     needs_annotated = True
 
-    def __init__(self, cfg: Config, base: str, sources: Sequence[FrameSource]) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        base: str,
+        sources: Sequence[FrameSource],
+        path_for: Callable[[str], Path] | None = None,
+    ) -> None:
+        self._output = cfg.output
         self._writers: dict[str, VideoWriter] = {}
+        self._finished: list[str] = []
         try:
             for src in sources:
-                path = record_path_for(base, src.name, len(sources))
-                self._writers[src.name] = VideoWriter.from_config(
-                    path, cfg.output, fps_hint=src.nominal_fps, low_latency=src.is_live
-                )
+                path = path_for(src.name) if path_for else record_path_for(base, src.name, len(sources))
+                self.add_source(src, path)
         except BaseException:
             self.close()
             raise
 
     @property
     def paths(self) -> list[str]:
-        return [str(w.path) for w in self._writers.values()]
+        """Every recording so far: finalized ones (of sources that ended) first."""
+        return [*self._finished, *(str(w.path) for w in list(self._writers.values()))]
+
+    def add_source(self, src: FrameSource, path: Path) -> None:
+        """Record ``src`` into ``path`` too (raises ``OutputError`` when it cannot be written)."""
+        self._writers[src.name] = VideoWriter.from_config(
+            path, self._output, fps_hint=src.nominal_fps, low_latency=src.is_live
+        )
+
+    def end_source(self, name: str) -> None:
+        """Finalize the recording of a source whose last frame has been written."""
+        writer = self._writers.pop(name, None)
+        if writer is not None:
+            writer.close()
+            self._finished.append(str(writer.path))
 
     def write(self, result: SegResult, annotated: UInt8Array | None) -> None:
         if annotated is None:
@@ -43,7 +68,7 @@ class RecordingSink:
 
     def close(self) -> None:
         errors = []
-        for writer in self._writers.values():
+        for writer in list(self._writers.values()):
             try:
                 writer.close()
             except Exception as exc:
@@ -67,13 +92,16 @@ class ResultsSink:
         self._writer.close()
 
 
-def build_sinks(cfg: Config, sources: Sequence[FrameSource]) -> list[RecordingSink | ResultsSink]:
+def build_sinks(
+    cfg: Config, sources: Sequence[FrameSource], record_path: Callable[[str], Path] | None = None
+) -> list[RecordingSink | ResultsSink]:
+    """``record_path(name)``: where a source's recording goes (default: ``record_path_for``)."""
     sinks: list[RecordingSink | ResultsSink] = []
     try:
         if cfg.output.save_results:
             sinks.append(ResultsSink(cfg.output.save_results))
         if cfg.output.record:
-            sinks.append(RecordingSink(cfg, cfg.output.record, sources))
+            sinks.append(RecordingSink(cfg, cfg.output.record, sources, record_path))
     except BaseException:
         for sink in sinks:
             sink.close()

@@ -54,7 +54,7 @@ class Dashboard:
         info = RunInfo(
             tuple(s.name for s in pipeline.sources), cfg.model.batch, settings.preview_fps, settings.history_s
         )
-        status = StatusBuilder(self._telemetry.snapshot, self.preview, info)
+        status = StatusBuilder(self._telemetry.snapshot, self.preview, info, lambda: pipeline.source_names)
         metrics = PipelineMetrics(status.recent, cfg.model.batch)  # gauges at most 1 s old
         self._telemetry.add_observer(metrics)
         encoder = PreviewEncoder(
@@ -63,7 +63,9 @@ class Dashboard:
             max_fps=settings.preview_fps,
             max_width=settings.preview_width,
         )
-        self.server = DashboardServer(self.address, self._token, status, encoder, metrics, settings.history_s)
+        self.server = DashboardServer(
+            self.address, self._token, status, encoder, metrics, settings.history_s, control=pipeline
+        )
         self.server.start()
         return self
 
