@@ -202,6 +202,8 @@ class Pipeline:
         self.telemetry.register_queue(f"frames:{src.name}", q.qsize)
         if isinstance(src, LiveSource):
             self.telemetry.register_source_info(src.name, src.health_info)
+        else:  # a file says "ended" once its last frame is through, while the run goes on
+            self.telemetry.register_source_info(src.name, functools.partial(self._ended_info, src.name))
         retire = self._retire[src.name] = threading.Event()
         return threading.Thread(
             target=capture_loop,
@@ -209,6 +211,9 @@ class Pipeline:
             name=f"{CAPTURE_PREFIX}{src.name}",
             daemon=True,
         )
+
+    def _ended_info(self, name: str) -> dict[str, str]:
+        return {"health": "ended"} if self._ends.ended(name) else {}
 
     # ----------------------------------------------------------------- sources at runtime
     def add_source(self, source: str | SourceConfig, *, check: bool = True) -> FrameSource:
