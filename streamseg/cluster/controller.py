@@ -76,7 +76,7 @@ class ClusterController:
         self._worker = self._ray.remote(GroupWorker)
         self._lock = threading.RLock()
         self._groups: dict[str, Group] = {}
-        self._adding: set[str] = set()
+        self._adding: dict[str, str] = {}  # camera being added -> its group
         self._stop = threading.Event()
         self._started_at = time.time()
         self.init_error: str | None = None
@@ -123,6 +123,7 @@ class ClusterController:
                         "restarts": g.restarts,
                         "error": g.error,
                         "recordings": (g.status or {}).get("recordings", []),
+                        "sampled_at": ((g.status or {}).get("status") or {}).get("timestamp"),
                     }
                     for g in groups
                 ],
@@ -183,7 +184,7 @@ class ClusterController:
         with self._lock:
             groups = list(self._groups.values())
             self._groups.clear()
-        recordings = [path for g in groups for path in self._stop_group(g)]
+        recordings = self._stop_groups(groups)
         if self._server is not None:
             self._server.stop()
         logger.info("cluster down: %d groups stopped", len(groups))
@@ -197,16 +198,16 @@ class ClusterController:
             taken = any(name in g.names() for g in self._groups.values()) or name in self._adding
             if taken:
                 raise SourceExistsError(f"a camera named '{name}' is already in the cluster")
-            target = plan.group_for_new_camera(
-                {g.name: len(g.cameras) for g in self._groups.values() if not g.dropped},
-                self._cluster.cameras_per_group,
-            )
+            sizes = {g.name: len(g.cameras) for g in self._groups.values() if not g.dropped}
+            for joining in self._adding.values():  # cameras on their way count: two adds never collide
+                sizes[joining] = sizes.get(joining, 0) + 1
+            target = plan.group_for_new_camera(sizes, self._cluster.cameras_per_group)
             new = target is None
             if target is None:
                 target = plan.next_group_name(list(self._groups))
                 self._groups[target] = Group(target, [])
             group = self._groups[target]
-            self._adding.add(name)
+            self._adding[name] = target
         try:
             if new and self._has_room():
                 with self._lock:
@@ -226,7 +227,7 @@ class ClusterController:
                     self._restart_if_starting(group)
         finally:
             with self._lock:
-                self._adding.discard(name)
+                self._adding.pop(name, None)
         logger.info("camera %s added to group %s", name, group.name)
 
     def remove_source(self, name: str) -> None:
@@ -240,6 +241,8 @@ class ClusterController:
                 raise error
         with self._lock:
             group.cameras = [c for c in group.cameras if c.display_name() != name]
+            if group.cameras:
+                self._restart_if_starting(group)
         self._drop_if_empty(group)
         logger.info("camera %s removed from group %s", name, group.name)
 
@@ -397,21 +400,22 @@ class ClusterController:
                 return
             group.dropped = True
             self._groups.pop(group.name, None)
-        self._stop_group(group)
+        self._stop_groups([group])
         logger.info("group %s stopped: no cameras left", group.name)
 
-    def _stop_group(self, g: Group) -> list[str]:
-        """Stop the group's pipeline (recordings finalized), then its actor."""
-        actor = g.actor
-        if actor is None:
-            return []
+    def _stop_groups(self, groups: list[Group]) -> list[str]:
+        """Stop the groups' pipelines together (recordings finalized), then their actors; returns the
+        recordings they wrote."""
+        stopping = [(g, g.actor.stop.remote()) for g in groups if g.actor is not None and g.started]
         recordings: list[str] = []
-        if g.started:
+        for g, ref in stopping:
             try:
-                recordings = list(self._ray.get(actor.stop.remote(), timeout=STOP_TIMEOUT_S))
+                recordings += self._ray.get(ref, timeout=STOP_TIMEOUT_S)
             except (self._ray.exceptions.RayError, TimeoutError):
                 logger.warning("group %s did not stop cleanly", g.name)
-        self._ray.kill(actor, no_restart=True)
+        for g in groups:
+            if g.actor is not None:
+                self._ray.kill(g.actor, no_restart=True)
         return recordings
 
     def _start_dashboard(self, token: str | None) -> None:

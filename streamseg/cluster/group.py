@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from streamseg.allocator import limit_malloc_arenas
 from streamseg.cluster.ray_support import node_id
 from streamseg.config import Config, DashboardConfig, SourceConfig
 from streamseg.errors import StreamsegError, UnknownSourceError
@@ -84,6 +85,7 @@ class GroupWorker:
     def start(self) -> StreamsegError | None:
         """Load the model, then start every camera; a camera that cannot be opened here is reported in
         ``status`` as failed while the others run. An error means the group cannot run at all."""
+        limit_malloc_arenas()  # as `streamseg run` does: groups run for days (see streamseg/allocator.py)
         try:
             telemetry = Telemetry(gpu_index=0 if self._config.model.device != "cpu" else None)
             preview = PreviewSink()

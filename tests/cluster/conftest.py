@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,52 +20,26 @@ from streamseg.config import ClusterConfig, Config, DashboardConfig, ModelConfig
 from tests.live.conftest import APT
 from tests.live.server import RtspServer, gst_rtsp_available
 
+from .local import RayCluster
+
 WORKER_CPUS = 2  # room for two groups of cpus_per_group=1
 CAMERA_FPS = 5
-
-
-@dataclass
-class RayCluster:
-    cluster: Any  # ray.cluster_utils.Cluster
-    workers: list[Any] = field(default_factory=list)  # its worker nodes (each has .node_id)
-
-    @property
-    def address(self) -> str:
-        return str(self.cluster.address)
-
-    def add_worker(self) -> Any:
-        node = self.cluster.add_node(num_cpus=WORKER_CPUS)
-        self.cluster.wait_for_nodes()
-        self.workers.append(node)
-        return node
-
-    def kill_worker(self, node_id: str) -> None:
-        """The node vanishes (SIGKILL, no goodbye), like a machine losing power."""
-        node = next(n for n in self.workers if n.node_id == node_id)
-        self.workers.remove(node)
-        self.cluster.remove_node(node, allow_graceful=False)
 
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[RayCluster]:
     try:
-        from ray.cluster_utils import Cluster
+        import ray  # noqa: F401
     except ImportError:
         pytest.fail("the cluster tests need Ray: pip install -e '.[dev,cluster]'")
     from streamseg.cluster.ray_support import FAST_HEALTH_CHECK, connect
 
-    cluster = Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 0, "_system_config": FAST_HEALTH_CHECK}
-    )
-    handle = RayCluster(cluster)
+    handle = RayCluster.start(workers=2, worker_cpus=WORKER_CPUS, system_config=FAST_HEALTH_CHECK)
     try:
-        for _ in range(2):
-            handle.add_worker()
-        ray = connect(handle.address)
+        connect(handle.address)
         yield handle
-        ray.shutdown()
     finally:
-        cluster.shutdown()
+        handle.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,8 @@ from tests.live.server import RtspServer, free_port
 from tests.media import read_video
 from tests.web.helpers import get, send
 
-from .conftest import RayCluster, cameras_by_name, flowing, our_processes, wait_until
+from .conftest import cameras_by_name, flowing, our_processes, wait_until
+from .local import RayCluster
 
 pytestmark = pytest.mark.slow
 RECOVERY_BOUND_S = 10.0  # the bound: live again within 10 s of the loss
