@@ -61,6 +61,12 @@ def main() -> int:
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--record", action="store_true", help="record every camera in both arms")
     parser.add_argument("--engines-dir", default=str(REPO / "engines"))
+    parser.add_argument(
+        "--plain-nice",
+        type=int,
+        default=0,
+        help="run the plain arm at this niceness (Ray runs workers at 15)",
+    )
     args = parser.parse_args()
 
     from streamseg.inference.model_files import resolve_model
@@ -74,7 +80,7 @@ def main() -> int:
             work = Path(tmp) / str(i)
             work.mkdir()
             config = write_config(work, args, model, per_group)
-            plain.append(plain_fps(config, work, args.warmup, args.window))
+            plain.append(plain_fps(config, work, args.warmup, args.window, args.plain_nice))
             report(i, "plain", plain[-1])
             cluster.append(cluster_fps(config, args.warmup, args.window))
             report(i, "cluster", cluster[-1])
@@ -157,7 +163,7 @@ def write_config(work: Path, args: argparse.Namespace, model: Path, per_group: i
     return path
 
 
-def plain_fps(config: Path, work: Path, warmup: float, window: float) -> tuple[float, float]:
+def plain_fps(config: Path, work: Path, warmup: float, window: float, nice: int) -> tuple[float, float]:
     telemetry = work / "telemetry.jsonl"
     cmd = [
         sys.executable,
@@ -170,6 +176,7 @@ def plain_fps(config: Path, work: Path, warmup: float, window: float) -> tuple[f
         str(telemetry),
         "-q",
     ]
+    cmd = ["nice", "-n", str(nice), *cmd] if nice else cmd
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     cpu = CpuMeter(lambda: [psutil.Process(proc.pid)])
     try:

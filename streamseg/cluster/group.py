@@ -22,7 +22,7 @@ from typing import Any
 from streamseg.allocator import limit_malloc_arenas
 from streamseg.cluster.ray_support import node_id
 from streamseg.config import Config, DashboardConfig, SourceConfig
-from streamseg.errors import StreamsegError, UnknownSourceError
+from streamseg.errors import ClusterError, StreamsegError, UnknownSourceError
 from streamseg.pipeline import Pipeline
 from streamseg.pipeline.dynamic_sources import free_record_path
 from streamseg.telemetry import Telemetry
@@ -108,6 +108,9 @@ class GroupWorker:
         except StreamsegError as exc:
             logger.warning("group %s cannot start: %s", self.group, exc)
             return exc
+        except Exception as exc:  # one line for the controller's status, not a remote traceback
+            logger.exception("group %s cannot start", self.group)
+            return ClusterError(f"{type(exc).__name__}: {exc}")
         logger.info("group %s running %d cameras on node %s", self.group, len(self._cameras), node_id())
         return None
 

@@ -142,6 +142,11 @@ class Pipeline:
         if self._started:
             return self
         self.open()
+        with self._control:  # no source joins or leaves while the threads are set up
+            self._start_threads()
+        return self
+
+    def _start_threads(self) -> None:
         cfg = self.config
         life = self._life
         qsize = cfg.pipeline.queue_size
@@ -185,11 +190,9 @@ class Pipeline:
                 daemon=True,
             )
         )
-        with self._control:
-            self._started = True
-            for t in self._threads:
-                t.start()
-        return self
+        self._started = True
+        for t in self._threads:
+            t.start()
 
     def _capture_thread(self, src: FrameSource) -> threading.Thread:
         """The source's queue, telemetry and capture thread (not started)."""
