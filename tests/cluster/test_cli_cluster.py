@@ -61,19 +61,25 @@ def test_nothing_listening_is_an_error_not_a_hang() -> None:
     assert_one_line_error(run_cli("cluster", "down", "--address", "nonsense"), "--address must be")
 
 
+BAD_CONFIGS = [
+    ("model: {imgsz: 320}\n", "a cluster needs cameras"),
+    ("sources: [rtsp://10.0.0.1/a]\noutput: {telemetry: t.jsonl}\n", "output.telemetry is not used"),
+    (
+        "sources: [rtsp://10.0.0.1/a]\ncluster: {cameras_per_group: -1}\n",
+        "cluster.cameras_per_group must be >= 0",
+    ),
+    (
+        "sources: [rtsp://10.0.0.1/a]\ncluster: {cameras_per_grup: 2}\n",
+        "unknown config key 'cameras_per_grup'",
+    ),
+]
+
+
 def test_bad_config_or_camera_before_any_connection(tmp_path: Path) -> None:
-    empty = tmp_path / "empty.yaml"
-    empty.write_text("model: {imgsz: 320}\n")
-    assert_one_line_error(run_cli("cluster", "up", str(empty)), "a cluster needs cameras")
-    telemetry = tmp_path / "tel.yaml"
-    telemetry.write_text("sources: [rtsp://10.0.0.1/a]\noutput: {telemetry: t.jsonl}\n")
-    assert_one_line_error(run_cli("cluster", "up", str(telemetry)), "output.telemetry is not used")
-    wrong = tmp_path / "wrong.yaml"
-    wrong.write_text("sources: [rtsp://10.0.0.1/a]\ncluster: {cameras_per_group: -1}\n")
-    assert_one_line_error(run_cli("cluster", "up", str(wrong)), "cluster.cameras_per_group must be >= 0")
-    typo = tmp_path / "typo.yaml"
-    typo.write_text("sources: [rtsp://10.0.0.1/a]\ncluster: {cameras_per_grup: 2}\n")
-    assert_one_line_error(run_cli("cluster", "up", str(typo)), "unknown config key 'cameras_per_grup'")
+    for i, (text, message) in enumerate(BAD_CONFIGS):
+        config = tmp_path / f"bad{i}.yaml"
+        config.write_text(text)
+        assert_one_line_error(run_cli("cluster", "up", str(config)), message)
     assert_one_line_error(run_cli("cluster", "up", str(tmp_path / "none.yaml")), "config file not found")
     assert_one_line_error(run_cli("cluster", "add", "a/b", "rtsp://10.0.0.1/x"), "without '/'")
 
