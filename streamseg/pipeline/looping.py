@@ -6,7 +6,6 @@ changes; each pass reopens the file through the same factory the pipeline used.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 
@@ -79,9 +78,7 @@ class LoopingSource(SourceBase):
         self._frames_this_pass += 1
         if self._last is not None and frame.pts + self._pts_offset > self._last.pts:
             self._step = frame.pts + self._pts_offset - self._last.pts
-        out = dataclasses.replace(
-            frame, index=frame.index + self._index_offset, pts=frame.pts + self._pts_offset
-        )
+        out = frame.replace(index=frame.index + self._index_offset, pts=frame.pts + self._pts_offset)
         self._last = out
         return out
 
