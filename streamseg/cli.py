@@ -13,7 +13,16 @@ from types import FrameType
 from typing import Any
 
 from streamseg import __version__
-from streamseg.config import BACKENDS, DEFAULT_MODEL, Config, SourceConfig, load_yaml, merge
+from streamseg.config import (
+    BACKENDS,
+    DECODE_CHOICES,
+    DEFAULT_MODEL,
+    ENCODER_CHOICES,
+    Config,
+    SourceConfig,
+    load_yaml,
+    merge,
+)
 from streamseg.errors import StreamsegError
 
 log = logging.getLogger("streamseg")
@@ -30,6 +39,9 @@ examples:
   streamseg run street.mp4 --model my-seg.onnx    an .onnx, or an Ultralytics -seg .pt (exported once)
   streamseg run --config configs/default.yaml     every setting from a YAML file; flags override it
   streamseg run street.mp4 --loop --dashboard     live page, /metrics, /healthz at http://127.0.0.1:8080/
+  streamseg run a.mp4 b.mp4 --device cuda:0 --backend torch -o out.mp4
+                                                  on a GPU: NVDEC decode, masks drawn on the GPU,
+                                                  one encoder thread per camera
 
 offline: the default model (yolov8n-seg.pt) is downloaded on first use; without internet pass a
 local file with --model PATH (.pt or .onnx).
@@ -69,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="inference runtime; auto: TensorRT > PyTorch CUDA > ONNX Runtime (default: onnxruntime)",
     )
     model.add_argument("--device", help="cpu or cuda:N (default: cpu)")
+    model.add_argument(
+        "--decode",
+        choices=DECODE_CHOICES,
+        help="where video is decoded: gpu (NVDEC, frames stay on the GPU), cpu, or auto: gpu when the "
+        "model runs on CUDA with the torch or tensorrt backend (default: auto)",
+    )
     model.add_argument("--threads", type=int, help="CPU threads for inference (default: all cores)")
     model.add_argument("--engines-dir", metavar="DIR", help="cache for exported models (default: ./engines)")
     out = run.add_argument_group("outputs")
@@ -78,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument("--telemetry", metavar="FILE.jsonl", help="write a telemetry snapshot every second")
     out.add_argument("--crf", type=int, help="H.264 quality, 0 (lossless) to 51 (default: 23)")
+    out.add_argument(
+        "--encoder",
+        choices=ENCODER_CHOICES,
+        help="H.264 encoder for recordings: x264 (CPU), nvenc (NVIDIA), or auto: NVENC when the model "
+        "is on a GPU that has one, else x264 (default: auto)",
+    )
     draw = run.add_argument_group("drawing")
     draw.add_argument("--no-masks", action="store_true", help="do not draw masks")
     draw.add_argument("--no-boxes", action="store_true", help="do not draw boxes")
@@ -175,8 +199,13 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "telemetry": args.telemetry,
             "crf": args.crf,
             "segment": args.segment,
+            "encoder": args.encoder,
         },
-        pipeline={"source_timeout_s": args.source_timeout, "loop": True if args.loop else None},
+        pipeline={
+            "source_timeout_s": args.source_timeout,
+            "loop": True if args.loop else None,
+            "decode": args.decode,
+        },
         dashboard={"listen": args.dashboard, "token": args.dashboard_token},
         live={
             "rtsp_transport": args.rtsp_transport,

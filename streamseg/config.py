@@ -19,6 +19,8 @@ from streamseg.errors import ConfigError
 
 DEFAULT_MODEL = "yolov8n-seg.pt"
 BACKENDS = ("auto", "onnxruntime", "torch", "tensorrt")
+DECODE_CHOICES = ("auto", "cpu", "gpu")
+ENCODER_CHOICES = ("auto", "x264", "nvenc")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class OutputConfig:
     crf: int = 23
     preset: str = "veryfast"
     segment: str | None = None  # start a new recording file every so long ("10m", "30s", "1h")
+    encoder: str = "auto"  # auto | x264 | nvenc; auto: NVENC when the model is on a GPU that has one
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class PipelineConfig:
     stage_timeout_s: float = 0.1  # every blocking put/get waits at most this long before re-checking stop
     source_timeout_s: float = 5.0  # a network source silent this long: reconnect (live) or error (file URL)
     loop: bool = False  # play file sources again from the start when they end (demos, soak tests)
+    decode: str = "auto"  # auto | cpu | gpu; auto: NVDEC when the model's device path is on CUDA
 
 
 @dataclass(frozen=True)
@@ -266,6 +270,8 @@ def validate(cfg: Config) -> None:
     _check(p.queue_size >= 1, f"pipeline.queue_size must be >= 1, got {p.queue_size}")
     _check(p.stage_timeout_s > 0, f"pipeline.stage_timeout_s must be > 0, got {p.stage_timeout_s}")
     _check(p.source_timeout_s > 0, f"pipeline.source_timeout_s must be > 0, got {p.source_timeout_s}")
+    _check(p.decode in DECODE_CHOICES, f"pipeline.decode must be auto, cpu or gpu, got {p.decode!r}")
+    _check(o.encoder in ENCODER_CHOICES, f"output.encoder must be auto, x264 or nvenc, got {o.encoder!r}")
     _validate_live(cfg.live, cfg.output)
     _validate_dashboard(cfg.dashboard)
     names = [s.display_name() for s in cfg.sources]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from streamseg.capture.base import FrameSource
+from streamseg.capture.decode import DecodeTarget
 from streamseg.capture.live import LiveSource, ReconnectPolicy
 from streamseg.capture.pyav_file import LIVE_SCHEMES, PyAVFileSource
 from streamseg.capture.webcam import WebcamSource, parse_webcam_uri
@@ -43,9 +44,15 @@ def policy_from(live: LiveConfig) -> ReconnectPolicy:
 
 
 def create_source(
-    cfg: SourceConfig, live: LiveConfig | None = None, timeout_s: float = NETWORK_TIMEOUT_S
+    cfg: SourceConfig,
+    live: LiveConfig | None = None,
+    timeout_s: float = NETWORK_TIMEOUT_S,
+    decode: DecodeTarget | None = None,
 ) -> FrameSource:
-    """The source object for ``cfg``, not yet opened (cheap; never touches the device or file)."""
+    """The source object for ``cfg``, not yet opened (cheap; never touches the device or file).
+
+    ``decode``: files and streams decode into surfaces on that device (webcams always give host
+    frames: OpenCV hands them over as BGR)."""
     live = live or LiveConfig()
     name = cfg.display_name()
     device = parse_webcam_uri(cfg.uri)
@@ -77,6 +84,7 @@ def create_source(
             read_timeout_s=timeout_s,
             threads=threads,
             options=options,
+            decode=decode,
         )
 
     if scheme in LIVE_SCHEMES:
@@ -86,7 +94,10 @@ def create_source(
 
 
 def open_source(
-    cfg: SourceConfig, live: LiveConfig | None = None, timeout_s: float = NETWORK_TIMEOUT_S
+    cfg: SourceConfig,
+    live: LiveConfig | None = None,
+    timeout_s: float = NETWORK_TIMEOUT_S,
+    decode: DecodeTarget | None = None,
 ) -> FrameSource:
     """Create and open the source, so a bad input fails here, before any thread starts.
 
@@ -94,12 +105,12 @@ def open_source(
     An HTTP(S) stream that turns out to be live (no duration: HLS, MJPEG) comes back reconnecting.
     """
     live = live or LiveConfig()
-    source = create_source(cfg, live, timeout_s)
+    source = create_source(cfg, live, timeout_s, decode)
     source.open()
     if isinstance(source, PyAVFileSource) and source.is_live and "://" in cfg.uri:
 
         def again() -> FrameSource:
-            return create_source(cfg, live, timeout_s)
+            return create_source(cfg, live, timeout_s, decode)
 
         return LiveSource(again, name=source.name, uri=cfg.uri, policy=policy_from(live), inner=source)
     return source

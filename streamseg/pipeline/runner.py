@@ -19,16 +19,22 @@ from collections.abc import Iterator, Sequence
 from types import TracebackType
 
 from streamseg.capture import FrameSource, LiveSource, demo_clip_path, open_source
+from streamseg.capture.decode import DecodeTarget, plan_decode
+from streamseg.capture.decode import describe as describe_decode
+from streamseg.capture.webcam import parse_webcam_uri
 from streamseg.config import Config, SourceConfig, merge
 from streamseg.inference.backends import InferenceBackend
-from streamseg.inference.engine import SegmentationEngine
-from streamseg.inference.loader import open_backend
+from streamseg.inference.engine import PendingResult, SegmentationEngine
+from streamseg.inference.loader import open_backend, planned_device_path
 from streamseg.inference.postprocess import Thresholds
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
 from streamseg.pipeline.looping import loop_source
-from streamseg.pipeline.sinks import RecordingSink, ResultsSink, build_annotate, build_sinks
+from streamseg.pipeline.render_step import RenderStep
+from streamseg.pipeline.sinks import RecordingSink, ResultsSink, build_sinks
 from streamseg.pipeline.workers import Sink, capture_loop, inference_loop, render_loop
+from streamseg.render.device_overlay import DeviceOverlay
+from streamseg.render.encoders import X264, choose_encoder
 from streamseg.telemetry import Telemetry
 from streamseg.types import Frame, SegResult
 
@@ -48,7 +54,10 @@ class Pipeline:
         config: Config | None = None,
         telemetry: Telemetry | None = None,
         sinks: Sequence[Sink] = (),
+        backend: InferenceBackend | None = None,
     ) -> None:
+        """``backend``: an already open runtime to use instead of loading ``config.model`` (the caller
+        keeps owning it: the pipeline does not close it)."""
         cfg = config or Config()
         if sources is not None:
             cfg = dataclasses.replace(
@@ -61,12 +70,14 @@ class Pipeline:
         self.telemetry = telemetry or Telemetry()
         self._life = Lifecycle(self.config.pipeline.stage_timeout_s)
         self._sources: list[FrameSource] = []
-        self._backend: InferenceBackend | None = None
+        self._backend: InferenceBackend | None = backend
+        self._owns_backend = backend is None
+        self._host_masks = True
         self._engine: SegmentationEngine | None = None
         self._sinks: list[RecordingSink | ResultsSink] = []
         self._extra_sinks = list(sinks)  # e.g. the dashboard's preview; fed after the built-in ones
         self._threads: list[threading.Thread] = []
-        self._results_q: queue.Queue[SegResult | EndOfStream] | None = None
+        self._results_q: queue.Queue[SegResult | PendingResult | EndOfStream] | None = None
         self._out_q: queue.Queue[SegResult | EndOfStream] | None = None
         self._frame_qs: dict[str, queue.Queue[Frame | EndOfStream]] = {}
         self._opened = False
@@ -92,27 +103,56 @@ class Pipeline:
         source_cfgs = cfg.sources or (SourceConfig(str(demo_clip_path()), name="demo"),)
         try:
             # Cheapest checks first: a mistyped path should not wait for a model download or export.
+            decode, why_cpu = self._plan_decode()
             for sc in source_cfgs:
-                self._sources.append(open_source(sc, cfg.live, cfg.pipeline.source_timeout_s))
+                src = open_source(sc, cfg.live, cfg.pipeline.source_timeout_s, decode)
+                webcam = parse_webcam_uri(sc.uri) is not None
+                where = describe_decode(None if webcam else decode, cfg.pipeline.decode, why_cpu)
+                log.info(
+                    "%s: %s", src.name, "webcam frames come from OpenCV on the host" if webcam else where
+                )
+                self._sources.append(src)
             if cfg.pipeline.loop:  # --loop: file sources start over when they end
                 timeout_s = cfg.pipeline.source_timeout_s
-                reopen = functools.partial(open_source, live=cfg.live, timeout_s=timeout_s)
+                reopen = functools.partial(open_source, live=cfg.live, timeout_s=timeout_s, decode=decode)
                 self._sources = [
                     loop_source(src, functools.partial(reopen, sc))
                     for src, sc in zip(self._sources, source_cfgs, strict=True)
                 ]
             # Each runtime reads its own artifact: .onnx (ORT), .pt (torch), a TensorRT plan (loader).
-            self._backend = open_backend(cfg.model)
+            if self._backend is None:
+                self._backend = open_backend(cfg.model)
             thresholds = Thresholds(cfg.model.conf, cfg.model.iou, cfg.model.max_det)
             self._engine = SegmentationEngine(
                 self._backend, cfg.model.imgsz, thresholds, self.telemetry.record_stage
             )
-            self._sinks = build_sinks(cfg, self._sources)
+            runner = self._engine.device_runner
+            on_gpu = runner is not None and runner.backend.device.type == "cuda"
+            wants_encoder = cfg.output.record or cfg.output.encoder == "nvenc"
+            codec = choose_encoder(cfg.output.encoder, on_gpu) if wants_encoder else X264
+            self._sinks = build_sinks(cfg, self._sources, codec, self.telemetry.record_stage)
         except BaseException:
             self._close_everything()
             raise
         self._opened = True
         return self
+
+    def _plan_decode(self) -> tuple[DecodeTarget | None, str]:
+        """Where sources decode to (``--decode``), decided before anything is opened; and, for the
+        log, why frames stay on the host when they do."""
+        mode = self.config.pipeline.decode
+        if self._backend is not None:  # given a runtime: its device path decides
+            device_backend = self._backend.device_path()
+            why = "the backend takes frames from the host"
+            device = device_backend.device if device_backend is not None else None
+            return plan_decode(mode, device, why), why
+        device_name, why = planned_device_path(self.config.model)
+        if device_name is None:
+            return plan_decode(mode, None, why), why
+        import torch  # noqa: PLC0415 - only on the GPU path
+
+        target = plan_decode(mode, torch.device(device_name), why)
+        return target, why or "NVDEC is not available"
 
     def start(self) -> Pipeline:
         if self._started:
@@ -151,9 +191,11 @@ class Pipeline:
                 daemon=True,
             )
         )
-        annotate = (
-            build_annotate(cfg, self.telemetry) if any(s.needs_annotated for s in self._sinks) else None
-        )
+        draw = any(s.needs_annotated for s in self._sinks)
+        engine = self.engine
+        engine.host_masks = self._host_masks or bool(cfg.output.save_results)
+        if draw and engine.device_runner is not None:  # masks and boxes drawn where the frame is
+            engine.overlay = DeviceOverlay(cfg.render)
         self._threads.append(
             threading.Thread(
                 target=render_loop,
@@ -162,7 +204,7 @@ class Pipeline:
                     self._out_q,
                     life,
                     self.telemetry,
-                    annotate,
+                    RenderStep(cfg.render, self.telemetry, draw),
                     [*self._sinks, *self._extra_sinks],
                 ),
                 name="render",
@@ -174,8 +216,14 @@ class Pipeline:
             t.start()
         return self
 
-    def results(self) -> Iterator[SegResult]:
-        """One ``SegResult`` per frame, per source in frame order; re-raises the first pipeline error."""
+    def results(self, *, host_masks: bool = True) -> Iterator[SegResult]:
+        """One ``SegResult`` per frame, per source in frame order; re-raises the first pipeline error.
+
+        ``host_masks=False``: on the GPU path, masks are copied to the host only if something reads
+        them (the results file always does); for a caller that looks at boxes only.
+        """
+        if not self._started:
+            self._host_masks = host_masks
         self.start()
         out_q = self._out_q
         if out_q is None:
@@ -250,7 +298,7 @@ class Pipeline:
         if not self._started:
             for sink in self._sinks:
                 sink.close()
-        if self._backend is not None:
+        if self._backend is not None and self._owns_backend:
             self._backend.close()
 
     def __enter__(self) -> Pipeline:
