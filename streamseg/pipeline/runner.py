@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from streamseg.capture import FrameSource, LiveSource, demo_clip_path, open_source
 from streamseg.capture.decode import DecodeTarget, plan_decode
@@ -37,6 +38,9 @@ from streamseg.render.device_overlay import DeviceOverlay
 from streamseg.render.encoders import X264, choose_encoder
 from streamseg.telemetry import Telemetry
 from streamseg.types import Frame, SegResult
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +107,7 @@ class Pipeline:
         source_cfgs = cfg.sources or (SourceConfig(str(demo_clip_path()), name="demo"),)
         try:
             # Cheapest checks first: a mistyped path should not wait for a model download or export.
-            decode, why_cpu = self._plan_decode()
+            decode, why_cpu, codec = self._plan_outputs()
             for sc in source_cfgs:
                 src = open_source(sc, cfg.live, cfg.pipeline.source_timeout_s, decode)
                 webcam = parse_webcam_uri(sc.uri) is not None
@@ -126,10 +130,6 @@ class Pipeline:
             self._engine = SegmentationEngine(
                 self._backend, cfg.model.imgsz, thresholds, self.telemetry.record_stage
             )
-            runner = self._engine.device_runner
-            on_gpu = runner is not None and runner.backend.device.type == "cuda"
-            wants_encoder = cfg.output.record or cfg.output.encoder == "nvenc"
-            codec = choose_encoder(cfg.output.encoder, on_gpu) if wants_encoder else X264
             self._sinks = build_sinks(cfg, self._sources, codec, self.telemetry.record_stage)
         except BaseException:
             self._close_everything()
@@ -137,22 +137,32 @@ class Pipeline:
         self._opened = True
         return self
 
-    def _plan_decode(self) -> tuple[DecodeTarget | None, str]:
-        """Where sources decode to (``--decode``), decided before anything is opened; and, for the
-        log, why frames stay on the host when they do."""
-        mode = self.config.pipeline.decode
-        if self._backend is not None:  # given a runtime: its device path decides
+    def _device_path_device(self) -> tuple[torch.device | None, str]:
+        """Where the model's device path will run, known before the model loads (or from the given
+        backend); else None and why frames go to the model from the host."""
+        if self._backend is not None:
             device_backend = self._backend.device_path()
-            why = "the backend takes frames from the host"
             device = device_backend.device if device_backend is not None else None
-            return plan_decode(mode, device, why), why
+            return device, "the backend takes frames from the host"
         device_name, why = planned_device_path(self.config.model)
         if device_name is None:
-            return plan_decode(mode, None, why), why
+            return None, why
         import torch  # noqa: PLC0415 - only on the GPU path
 
-        target = plan_decode(mode, torch.device(device_name), why)
-        return target, why or "NVDEC is not available"
+        return torch.device(device_name), why
+
+    def _plan_outputs(self) -> tuple[DecodeTarget | None, str, str]:
+        """``--decode`` and ``--encoder`` resolved before anything is opened: (decode target, why frames
+        stay on the host when they do, codec for recordings)."""
+        cfg = self.config
+        device, why = self._device_path_device()
+        target = plan_decode(cfg.pipeline.decode, device, why)
+        if device is not None and target is None:
+            why = "NVDEC is not available"
+        on_gpu = device is not None and device.type == "cuda"
+        wants_encoder = cfg.output.record or cfg.output.encoder == "nvenc"
+        codec = choose_encoder(cfg.output.encoder, on_gpu) if wants_encoder else X264
+        return target, why, codec
 
     def start(self) -> Pipeline:
         if self._started:

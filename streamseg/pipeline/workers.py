@@ -124,7 +124,7 @@ def render_loop(
     out: queue.Queue[SegResult | EndOfStream],
     life: Lifecycle,
     meter: Meter,
-    render: Callable[[SegResult | PendingResult], tuple[SegResult, UInt8Array | I420Picture | None]],
+    render: Callable[[SegResult | PendingResult], tuple[SegResult, UInt8Array | I420Picture | None, str]],
     sinks: list[Sink],
 ) -> None:
     """Thread 3: finish and draw each result, feed the sinks (each recording encodes on its own
@@ -138,12 +138,12 @@ def render_loop(
             if item is None or isinstance(item, EndOfStream):
                 break
             t0 = time.perf_counter()
-            result, annotated = render(item)
+            result, annotated, stage = render(item)
             t1 = time.perf_counter()
             for sink in sinks:
                 sink.write(result, annotated)
             source = result.source
-            meter.record_stage("render", t1 - t0, source)
+            meter.record_stage(stage, t1 - t0, source)
             meter.record_stage("end_to_end", time.monotonic() - result.frame.capture_time, source)
             meter.count_frame(source, "processed")
             if not life.put(out, result):

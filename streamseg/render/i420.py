@@ -10,6 +10,8 @@ with the frame.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,12 +31,16 @@ class I420Picture:
     """A frame as planar yuv420p: ``data`` is (H * 3 / 2, W) with H and W even (Y, then U, then V).
 
     ``keepalive`` is whatever owns ``data``'s memory (a pinned host tensor the device copied into),
-    held for as long as the picture is.
+    held for as long as the picture is. ``pending`` is drawing still to be done on it (the labels and
+    HUD): whoever uses the picture first calls ``finish`` (the source's encoder thread, or the
+    dashboard), so the render thread, one for all sources, never draws text itself.
     """
 
-    __slots__ = ("data", "height", "keepalive", "width")
+    __slots__ = ("_lock", "data", "height", "keepalive", "pending", "width")
 
-    def __init__(self, data: UInt8Array, keepalive: Any = None) -> None:
+    def __init__(
+        self, data: UInt8Array, keepalive: Any = None, pending: Callable[[I420Picture], None] | None = None
+    ) -> None:
         rows, width = data.shape
         if data.dtype != np.uint8 or rows % 3 or width % 2 or (rows * 2 // 3) % 2:
             raise ValueError(f"yuv420p needs an even (H*3/2, W) uint8 array, got {data.shape} {data.dtype}")
@@ -42,6 +48,17 @@ class I420Picture:
         self.height = rows * 2 // 3
         self.width = width
         self.keepalive = keepalive
+        self.pending = pending
+        self._lock = threading.Lock()
+
+    def finish(self) -> I420Picture:
+        """Do the pending drawing (once, whichever thread comes first) and return the picture."""
+        if self.pending is not None:
+            with self._lock:
+                pending, self.pending = self.pending, None
+                if pending is not None:
+                    pending(self)
+        return self
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -50,6 +67,7 @@ class I420Picture:
 
     def bgr(self) -> UInt8Array:
         """The whole picture as BGR (for the dashboard preview; the encoder takes yuv420p as is)."""
+        self.finish()
         return np.asarray(cv2.cvtColor(self.data, cv2.COLOR_YUV2BGR_I420), dtype=np.uint8)
 
     def planes(self) -> tuple[UInt8Array, UInt8Array, UInt8Array]:
@@ -87,6 +105,24 @@ class I420TextAnnotator:
     def __init__(self, config: RenderConfig, palette: Palette = DEFAULT_PALETTE) -> None:
         self.labels = LabelAnnotator(palette) if config.labels else None
         self.hud = HudAnnotator() if config.hud else None
+
+    def later(
+        self,
+        result: SegResult,
+        fps: float | None,
+        latency_ms: float | None,
+        record_stage: Callable[[str, float, str | None], None] | None = None,
+    ) -> Callable[[I420Picture], None]:
+        """The drawing as a ``pending`` callback for ``I420Picture`` (done by whoever uses it first),
+        timed as the ``render`` stage."""
+
+        def draw(picture: I420Picture) -> None:
+            started = time.perf_counter()
+            self.annotate(picture, result, fps, latency_ms)
+            if record_stage is not None:
+                record_stage("render", time.perf_counter() - started, result.source)
+
+        return draw
 
     def annotate(
         self, picture: I420Picture, result: SegResult, fps: float | None, latency_ms: float | None

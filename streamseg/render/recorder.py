@@ -114,7 +114,7 @@ class SourceRecorder:
             started = time.perf_counter()
             try:
                 if isinstance(picture, I420Picture):
-                    self.writer.write_i420(picture.data, pts)
+                    self.writer.write_i420(picture.finish().data, pts)
                 else:
                     self.writer.write(picture, pts)
             except BaseException as exc:

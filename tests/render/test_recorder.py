@@ -166,3 +166,24 @@ def test_encoder_options() -> None:
     }
     nv = encoder_options(NVENC, 23, "veryfast", False, 0)
     assert nv["preset"] == "p2" and nv["cq"] == "23" and nv["bf"] == "0"
+
+
+def test_pending_text_is_drawn_once_by_the_encoder_thread(tmp_path: Path) -> None:
+    """A GPU-path picture arrives with its labels still to draw: the source's encoder thread draws them
+    (not the render thread), once, before encoding; a later reader (the dashboard) sees them done."""
+    drawn_on: list[str] = []
+
+    def draw(picture: I420Picture) -> None:
+        drawn_on.append(threading.current_thread().name)
+        y, _, _ = picture.planes()
+        y[:8, :8] = 255
+
+    yuv = cv2.cvtColor(np.zeros((48, 64, 3), np.uint8), cv2.COLOR_BGR2YUV_I420)
+    picture = I420Picture(yuv, pending=draw)
+    recorder = SourceRecorder(VideoWriter(tmp_path / "t.mp4", fps_hint=10), "cam", lossless=True)
+    recorder.submit(picture, 0.0)
+    recorder.close()
+    assert drawn_on == ["encode-cam"]
+    assert picture.bgr()[0, 0].min() > 200 and drawn_on == ["encode-cam"]
+    (frame,) = _frames(tmp_path / "t.mp4")
+    assert frame[2, 2].min() > 180  # the recording has the text
