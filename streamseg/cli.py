@@ -27,6 +27,8 @@ examples:
   streamseg run rtsp://user:pw@cam1/front rtsp://cam2/back --record out.mp4
                                                   two cameras, reconnecting: out_front.mp4, out_back.mp4
   streamseg run street.mp4 --save-results r.jsonl one JSON line per frame, masks as COCO RLE
+  streamseg run bus.jpg photos/ 'shots/*.png' --save-images out/ --save-results r.jsonl
+                                                  still images: one frame each, annotated copies in out/
   streamseg run street.mp4 --model my-seg.onnx    an .onnx, or an Ultralytics -seg .pt (exported once)
   streamseg run --config configs/default.yaml     every setting from a YAML file; flags override it
   streamseg run street.mp4 --loop --dashboard     live page, /metrics, /healthz at http://127.0.0.1:8080/
@@ -53,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("sources", nargs="*", metavar="SOURCE", help="video file, webcam index or /dev/videoN")
+    run.add_argument(
+        "sources",
+        nargs="*",
+        metavar="SOURCE",
+        help="video file or URL, image, folder or quoted glob of images, webcam index or /dev/videoN",
+    )
     run.add_argument("-c", "--config", metavar="YAML", help="config file (see configs/default.yaml)")
     model = run.add_argument_group("model")
     model.add_argument("-m", "--model", metavar="PATH", help=f"-seg .pt or .onnx (default: {DEFAULT_MODEL})")
@@ -75,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("-o", "--record", metavar="OUT.mp4", help="record the annotated video (H.264)")
     out.add_argument(
         "--save-results", metavar="FILE.jsonl", help="write one JSON line of instances per frame"
+    )
+    out.add_argument(
+        "--save-images", metavar="DIR", help="write annotated copies of still-image sources into DIR"
     )
     out.add_argument("--telemetry", metavar="FILE.jsonl", help="write a telemetry snapshot every second")
     out.add_argument("--crf", type=int, help="H.264 quality, 0 (lossless) to 51 (default: 23)")
@@ -172,6 +182,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         output={
             "record": args.record,
             "save_results": args.save_results,
+            "save_images": args.save_images,
             "telemetry": args.telemetry,
             "crf": args.crf,
             "segment": args.segment,

@@ -65,6 +65,7 @@ class RenderConfig:
 class OutputConfig:
     record: str | None = None  # annotated H.264 mp4; out.mp4 -> out_<name>.mp4 for several sources
     save_results: str | None = None  # JSON lines, one per frame
+    save_images: str | None = None  # folder for annotated copies of still-image sources
     telemetry: str | None = None  # JSON lines, one snapshot per second
     crf: int = 23
     preset: str = "veryfast"
@@ -136,6 +137,10 @@ def default_source_name(uri: str) -> str:
     if "://" in uri:  # a URL: never derive a name from its user:password@ part
         parts = urlsplit(uri)
         stem = Path(parts.path.rstrip("/")).stem or (parts.hostname or "source")
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
+    if any(ch in uri for ch in "*?["):  # an image glob: the deepest folder before the wildcard
+        fixed = re.split(r"[^/]*[*?\[]", uri, maxsplit=1)[0]
+        stem = Path(fixed.rstrip("/")).name or "images"
         return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
     stem = Path(uri.split("?", maxsplit=1)[0].rstrip("/")).stem or "source"
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)

@@ -23,7 +23,8 @@ class Frame:
     """One decoded picture and where/when it came from.
 
     ``pts`` is the presentation timestamp in seconds read from the stream (never derived from an
-    assumed fps); ``capture_time`` is ``time.monotonic()`` when the frame left the decoder.
+    assumed fps); ``capture_time`` is ``time.monotonic()`` when the frame left the decoder. A folder
+    of images is one source whose frames each carry their ``file_name``.
     """
 
     source: str
@@ -31,6 +32,7 @@ class Frame:
     pts: float
     capture_time: float
     image: UInt8Array  # (H, W, 3) BGR
+    file_name: str | None = None  # still images: the picture's own name, the "source" of its results
 
     def __post_init__(self) -> None:
         if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.dtype != np.uint8:

@@ -27,7 +27,7 @@ from streamseg.inference.postprocess import Thresholds
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
 from streamseg.pipeline.looping import loop_source
-from streamseg.pipeline.sinks import RecordingSink, ResultsSink, build_annotate, build_sinks
+from streamseg.pipeline.sinks import Sinks, build_annotate, build_sinks
 from streamseg.pipeline.workers import Sink, capture_loop, inference_loop, render_loop
 from streamseg.telemetry import Telemetry
 from streamseg.types import Frame, SegResult
@@ -63,7 +63,7 @@ class Pipeline:
         self._sources: list[FrameSource] = []
         self._backend: InferenceBackend | None = None
         self._engine: SegmentationEngine | None = None
-        self._sinks: list[RecordingSink | ResultsSink] = []
+        self._sinks: Sinks = []
         self._extra_sinks = list(sinks)  # e.g. the dashboard's preview; fed after the built-in ones
         self._threads: list[threading.Thread] = []
         self._results_q: queue.Queue[SegResult | EndOfStream] | None = None

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from streamseg.capture import FrameSource
+from streamseg.capture import FrameSource, ImageSource
 from streamseg.config import Config
+from streamseg.errors import ConfigError
 from streamseg.export import ResultsWriter
 from streamseg.render import FrameAnnotator, VideoWriter, record_path_for
+from streamseg.render.stills import StillImageSink
 from streamseg.telemetry import Telemetry
 from streamseg.types import SegResult, UInt8Array
 
@@ -37,9 +39,12 @@ class RecordingSink:
         return [str(w.path) for w in self._writers.values()]
 
     def write(self, result: SegResult, annotated: UInt8Array | None) -> None:
+        writer = self._writers.get(result.source)
+        if writer is None:  # a still image: --save-images writes those
+            return
         if annotated is None:
             raise ValueError("recording needs the annotated frame")
-        self._writers[result.source].write(annotated, result.pts)
+        writer.write(annotated, result.pts)
 
     def close(self) -> None:
         errors = []
@@ -67,18 +72,37 @@ class ResultsSink:
         self._writer.close()
 
 
-def build_sinks(cfg: Config, sources: Sequence[FrameSource]) -> list[RecordingSink | ResultsSink]:
-    sinks: list[RecordingSink | ResultsSink] = []
+Sinks = list[RecordingSink | ResultsSink | StillImageSink]
+
+
+def build_sinks(cfg: Config, sources: Sequence[FrameSource]) -> Sinks:
+    """Videos are recorded (``--record``), still images saved as images (``--save-images``)."""
+    stills = [s for s in sources if isinstance(s, ImageSource)]
+    videos = [s for s in sources if not isinstance(s, ImageSource)]
+    _check_outputs_have_sources(cfg, stills, videos)
+    sinks: Sinks = []
     try:
         if cfg.output.save_results:
             sinks.append(ResultsSink(cfg.output.save_results))
         if cfg.output.record:
-            sinks.append(RecordingSink(cfg, cfg.output.record, sources))
+            sinks.append(RecordingSink(cfg, cfg.output.record, videos))
+        if cfg.output.save_images:
+            names = [name for s in stills for name in s.file_names]
+            sinks.append(StillImageSink(cfg.output.save_images, names, cfg.render))
     except BaseException:
         for sink in sinks:
             sink.close()
         raise
     return sinks
+
+
+def _check_outputs_have_sources(
+    cfg: Config, stills: Sequence[ImageSource], videos: Sequence[FrameSource]
+) -> None:
+    if cfg.output.record and not videos:
+        raise ConfigError("--record writes video, and every source is a still image: use --save-images DIR")
+    if cfg.output.save_images and not stills:
+        raise ConfigError("--save-images writes annotated still images, and no source is one: use --record")
 
 
 def build_annotate(cfg: Config, telemetry: Telemetry) -> Callable[[SegResult], UInt8Array]:
