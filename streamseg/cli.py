@@ -157,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     from streamseg.cli_gpu import add_gpu_commands  # noqa: PLC0415 - doctor, build-engine
 
     add_gpu_commands(sub)
+    from streamseg.cli_segment import add_segment_command  # noqa: PLC0415 - segment (SAM prompts)
+
+    add_segment_command(sub)
     return parser
 
 
@@ -230,12 +233,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     from streamseg.cli_gpu import cmd_build_engine, cmd_doctor  # noqa: PLC0415
+    from streamseg.cli_segment import cmd_segment  # noqa: PLC0415
 
     handlers: dict[str, Any] = {
         "run": cmd_run,
         "export": cmd_export,
         "doctor": cmd_doctor,
         "build-engine": cmd_build_engine,
+        "segment": cmd_segment,
     }
     try:
         return int(handlers[args.command](args))
