@@ -14,7 +14,7 @@ from typing import Any
 
 from streamseg import __version__
 from streamseg.config import BACKENDS, DEFAULT_MODEL, Config, SourceConfig, load_yaml, merge
-from streamseg.errors import StreamsegError
+from streamseg.errors import ConfigError, StreamsegError
 
 log = logging.getLogger("streamseg")
 
@@ -30,6 +30,12 @@ examples:
   streamseg run bus.jpg photos/ 'shots/*.png' --save-images out/ --save-results r.jsonl
                                                   still images: one frame each, annotated copies in out/
   streamseg run street.mp4 --model my-seg.onnx    an .onnx, or an Ultralytics -seg .pt (exported once)
+  streamseg run street.mp4 --refine mobile_sam.pt detections become SAM box prompts; SAM's masks replace
+                                                  the detector's (stage "refine" in the telemetry)
+  streamseg run street.mp4 --model torchvision:maskrcnn_resnet50_fpn_v2
+                                                  torchvision's Mask R-CNN (weights downloaded, exported once)
+  streamseg run cam.mp4 --dashboard --sam mobile_sam.pt
+                                                  click the live picture to segment what is there
   streamseg run --config configs/default.yaml     every setting from a YAML file; flags override it
   streamseg run street.mp4 --loop --dashboard     live page, /metrics, /healthz at http://127.0.0.1:8080/
 
@@ -63,7 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("-c", "--config", metavar="YAML", help="config file (see configs/default.yaml)")
     model = run.add_argument_group("model")
-    model.add_argument("-m", "--model", metavar="PATH", help=f"-seg .pt or .onnx (default: {DEFAULT_MODEL})")
+    model.add_argument(
+        "-m",
+        "--model",
+        metavar="PATH",
+        help=f"-seg .pt or .onnx, a Mask R-CNN .onnx, or torchvision:NAME (default: {DEFAULT_MODEL})",
+    )
     model.add_argument("--imgsz", type=int, help="network input size, longest side (default: 640)")
     model.add_argument("--conf", type=float, help="confidence threshold 0..1 (default: 0.25)")
     model.add_argument("--iou", type=float, help="NMS IoU threshold 0..1 (default: 0.7)")
@@ -78,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--device", help="cpu or cuda:N (default: cpu)")
     model.add_argument("--threads", type=int, help="CPU threads for inference (default: all cores)")
     model.add_argument("--engines-dir", metavar="DIR", help="cache for exported models (default: ./engines)")
+    model.add_argument(
+        "--refine",
+        metavar="SAM_CHECKPOINT",
+        help="SAM remakes each detection's mask from its box (e.g. mobile_sam.pt, sam_b.pt, a file)",
+    )
+    model.add_argument(
+        "--sam", metavar="SAM_CHECKPOINT", help="SAM for dashboard clicks only (--refine also enables clicks)"
+    )
     out = run.add_argument_group("outputs")
     out.add_argument("-o", "--record", metavar="OUT.mp4", help="record the annotated video (H.264)")
     out.add_argument(
@@ -192,6 +211,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         },
         pipeline={"source_timeout_s": args.source_timeout, "loop": True if args.loop else None},
         dashboard={"listen": args.dashboard, "token": args.dashboard_token},
+        sam=sam_overrides(args.refine, args.sam),
         live={
             "rtsp_transport": args.rtsp_transport,
             "max_retries": args.max_retries,
@@ -205,6 +225,13 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "hud": False if args.no_hud else None,
         },
     )
+
+
+def sam_overrides(refine: str | None, sam: str | None) -> dict[str, Any]:
+    """``--refine X`` loads SAM X and refines; ``--sam X`` loads it for dashboard clicks only."""
+    if refine and sam and refine != sam:
+        raise ConfigError(f"--refine {refine} and --sam {sam} name two SAM models: give one")
+    return {"model": refine or sam, "refine": True if refine else None}
 
 
 def cmd_run(args: argparse.Namespace) -> int:

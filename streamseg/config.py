@@ -106,6 +106,15 @@ class DashboardConfig:
 
 
 @dataclass(frozen=True)
+class SamConfig:
+    """Segment Anything in a run: refine the detector's masks, segment what is clicked on the dashboard."""
+
+    model: str | None = None  # SAM checkpoint: sam_b.pt, mobile_sam.pt, sam2_t.pt, sam_vit_b_01ec64.pth ...
+    refine: bool = False  # each frame's detections become box prompts; SAM's masks replace the detector's
+    max_prompts: int = 8  # dashboard clicks kept per source (the oldest goes first)
+
+
+@dataclass(frozen=True)
 class Config:
     sources: tuple[SourceConfig, ...] = ()
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -114,6 +123,7 @@ class Config:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    sam: SamConfig = field(default_factory=SamConfig)
 
     def validated(self) -> Config:
         validate(self)
@@ -127,6 +137,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "pipeline": PipelineConfig,
     "live": LiveConfig,
     "dashboard": DashboardConfig,
+    "sam": SamConfig,
 }
 
 
@@ -273,6 +284,8 @@ def validate(cfg: Config) -> None:
     _check(p.source_timeout_s > 0, f"pipeline.source_timeout_s must be > 0, got {p.source_timeout_s}")
     _validate_live(cfg.live, cfg.output)
     _validate_dashboard(cfg.dashboard)
+    _check(not cfg.sam.refine or bool(cfg.sam.model), "sam.refine needs sam.model, a SAM checkpoint")
+    _check(1 <= cfg.sam.max_prompts <= 64, f"sam.max_prompts must be 1..64, got {cfg.sam.max_prompts}")
     names = [s.display_name() for s in cfg.sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     _check(not dupes, f"source names must be unique, '{', '.join(dupes)}' used more than once (set 'name')")

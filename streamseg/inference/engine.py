@@ -49,6 +49,9 @@ class SegmentationEngine:
 
             self._device_runner = DeviceRunner(device_backend, self.info.num_classes, thresholds)
 
+    def close(self) -> None:
+        self.backend.close()
+
     def letterbox_for(self, frame_hw: tuple[int, int]) -> Letterbox:
         lb = self._letterboxes.get(frame_hw)
         if lb is None:

@@ -20,10 +20,9 @@ from types import TracebackType
 
 from streamseg.capture import FrameSource, LiveSource, demo_clip_path, open_source
 from streamseg.config import Config, SourceConfig, merge
-from streamseg.inference.backends import InferenceBackend
-from streamseg.inference.engine import SegmentationEngine
-from streamseg.inference.loader import open_backend
-from streamseg.inference.postprocess import Thresholds
+from streamseg.inference.sam.board import PromptBoard
+from streamseg.inference.segmenter import Segmenter
+from streamseg.inference.segmenters import open_segmenter
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
 from streamseg.pipeline.looping import loop_source
@@ -61,8 +60,9 @@ class Pipeline:
         self.telemetry = telemetry or Telemetry()
         self._life = Lifecycle(self.config.pipeline.stage_timeout_s)
         self._sources: list[FrameSource] = []
-        self._backend: InferenceBackend | None = None
-        self._engine: SegmentationEngine | None = None
+        self._runtime: Segmenter | None = None  # what open() loaded, closed at the end
+        self._engine: Segmenter | None = None
+        self.prompts: PromptBoard | None = None  # dashboard clicks, when a SAM model is configured
         self._sinks: Sinks = []
         self._extra_sinks = list(sinks)  # e.g. the dashboard's preview; fed after the built-in ones
         self._threads: list[threading.Thread] = []
@@ -79,7 +79,7 @@ class Pipeline:
         return list(self._sources)
 
     @property
-    def engine(self) -> SegmentationEngine:
+    def engine(self) -> Segmenter:
         if self._engine is None:
             raise RuntimeError("Pipeline.open() has not run")
         return self._engine
@@ -101,12 +101,10 @@ class Pipeline:
                     loop_source(src, functools.partial(reopen, sc))
                     for src, sc in zip(self._sources, source_cfgs, strict=True)
                 ]
-            # Each runtime reads its own artifact: .onnx (ORT), .pt (torch), a TensorRT plan (loader).
-            self._backend = open_backend(cfg.model)
-            thresholds = Thresholds(cfg.model.conf, cfg.model.iou, cfg.model.max_det)
-            self._engine = SegmentationEngine(
-                self._backend, cfg.model.imgsz, thresholds, self.telemetry.record_stage
-            )
+            if cfg.sam.model:
+                self.prompts = PromptBoard([s.name for s in self._sources], cfg.sam.max_prompts)
+            # YOLO or Mask R-CNN on the configured runtime, SAM after it when asked (segmenters).
+            self._engine = self._runtime = open_segmenter(cfg, self.telemetry.record_stage, self.prompts)
             self._sinks = build_sinks(cfg, self._sources)
         except BaseException:
             self._close_everything()
@@ -250,8 +248,8 @@ class Pipeline:
         if not self._started:
             for sink in self._sinks:
                 sink.close()
-        if self._backend is not None:
-            self._backend.close()
+        if self._runtime is not None:
+            self._runtime.close()
 
     def __enter__(self) -> Pipeline:
         return self.open()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from streamseg.errors import DecodeError, SourceGaveUp
-from streamseg.inference.engine import SegmentationEngine
+from streamseg.inference.segmenter import Segmenter
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.lifecycle import END, EndOfStream, Lifecycle
 from streamseg.types import Frame, SegResult, UInt8Array
@@ -89,7 +89,7 @@ def _put_latest(out: queue.Queue[Frame | EndOfStream], frame: Frame, meter: Mete
 
 def inference_loop(
     batcher: Batcher,
-    engine: SegmentationEngine,
+    engine: Segmenter,
     out: queue.Queue[SegResult | EndOfStream],
     life: Lifecycle,
     meter: Meter,

@@ -13,15 +13,11 @@ import pytest
 from streamseg.inference.sam import Prompt, SamPredictor
 from streamseg.inference.sam.checkpoints import load_sam_network
 from tests.conftest import IMAGES, VIDEOS, read_frames, read_image
+from tests.inference.test_parity import mask_iou
 
 MASK_IOU_MIN = 0.98
 BOXES = [[40.0, 230.0, 250.0, 900.0], [670.0, 380.0, 810.0, 880.0], [5.0, 5.0, 400.0, 300.0]]
 POINTS = [[300.0, 500.0], [700.0, 600.0]]
-
-
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
 def reference(checkpoint: Path, image: np.ndarray, **prompts: object) -> tuple[np.ndarray, np.ndarray]:
