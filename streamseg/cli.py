@@ -23,7 +23,7 @@ from streamseg.config import (
     load_yaml,
     merge,
 )
-from streamseg.errors import StreamsegError
+from streamseg.errors import ConfigError, StreamsegError
 
 log = logging.getLogger("streamseg")
 
@@ -36,7 +36,15 @@ examples:
   streamseg run rtsp://user:pw@cam1/front rtsp://cam2/back --record out.mp4
                                                   two cameras, reconnecting: out_front.mp4, out_back.mp4
   streamseg run street.mp4 --save-results r.jsonl one JSON line per frame, masks as COCO RLE
+  streamseg run bus.jpg photos/ 'shots/*.png' --save-images out/ --save-results r.jsonl
+                                                  still images: one frame each, annotated copies in out/
   streamseg run street.mp4 --model my-seg.onnx    an .onnx, or an Ultralytics -seg .pt (exported once)
+  streamseg run street.mp4 --refine mobile_sam.pt detections become SAM box prompts; SAM's masks replace
+                                                  the detector's (stage "refine" in the telemetry)
+  streamseg run street.mp4 --model torchvision:maskrcnn_resnet50_fpn_v2
+                                                  torchvision's Mask R-CNN (weights downloaded, exported once)
+  streamseg run cam.mp4 --dashboard --sam mobile_sam.pt
+                                                  click the live picture to segment what is there
   streamseg run --config configs/default.yaml     every setting from a YAML file; flags override it
   streamseg run street.mp4 --loop --dashboard     live page, /metrics, /healthz at http://127.0.0.1:8080/
   streamseg run a.mp4 b.mp4 --device cuda:0 --backend torch -o out.mp4
@@ -65,10 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("sources", nargs="*", metavar="SOURCE", help="video file, webcam index or /dev/videoN")
+    run.add_argument(
+        "sources",
+        nargs="*",
+        metavar="SOURCE",
+        help="video file or URL, image, folder or quoted glob of images, webcam index or /dev/videoN",
+    )
     run.add_argument("-c", "--config", metavar="YAML", help="config file (see configs/default.yaml)")
     model = run.add_argument_group("model")
-    model.add_argument("-m", "--model", metavar="PATH", help=f"-seg .pt or .onnx (default: {DEFAULT_MODEL})")
+    model.add_argument(
+        "-m",
+        "--model",
+        metavar="PATH",
+        help=f"-seg .pt or .onnx, a Mask R-CNN .onnx, or torchvision:NAME (default: {DEFAULT_MODEL})",
+    )
     model.add_argument("--imgsz", type=int, help="network input size, longest side (default: 640)")
     model.add_argument("--conf", type=float, help="confidence threshold 0..1 (default: 0.25)")
     model.add_argument("--iou", type=float, help="NMS IoU threshold 0..1 (default: 0.7)")
@@ -89,10 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument("--threads", type=int, help="CPU threads for inference (default: all cores)")
     model.add_argument("--engines-dir", metavar="DIR", help="cache for exported models (default: ./engines)")
+    model.add_argument(
+        "--refine",
+        metavar="SAM_CHECKPOINT",
+        help="SAM remakes each detection's mask from its box (e.g. mobile_sam.pt, sam_b.pt, a file)",
+    )
+    model.add_argument(
+        "--sam", metavar="SAM_CHECKPOINT", help="SAM for dashboard clicks only (--refine also enables clicks)"
+    )
     out = run.add_argument_group("outputs")
     out.add_argument("-o", "--record", metavar="OUT.mp4", help="record the annotated video (H.264)")
     out.add_argument(
         "--save-results", metavar="FILE.jsonl", help="write one JSON line of instances per frame"
+    )
+    out.add_argument(
+        "--save-images", metavar="DIR", help="write annotated copies of still-image sources into DIR"
     )
     out.add_argument("--telemetry", metavar="FILE.jsonl", help="write a telemetry snapshot every second")
     out.add_argument("--crf", type=int, help="H.264 quality, 0 (lossless) to 51 (default: 23)")
@@ -171,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     from streamseg.cli_gpu import add_gpu_commands  # noqa: PLC0415 - doctor, build-engine
 
     add_gpu_commands(sub)
+    from streamseg.cli_segment import add_segment_command  # noqa: PLC0415 - segment (SAM prompts)
+
+    add_segment_command(sub)
     return parser
 
 
@@ -196,6 +228,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         output={
             "record": args.record,
             "save_results": args.save_results,
+            "save_images": args.save_images,
             "telemetry": args.telemetry,
             "crf": args.crf,
             "segment": args.segment,
@@ -207,6 +240,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "decode": args.decode,
         },
         dashboard={"listen": args.dashboard, "token": args.dashboard_token},
+        sam=sam_overrides(args.refine, args.sam),
         live={
             "rtsp_transport": args.rtsp_transport,
             "max_retries": args.max_retries,
@@ -220,6 +254,13 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "hud": False if args.no_hud else None,
         },
     )
+
+
+def sam_overrides(refine: str | None, sam: str | None) -> dict[str, Any]:
+    """``--refine X`` loads SAM X and refines; ``--sam X`` loads it for dashboard clicks only."""
+    if refine and sam and refine != sam:
+        raise ConfigError(f"--refine {refine} and --sam {sam} name two SAM models: give one")
+    return {"model": refine or sam, "refine": True if refine else None}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -248,12 +289,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     from streamseg.cli_gpu import cmd_build_engine, cmd_doctor  # noqa: PLC0415
+    from streamseg.cli_segment import cmd_segment  # noqa: PLC0415
 
     handlers: dict[str, Any] = {
         "run": cmd_run,
         "export": cmd_export,
         "doctor": cmd_doctor,
         "build-engine": cmd_build_engine,
+        "segment": cmd_segment,
     }
     try:
         return int(handlers[args.command](args))

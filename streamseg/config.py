@@ -67,6 +67,7 @@ class RenderConfig:
 class OutputConfig:
     record: str | None = None  # annotated H.264 mp4; out.mp4 -> out_<name>.mp4 for several sources
     save_results: str | None = None  # JSON lines, one per frame
+    save_images: str | None = None  # folder for annotated copies of still-image sources
     telemetry: str | None = None  # JSON lines, one snapshot per second
     crf: int = 23
     preset: str = "veryfast"
@@ -109,6 +110,15 @@ class DashboardConfig:
 
 
 @dataclass(frozen=True)
+class SamConfig:
+    """Segment Anything in a run: refine the detector's masks, segment what is clicked on the dashboard."""
+
+    model: str | None = None  # SAM checkpoint: sam_b.pt, mobile_sam.pt, sam2_t.pt, sam_vit_b_01ec64.pth ...
+    refine: bool = False  # each frame's detections become box prompts; SAM's masks replace the detector's
+    max_prompts: int = 8  # dashboard clicks kept per source (the oldest goes first)
+
+
+@dataclass(frozen=True)
 class Config:
     sources: tuple[SourceConfig, ...] = ()
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -117,6 +127,7 @@ class Config:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    sam: SamConfig = field(default_factory=SamConfig)
 
     def validated(self) -> Config:
         validate(self)
@@ -130,6 +141,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "pipeline": PipelineConfig,
     "live": LiveConfig,
     "dashboard": DashboardConfig,
+    "sam": SamConfig,
 }
 
 
@@ -140,6 +152,10 @@ def default_source_name(uri: str) -> str:
     if "://" in uri:  # a URL: never derive a name from its user:password@ part
         parts = urlsplit(uri)
         stem = Path(parts.path.rstrip("/")).stem or (parts.hostname or "source")
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
+    if any(ch in uri for ch in "*?["):  # an image glob: the deepest folder before the wildcard
+        fixed = re.split(r"[^/]*[*?\[]", uri, maxsplit=1)[0]
+        stem = Path(fixed.rstrip("/")).name or "images"
         return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
     stem = Path(uri.split("?", maxsplit=1)[0].rstrip("/")).stem or "source"
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
@@ -274,6 +290,8 @@ def validate(cfg: Config) -> None:
     _check(o.encoder in ENCODER_CHOICES, f"output.encoder must be auto, x264 or nvenc, got {o.encoder!r}")
     _validate_live(cfg.live, cfg.output)
     _validate_dashboard(cfg.dashboard)
+    _check(not cfg.sam.refine or bool(cfg.sam.model), "sam.refine needs sam.model, a SAM checkpoint")
+    _check(1 <= cfg.sam.max_prompts <= 64, f"sam.max_prompts must be 1..64, got {cfg.sam.max_prompts}")
     names = [s.display_name() for s in cfg.sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     _check(not dupes, f"source names must be unique, '{', '.join(dupes)}' used more than once (set 'name')")

@@ -37,14 +37,15 @@ class Frame:
     """One decoded picture and where/when it came from.
 
     ``pts`` is the presentation timestamp in seconds read from the stream (never derived from an
-    assumed fps); ``capture_time`` is ``time.monotonic()`` when the frame left the decoder.
+    assumed fps); ``capture_time`` is ``time.monotonic()`` when the frame left the decoder. A folder
+    of images is one source whose frames each carry their ``file_name``.
 
     The picture is either ``image`` (host, (H, W, 3) uint8 BGR) or ``surface`` (decoded on the GPU and
     kept there). For a surface frame ``image`` is made on first use (converted on the device, copied
     down once, kept), so the Python API is the same for both.
     """
 
-    __slots__ = ("_image", "_lock", "capture_time", "index", "pts", "source", "surface")
+    __slots__ = ("_image", "_lock", "capture_time", "file_name", "index", "pts", "source", "surface")
 
     def __init__(
         self,
@@ -55,7 +56,9 @@ class Frame:
         image: UInt8Array | None = None,
         *,
         surface: DeviceSurface | None = None,
+        file_name: str | None = None,
     ) -> None:
+        """``file_name``: still images, the picture's own name (the "source" of its results)."""
         if (image is None) == (surface is None):
             raise ValueError("a Frame needs exactly one of image (host) or surface (device)")
         if image is not None and (image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8):
@@ -65,6 +68,7 @@ class Frame:
         self.pts = pts
         self.capture_time = capture_time
         self.surface = surface
+        self.file_name = file_name
         self._image = image
         self._lock = threading.Lock()
 
@@ -107,6 +111,7 @@ class Frame:
             "index": self.index,
             "pts": self.pts,
             "capture_time": self.capture_time,
+            "file_name": self.file_name,
         }
         if "image" in changes:
             values["image"] = changes.pop("image")
@@ -114,7 +119,7 @@ class Frame:
             values["image"] = self._image
         else:
             values["surface"] = self.surface
-        unknown = set(changes) - {"source", "index", "pts", "capture_time"}
+        unknown = set(changes) - {"source", "index", "pts", "capture_time", "file_name"}
         if unknown:
             raise TypeError(f"Frame has no field(s) {', '.join(sorted(unknown))}")
         values.update(changes)

@@ -1,6 +1,7 @@
 """Pick and open the right source for a configured URI.
 
-Files go straight to PyAV. Cameras and streams are wrapped in ``LiveSource``, which reconnects:
+Files go straight to PyAV; still images (a file, a folder, a glob) to ``ImageSource``. Cameras and
+streams are wrapped in ``LiveSource``, which reconnects:
 RTSP/RTMP/SRT/UDP connect lazily in the capture thread (a camera that is down at start-up is retried
 without holding up the others); webcams and HTTP(S) URLs are opened at once, so a typo or a missing
 device is reported immediately, and only an HTTP URL that turns out live (HLS, MJPEG) is wrapped.
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 
 from streamseg.capture.base import FrameSource
 from streamseg.capture.decode import DecodeTarget
+from streamseg.capture.images import ImageSource, is_image_uri
 from streamseg.capture.live import LiveSource, ReconnectPolicy
 from streamseg.capture.pyav_file import LIVE_SCHEMES, PyAVFileSource
 from streamseg.capture.webcam import WebcamSource, parse_webcam_uri
@@ -69,6 +71,8 @@ def create_source(
             )
 
         return LiveSource(webcam, name=name, uri=cfg.uri, policy=policy_from(live), eager=True)
+    if is_image_uri(cfg.uri):  # a picture, a folder of them, or a glob: one frame per image
+        return ImageSource(cfg.uri, name=name)
     scheme = urlsplit(cfg.uri).scheme.lower() if "://" in cfg.uri else ""
     options = ffmpeg_options(cfg.uri, live, timeout_s)
 

@@ -115,9 +115,15 @@ def onnxruntime_check() -> Check:
 
 
 def torchvision_check() -> Check:
-    """Informational: streamseg never imports torchvision (it breaks next to a CPU torch)."""
+    """Informational: only ``--model torchvision:NAME`` (exporting Mask R-CNN) imports torchvision."""
     found = importlib.util.find_spec("torchvision") is not None
-    return Check("torchvision", True, "installed, not used" if found else "not installed, not needed")
+    return Check(
+        "torchvision",
+        True,
+        "installed (used only to export torchvision: models)"
+        if found
+        else "not installed (needed only for torchvision: models)",
+    )
 
 
 def gpu_present(index: int = 0) -> bool:

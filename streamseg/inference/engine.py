@@ -39,8 +39,11 @@ class SegmentationEngine:
         imgsz: int,
         thresholds: Thresholds,
         record_stage: StageRecorder | None = None,
+        owns_backend: bool = True,
     ) -> None:
+        """``owns_backend``: ``close`` closes the backend too (not when the caller lent it)."""
         self.backend = backend
+        self._owns_backend = owns_backend
         self.info = backend.info
         self.imgsz = imgsz
         self.thresholds = thresholds
@@ -56,6 +59,10 @@ class SegmentationEngine:
             from streamseg.inference.device_path import DeviceRunner  # noqa: PLC0415 - imports torch
 
             self._device_runner = DeviceRunner(device_backend, self.info.num_classes, thresholds)
+
+    def close(self) -> None:
+        if self._owns_backend:
+            self.backend.close()
 
     def letterbox_for(self, frame_hw: tuple[int, int]) -> Letterbox:
         lb = self._letterboxes.get(frame_hw)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from streamseg.capture import FrameSource, SourceBase, SourceStats
+from streamseg.capture import FrameSource, ImageSource, SourceBase, SourceStats
 from streamseg.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -18,8 +18,9 @@ DEFAULT_STEP_S = 1 / 30  # gap between passes when the clip's frame interval is 
 
 
 def loop_source(source: FrameSource, reopen: Callable[[], FrameSource]) -> FrameSource:
-    """``source`` made endless (``reopen()`` returns a fresh, opened copy), or itself when live."""
-    return source if source.is_live else LoopingSource(source, reopen)
+    """``source`` made endless (``reopen()`` returns a fresh, opened copy), or itself when live or still
+    pictures (segmenting the same photos again tells nothing new)."""
+    return source if source.is_live or isinstance(source, ImageSource) else LoopingSource(source, reopen)
 
 
 class LoopingSource(SourceBase):

@@ -26,13 +26,15 @@ from streamseg.capture.webcam import parse_webcam_uri
 from streamseg.config import Config, SourceConfig, merge
 from streamseg.inference.backends import InferenceBackend
 from streamseg.inference.engine import PendingResult, SegmentationEngine
-from streamseg.inference.loader import open_backend, planned_device_path
-from streamseg.inference.postprocess import Thresholds
+from streamseg.inference.loader import planned_device_path
+from streamseg.inference.sam.board import PromptBoard
+from streamseg.inference.segmenter import Segmenter
+from streamseg.inference.segmenters import open_segmenter
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
 from streamseg.pipeline.looping import loop_source
 from streamseg.pipeline.render_step import RenderStep
-from streamseg.pipeline.sinks import RecordingSink, ResultsSink, build_sinks
+from streamseg.pipeline.sinks import Sinks, build_sinks
 from streamseg.pipeline.workers import Sink, capture_loop, inference_loop, render_loop
 from streamseg.render.device_overlay import DeviceOverlay
 from streamseg.render.encoders import X264, choose_encoder
@@ -74,11 +76,12 @@ class Pipeline:
         self.telemetry = telemetry or Telemetry()
         self._life = Lifecycle(self.config.pipeline.stage_timeout_s)
         self._sources: list[FrameSource] = []
-        self._backend: InferenceBackend | None = backend
-        self._owns_backend = backend is None
+        self._backend: InferenceBackend | None = backend  # given by the caller, who keeps owning it
         self._host_masks = True
-        self._engine: SegmentationEngine | None = None
-        self._sinks: list[RecordingSink | ResultsSink] = []
+        self._runtime: Segmenter | None = None  # what open() loaded, closed at the end
+        self._engine: Segmenter | None = None
+        self.prompts: PromptBoard | None = None  # dashboard clicks, when a SAM model is configured
+        self._sinks: Sinks = []
         self._extra_sinks = list(sinks)  # e.g. the dashboard's preview; fed after the built-in ones
         self._threads: list[threading.Thread] = []
         self._results_q: queue.Queue[SegResult | PendingResult | EndOfStream] | None = None
@@ -94,7 +97,7 @@ class Pipeline:
         return list(self._sources)
 
     @property
-    def engine(self) -> SegmentationEngine:
+    def engine(self) -> Segmenter:
         if self._engine is None:
             raise RuntimeError("Pipeline.open() has not run")
         return self._engine
@@ -123,12 +126,11 @@ class Pipeline:
                     loop_source(src, functools.partial(reopen, sc))
                     for src, sc in zip(self._sources, source_cfgs, strict=True)
                 ]
-            # Each runtime reads its own artifact: .onnx (ORT), .pt (torch), a TensorRT plan (loader).
-            if self._backend is None:
-                self._backend = open_backend(cfg.model)
-            thresholds = Thresholds(cfg.model.conf, cfg.model.iou, cfg.model.max_det)
-            self._engine = SegmentationEngine(
-                self._backend, cfg.model.imgsz, thresholds, self.telemetry.record_stage
+            if cfg.sam.model:
+                self.prompts = PromptBoard([s.name for s in self._sources], cfg.sam.max_prompts)
+            # YOLO or Mask R-CNN on the configured runtime, SAM after it when asked (segmenters).
+            self._engine = self._runtime = open_segmenter(
+                cfg, self.telemetry.record_stage, self.prompts, backend=self._backend
             )
             self._sinks = build_sinks(cfg, self._sources, codec, self.telemetry.record_stage)
         except BaseException:
@@ -140,6 +142,8 @@ class Pipeline:
     def _device_path_device(self) -> tuple[torch.device | None, str]:
         """Where the model's device path will run, known before the model loads (or from the given
         backend); else None and why frames go to the model from the host."""
+        if self.config.sam.model:
+            return None, "SAM reads the frames on the host"
         if self._backend is not None:
             device_backend = self._backend.device_path()
             device = device_backend.device if device_backend is not None else None
@@ -203,9 +207,10 @@ class Pipeline:
         )
         draw = any(s.needs_annotated for s in self._sinks)
         engine = self.engine
-        engine.host_masks = self._host_masks or bool(cfg.output.save_results)
-        if draw and engine.device_runner is not None:  # masks and boxes drawn where the frame is
-            engine.overlay = DeviceOverlay(cfg.render)
+        if isinstance(engine, SegmentationEngine):  # YOLO; SAM stages and Mask R-CNN draw on the host
+            engine.host_masks = self._host_masks or bool(cfg.output.save_results)
+            if draw and engine.device_runner is not None:  # masks and boxes drawn where the frame is
+                engine.overlay = DeviceOverlay(cfg.render)
         self._threads.append(
             threading.Thread(
                 target=render_loop,
@@ -308,8 +313,8 @@ class Pipeline:
         if not self._started:
             for sink in self._sinks:
                 sink.close()
-        if self._backend is not None and self._owns_backend:
-            self._backend.close()
+        if self._runtime is not None:
+            self._runtime.close()
 
     def __enter__(self) -> Pipeline:
         return self.open()

@@ -8,13 +8,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
-from streamseg.capture import FrameSource
+from streamseg.capture import FrameSource, ImageSource
 from streamseg.config import Config
+from streamseg.errors import ConfigError
 from streamseg.export import ResultsWriter
 from streamseg.render import FrameAnnotator, VideoWriter, record_path_for
 from streamseg.render.encoders import X264
 from streamseg.render.i420 import I420Picture
 from streamseg.render.recorder import SourceRecorder, StageRecorder
+from streamseg.render.stills import StillImageSink
 from streamseg.telemetry import Telemetry
 from streamseg.types import SegResult, UInt8Array
 
@@ -54,9 +56,12 @@ class RecordingSink:
         return [str(r.path) for r in self._recorders.values()]
 
     def write(self, result: SegResult, annotated: UInt8Array | I420Picture | None) -> None:
+        recorder = self._recorders.get(result.source)
+        if recorder is None:  # a still image: --save-images writes those
+            return
         if annotated is None:
             raise ValueError("recording needs the annotated frame")
-        self._recorders[result.source].submit(annotated, result.pts)
+        recorder.submit(annotated, result.pts)
 
     def close(self) -> None:
         """Finish every recording: all encoders drain at once, then each file is closed."""
@@ -87,20 +92,40 @@ class ResultsSink:
         self._writer.close()
 
 
+Sinks = list[RecordingSink | ResultsSink | StillImageSink]
+
+
 def build_sinks(
     cfg: Config, sources: Sequence[FrameSource], codec: str = X264, record_stage: StageRecorder | None = None
-) -> list[RecordingSink | ResultsSink]:
-    sinks: list[RecordingSink | ResultsSink] = []
+) -> Sinks:
+    """Videos are recorded (``--record``, each on its own encoder thread), still images saved as images
+    (``--save-images``)."""
+    stills = [s for s in sources if isinstance(s, ImageSource)]
+    videos = [s for s in sources if not isinstance(s, ImageSource)]
+    _check_outputs_have_sources(cfg, stills, videos)
+    sinks: Sinks = []
     try:
         if cfg.output.save_results:
             sinks.append(ResultsSink(cfg.output.save_results))
         if cfg.output.record:
-            sinks.append(RecordingSink(cfg, cfg.output.record, sources, codec, record_stage))
+            sinks.append(RecordingSink(cfg, cfg.output.record, videos, codec, record_stage))
+        if cfg.output.save_images:
+            names = [name for s in stills for name in s.file_names]
+            sinks.append(StillImageSink(cfg.output.save_images, names, cfg.render))
     except BaseException:
         for sink in sinks:
             sink.close()
         raise
     return sinks
+
+
+def _check_outputs_have_sources(
+    cfg: Config, stills: Sequence[ImageSource], videos: Sequence[FrameSource]
+) -> None:
+    if cfg.output.record and not videos:
+        raise ConfigError("--record writes video, and every source is a still image: use --save-images DIR")
+    if cfg.output.save_images and not stills:
+        raise ConfigError("--save-images writes annotated still images, and no source is one: use --record")
 
 
 def build_annotate(cfg: Config, telemetry: Telemetry) -> Callable[[SegResult], UInt8Array]:

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from streamseg.errors import DecodeError, SourceGaveUp
-from streamseg.inference.engine import PendingResult, SegmentationEngine
+from streamseg.inference.engine import PendingResult
+from streamseg.inference.segmenter import Segmenter
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.lifecycle import END, EndOfStream, Lifecycle
 from streamseg.render.i420 import I420Picture
@@ -94,7 +95,7 @@ def _put_latest(out: queue.Queue[Frame | EndOfStream], frame: Frame, meter: Mete
 
 def inference_loop(
     batcher: Batcher,
-    engine: SegmentationEngine,
+    engine: Segmenter,
     out: queue.Queue[SegResult | PendingResult | EndOfStream],
     life: Lifecycle,
     meter: Meter,

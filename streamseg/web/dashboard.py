@@ -63,7 +63,9 @@ class Dashboard:
             max_fps=settings.preview_fps,
             max_width=settings.preview_width,
         )
-        self.server = DashboardServer(self.address, self._token, status, encoder, metrics, settings.history_s)
+        self.server = DashboardServer(
+            self.address, self._token, status, encoder, metrics, settings.history_s, prompts=pipeline.prompts
+        )
         self.server.start()
         return self
 

@@ -2,7 +2,8 @@
 
 Routes: ``/`` page, ``/api/status`` JSON, ``/api/events`` live updates (SSE), ``/api/preview/<source>``
 one JPEG (long-poll for a newer one), ``/stream/<source>`` MJPEG, ``/metrics`` Prometheus,
-``/healthz`` and ``/readyz``. Off loopback every route but the two probes needs the token.
+``/healthz`` and ``/readyz``; ``POST``/``DELETE /api/prompts/<source>`` (clicks to segment, ``prompts``).
+Off loopback every route but the two probes needs the token.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -22,7 +23,11 @@ from streamseg.redact import redact_text
 from streamseg.web.access import ListenAddress, token_matches
 from streamseg.web.metrics import CONTENT_TYPE, PipelineMetrics
 from streamseg.web.preview import Jpeg, PreviewEncoder
+from streamseg.web.prompts import PromptRoutes
 from streamseg.web.status import History, StatusBuilder
+
+if TYPE_CHECKING:
+    from streamseg.inference.sam.board import PromptBoard
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +56,10 @@ class DashboardServer:
         encoder: PreviewEncoder,
         metrics: PipelineMetrics,
         history_s: int = 300,
+        prompts: PromptBoard | None = None,
     ) -> None:
         self.address = address
+        self._prompts = PromptRoutes(prompts, SECURITY_HEADERS)  # click to segment (SAM)
         self._token = token
         self._status = status
         self._encoder = encoder
@@ -132,6 +139,7 @@ class DashboardServer:
                 web.get("/metrics", self._prometheus),
                 web.get("/healthz", self._healthz),
                 web.get("/readyz", self._readyz),
+                *self._prompts.routes(),
             ]
         )
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.25)
