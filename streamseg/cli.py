@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--backend",
         choices=BACKENDS,
-        help="inference runtime; auto: TensorRT > PyTorch CUDA > ONNX Runtime (default: onnxruntime)",
+        help="inference runtime; auto: ONNX Runtime on the CPU, on a GPU TensorRT > PyTorch CUDA > "
+        "ONNX Runtime (default: auto)",
     )
     model.add_argument("--device", help="cpu or cuda:N (default: cpu)")
     model.add_argument(

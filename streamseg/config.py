@@ -47,7 +47,7 @@ class ModelConfig:
     max_det: int = 300
     batch: int = 4  # most frames per inference call
     batch_timeout_ms: float = 5.0  # how long the batcher waits to fill a batch once it has one frame
-    backend: str = "onnxruntime"
+    backend: str = "auto"  # with --device cpu: ONNX Runtime; on CUDA: TensorRT, else PyTorch
     device: str = "cpu"
     threads: int = 0  # intra-op threads for ONNX Runtime; 0 = its default (all cores)
     engines_dir: str = "engines"  # where exported ONNX files are cached
