@@ -13,8 +13,17 @@ from types import FrameType
 from typing import Any
 
 from streamseg import __version__
-from streamseg.config import BACKENDS, DEFAULT_MODEL, Config, SourceConfig, load_yaml, merge
-from streamseg.errors import StreamsegError
+from streamseg.config import (
+    BACKENDS,
+    DECODE_CHOICES,
+    DEFAULT_MODEL,
+    ENCODER_CHOICES,
+    Config,
+    SourceConfig,
+    load_yaml,
+    merge,
+)
+from streamseg.errors import ConfigError, StreamsegError
 
 log = logging.getLogger("streamseg")
 
@@ -27,9 +36,20 @@ examples:
   streamseg run rtsp://user:pw@cam1/front rtsp://cam2/back --record out.mp4
                                                   two cameras, reconnecting: out_front.mp4, out_back.mp4
   streamseg run street.mp4 --save-results r.jsonl one JSON line per frame, masks as COCO RLE
+  streamseg run bus.jpg photos/ 'shots/*.png' --save-images out/ --save-results r.jsonl
+                                                  still images: one frame each, annotated copies in out/
   streamseg run street.mp4 --model my-seg.onnx    an .onnx, or an Ultralytics -seg .pt (exported once)
+  streamseg run street.mp4 --refine mobile_sam.pt detections become SAM box prompts; SAM's masks replace
+                                                  the detector's (stage "refine" in the telemetry)
+  streamseg run street.mp4 --model torchvision:maskrcnn_resnet50_fpn_v2
+                                                  torchvision's Mask R-CNN (weights downloaded, exported once)
+  streamseg run cam.mp4 --dashboard --sam mobile_sam.pt
+                                                  click the live picture to segment what is there
   streamseg run --config configs/default.yaml     every setting from a YAML file; flags override it
   streamseg run street.mp4 --loop --dashboard     live page, /metrics, /healthz at http://127.0.0.1:8080/
+  streamseg run a.mp4 b.mp4 --device cuda:0 --backend torch -o out.mp4
+                                                  on a GPU: NVDEC decode, masks drawn on the GPU,
+                                                  one encoder thread per camera
 
 offline: the default model (yolov8n-seg.pt) is downloaded on first use; without internet pass a
 local file with --model PATH (.pt or .onnx).
@@ -53,10 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("sources", nargs="*", metavar="SOURCE", help="video file, webcam index or /dev/videoN")
+    run.add_argument(
+        "sources",
+        nargs="*",
+        metavar="SOURCE",
+        help="video file or URL, image, folder or quoted glob of images, webcam index or /dev/videoN",
+    )
     run.add_argument("-c", "--config", metavar="YAML", help="config file (see configs/default.yaml)")
     model = run.add_argument_group("model")
-    model.add_argument("-m", "--model", metavar="PATH", help=f"-seg .pt or .onnx (default: {DEFAULT_MODEL})")
+    model.add_argument(
+        "-m",
+        "--model",
+        metavar="PATH",
+        help=f"-seg .pt or .onnx, a Mask R-CNN .onnx, or torchvision:NAME (default: {DEFAULT_MODEL})",
+    )
     model.add_argument("--imgsz", type=int, help="network input size, longest side (default: 640)")
     model.add_argument("--conf", type=float, help="confidence threshold 0..1 (default: 0.25)")
     model.add_argument("--iou", type=float, help="NMS IoU threshold 0..1 (default: 0.7)")
@@ -66,18 +96,42 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--backend",
         choices=BACKENDS,
-        help="inference runtime; auto: TensorRT > PyTorch CUDA > ONNX Runtime (default: onnxruntime)",
+        help="inference runtime; auto: ONNX Runtime on the CPU, on a GPU TensorRT > PyTorch CUDA > "
+        "ONNX Runtime (default: auto)",
     )
     model.add_argument("--device", help="cpu or cuda:N (default: cpu)")
+    model.add_argument(
+        "--decode",
+        choices=DECODE_CHOICES,
+        help="where video is decoded: gpu (NVDEC, frames stay on the GPU), cpu, or auto: gpu when the "
+        "model runs on CUDA with the torch or tensorrt backend (default: auto)",
+    )
     model.add_argument("--threads", type=int, help="CPU threads for inference (default: all cores)")
     model.add_argument("--engines-dir", metavar="DIR", help="cache for exported models (default: ./engines)")
+    model.add_argument(
+        "--refine",
+        metavar="SAM_CHECKPOINT",
+        help="SAM remakes each detection's mask from its box (e.g. mobile_sam.pt, sam_b.pt, a file)",
+    )
+    model.add_argument(
+        "--sam", metavar="SAM_CHECKPOINT", help="SAM for dashboard clicks only (--refine also enables clicks)"
+    )
     out = run.add_argument_group("outputs")
     out.add_argument("-o", "--record", metavar="OUT.mp4", help="record the annotated video (H.264)")
     out.add_argument(
         "--save-results", metavar="FILE.jsonl", help="write one JSON line of instances per frame"
     )
+    out.add_argument(
+        "--save-images", metavar="DIR", help="write annotated copies of still-image sources into DIR"
+    )
     out.add_argument("--telemetry", metavar="FILE.jsonl", help="write a telemetry snapshot every second")
     out.add_argument("--crf", type=int, help="H.264 quality, 0 (lossless) to 51 (default: 23)")
+    out.add_argument(
+        "--encoder",
+        choices=ENCODER_CHOICES,
+        help="H.264 encoder for recordings: x264 (CPU), nvenc (NVIDIA), or auto: NVENC when the model "
+        "is on a GPU that has one, else x264 (default: auto)",
+    )
     draw = run.add_argument_group("drawing")
     draw.add_argument("--no-masks", action="store_true", help="do not draw masks")
     draw.add_argument("--no-boxes", action="store_true", help="do not draw boxes")
@@ -150,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     from streamseg.cli_cluster import add_cluster_commands  # noqa: PLC0415 - cluster up/status/...
 
     add_cluster_commands(sub)
+    from streamseg.cli_segment import add_segment_command  # noqa: PLC0415 - segment (SAM prompts)
+
+    add_segment_command(sub)
     return parser
 
 
@@ -175,12 +232,19 @@ def config_from_args(args: argparse.Namespace) -> Config:
         output={
             "record": args.record,
             "save_results": args.save_results,
+            "save_images": args.save_images,
             "telemetry": args.telemetry,
             "crf": args.crf,
             "segment": args.segment,
+            "encoder": args.encoder,
         },
-        pipeline={"source_timeout_s": args.source_timeout, "loop": True if args.loop else None},
+        pipeline={
+            "source_timeout_s": args.source_timeout,
+            "loop": True if args.loop else None,
+            "decode": args.decode,
+        },
         dashboard={"listen": args.dashboard, "token": args.dashboard_token},
+        sam=sam_overrides(args.refine, args.sam),
         live={
             "rtsp_transport": args.rtsp_transport,
             "max_retries": args.max_retries,
@@ -194,6 +258,13 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "hud": False if args.no_hud else None,
         },
     )
+
+
+def sam_overrides(refine: str | None, sam: str | None) -> dict[str, Any]:
+    """``--refine X`` loads SAM X and refines; ``--sam X`` loads it for dashboard clicks only."""
+    if refine and sam and refine != sam:
+        raise ConfigError(f"--refine {refine} and --sam {sam} name two SAM models: give one")
+    return {"model": refine or sam, "refine": True if refine else None}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -223,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from streamseg.cli_cluster import cmd_cluster  # noqa: PLC0415
     from streamseg.cli_gpu import cmd_build_engine, cmd_doctor  # noqa: PLC0415
+    from streamseg.cli_segment import cmd_segment  # noqa: PLC0415
 
     handlers: dict[str, Any] = {
         "run": cmd_run,
@@ -230,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "doctor": cmd_doctor,
         "build-engine": cmd_build_engine,
         "cluster": cmd_cluster,
+        "segment": cmd_segment,
     }
     try:
         return int(handlers[args.command](args))

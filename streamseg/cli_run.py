@@ -43,7 +43,7 @@ def run_pipeline(cfg: Config, quiet: bool = False) -> int:
         final = None
         try:
             with ProgressBars({s.name: s.frame_count for s in pipeline.sources}, quiet=quiet) as bars:
-                for result in pipeline.results():
+                for result in pipeline.results(host_masks=False):  # the CLI reads boxes only
                     bars.update(result.source)
         finally:
             if dashboard is not None:

@@ -19,6 +19,8 @@ from streamseg.errors import ConfigError
 
 DEFAULT_MODEL = "yolov8n-seg.pt"
 BACKENDS = ("auto", "onnxruntime", "torch", "tensorrt")
+DECODE_CHOICES = ("auto", "cpu", "gpu")
+ENCODER_CHOICES = ("auto", "x264", "nvenc")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class ModelConfig:
     max_det: int = 300
     batch: int = 4  # most frames per inference call
     batch_timeout_ms: float = 5.0  # how long the batcher waits to fill a batch once it has one frame
-    backend: str = "onnxruntime"
+    backend: str = "auto"  # with --device cpu: ONNX Runtime; on CUDA: TensorRT, else PyTorch
     device: str = "cpu"
     threads: int = 0  # intra-op threads for ONNX Runtime; 0 = its default (all cores)
     engines_dir: str = "engines"  # where exported ONNX files are cached
@@ -65,10 +67,12 @@ class RenderConfig:
 class OutputConfig:
     record: str | None = None  # annotated H.264 mp4; out.mp4 -> out_<name>.mp4 for several sources
     save_results: str | None = None  # JSON lines, one per frame
+    save_images: str | None = None  # folder for annotated copies of still-image sources
     telemetry: str | None = None  # JSON lines, one snapshot per second
     crf: int = 23
     preset: str = "veryfast"
     segment: str | None = None  # start a new recording file every so long ("10m", "30s", "1h")
+    encoder: str = "auto"  # auto | x264 | nvenc; auto: NVENC when the model is on a GPU that has one
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class PipelineConfig:
     stage_timeout_s: float = 0.1  # every blocking put/get waits at most this long before re-checking stop
     source_timeout_s: float = 5.0  # a network source silent this long: reconnect (live) or error (file URL)
     loop: bool = False  # play file sources again from the start when they end (demos, soak tests)
+    decode: str = "auto"  # auto | cpu | gpu; auto: NVDEC when the model's device path is on CUDA
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,15 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class SamConfig:
+    """Segment Anything in a run: refine the detector's masks, segment what is clicked on the dashboard."""
+
+    model: str | None = None  # SAM checkpoint: sam_b.pt, mobile_sam.pt, sam2_t.pt, sam_vit_b_01ec64.pth ...
+    refine: bool = False  # each frame's detections become box prompts; SAM's masks replace the detector's
+    max_prompts: int = 8  # dashboard clicks kept per source (the oldest goes first)
+
+
+@dataclass(frozen=True)
 class Config:
     sources: tuple[SourceConfig, ...] = ()
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -124,6 +138,7 @@ class Config:
     live: LiveConfig = field(default_factory=LiveConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    sam: SamConfig = field(default_factory=SamConfig)
 
     def validated(self) -> Config:
         validate(self)
@@ -138,6 +153,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "live": LiveConfig,
     "dashboard": DashboardConfig,
     "cluster": ClusterConfig,
+    "sam": SamConfig,
 }
 
 
@@ -148,6 +164,10 @@ def default_source_name(uri: str) -> str:
     if "://" in uri:  # a URL: never derive a name from its user:password@ part
         parts = urlsplit(uri)
         stem = Path(parts.path.rstrip("/")).stem or (parts.hostname or "source")
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
+    if any(ch in uri for ch in "*?["):  # an image glob: the deepest folder before the wildcard
+        fixed = re.split(r"[^/]*[*?\[]", uri, maxsplit=1)[0]
+        stem = Path(fixed.rstrip("/")).name or "images"
         return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
     stem = Path(uri.split("?", maxsplit=1)[0].rstrip("/")).stem or "source"
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
@@ -293,9 +313,13 @@ def validate(cfg: Config) -> None:
     _check(p.queue_size >= 1, f"pipeline.queue_size must be >= 1, got {p.queue_size}")
     _check(p.stage_timeout_s > 0, f"pipeline.stage_timeout_s must be > 0, got {p.stage_timeout_s}")
     _check(p.source_timeout_s > 0, f"pipeline.source_timeout_s must be > 0, got {p.source_timeout_s}")
+    _check(p.decode in DECODE_CHOICES, f"pipeline.decode must be auto, cpu or gpu, got {p.decode!r}")
+    _check(o.encoder in ENCODER_CHOICES, f"output.encoder must be auto, x264 or nvenc, got {o.encoder!r}")
     _validate_live(cfg.live, cfg.output)
     _validate_dashboard(cfg.dashboard)
     _validate_cluster(cfg.cluster)
+    _check(not cfg.sam.refine or bool(cfg.sam.model), "sam.refine needs sam.model, a SAM checkpoint")
+    _check(1 <= cfg.sam.max_prompts <= 64, f"sam.max_prompts must be 1..64, got {cfg.sam.max_prompts}")
     names = [s.display_name() for s in cfg.sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     _check(not dupes, f"source names must be unique, '{', '.join(dupes)}' used more than once (set 'name')")

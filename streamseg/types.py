@@ -6,8 +6,10 @@ with 30 people would otherwise carry 30 full-frame bitmaps through every queue.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -18,49 +20,180 @@ FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True, slots=True)
+class DeviceSurface(Protocol):
+    """A decoded picture that stays in accelerator memory (see ``streamseg.device.surface``).
+
+    The pipeline never needs it on the host; ``to_host_bgr`` is there for whoever asks for
+    ``Frame.image`` (the Python API, the dashboard preview).
+    """
+
+    @property
+    def frame_hw(self) -> tuple[int, int]: ...
+
+    def to_host_bgr(self) -> UInt8Array: ...
+
+
 class Frame:
     """One decoded picture and where/when it came from.
 
     ``pts`` is the presentation timestamp in seconds read from the stream (never derived from an
-    assumed fps); ``capture_time`` is ``time.monotonic()`` when the frame left the decoder.
+    assumed fps); ``capture_time`` is ``time.monotonic()`` when the frame left the decoder. A folder
+    of images is one source whose frames each carry their ``file_name``.
+
+    The picture is either ``image`` (host, (H, W, 3) uint8 BGR) or ``surface`` (decoded on the GPU and
+    kept there). For a surface frame ``image`` is made on first use (converted on the device, copied
+    down once, kept), so the Python API is the same for both.
     """
 
-    source: str
-    index: int
-    pts: float
-    capture_time: float
-    image: UInt8Array  # (H, W, 3) BGR
+    __slots__ = ("_image", "_lock", "capture_time", "file_name", "index", "pts", "source", "surface")
 
-    def __post_init__(self) -> None:
-        if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.dtype != np.uint8:
-            raise ValueError(
-                f"Frame.image must be (H, W, 3) uint8, got {self.image.shape} {self.image.dtype}"
-            )
+    def __init__(
+        self,
+        source: str,
+        index: int,
+        pts: float,
+        capture_time: float,
+        image: UInt8Array | None = None,
+        *,
+        surface: DeviceSurface | None = None,
+        file_name: str | None = None,
+    ) -> None:
+        """``file_name``: still images, the picture's own name (the "source" of its results)."""
+        if (image is None) == (surface is None):
+            raise ValueError("a Frame needs exactly one of image (host) or surface (device)")
+        if image is not None and (image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8):
+            raise ValueError(f"Frame.image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+        self.source = source
+        self.index = index
+        self.pts = pts
+        self.capture_time = capture_time
+        self.surface = surface
+        self.file_name = file_name
+        self._image = image
+        self._lock = threading.Lock()
+
+    @property
+    def image(self) -> UInt8Array:
+        """(H, W, 3) uint8 BGR on the host; for a device frame, downloaded on first use."""
+        image = self._image
+        if image is None:
+            with self._lock:
+                if self._image is None and self.surface is not None:
+                    self._image = self.surface.to_host_bgr()
+                image = self._image
+            if image is None:
+                raise RuntimeError("frame has no picture")
+        return image
+
+    @property
+    def on_device(self) -> bool:
+        """True while the picture lives only in accelerator memory."""
+        return self._image is None
+
+    @property
+    def frame_hw(self) -> tuple[int, int]:
+        """(height, width) without touching the picture's memory."""
+        if self._image is not None:
+            return int(self._image.shape[0]), int(self._image.shape[1])
+        if self.surface is None:
+            raise RuntimeError("frame has no picture")
+        return self.surface.frame_hw
 
     @property
     def resolution_wh(self) -> tuple[int, int]:
-        return int(self.image.shape[1]), int(self.image.shape[0])
+        h, w = self.frame_hw
+        return w, h
+
+    def replace(self, **changes: Any) -> Frame:
+        """A copy with some fields changed (``image=`` replaces the picture with a host one)."""
+        values: dict[str, Any] = {
+            "source": self.source,
+            "index": self.index,
+            "pts": self.pts,
+            "capture_time": self.capture_time,
+            "file_name": self.file_name,
+        }
+        if "image" in changes:
+            values["image"] = changes.pop("image")
+        elif self._image is not None:
+            values["image"] = self._image
+        else:
+            values["surface"] = self.surface
+        unknown = set(changes) - {"source", "index", "pts", "capture_time", "file_name"}
+        if unknown:
+            raise TypeError(f"Frame has no field(s) {', '.join(sorted(unknown))}")
+        values.update(changes)
+        return Frame(**values)
+
+    def __repr__(self) -> str:
+        where = "device" if self.on_device else "host"
+        h, w = self.frame_hw
+        return f"Frame({self.source!r}, index={self.index}, pts={self.pts:.3f}, {w}x{h} on {where})"
 
 
-@dataclass(frozen=True, slots=True)
 class InstanceMasks:
-    """Binary masks stored as crops: ``crops[i]`` covers ``origins[i]`` (x0, y0) onward in the frame."""
+    """Binary masks stored as crops: ``crops[i]`` covers ``origins[i]`` (x0, y0) onward in the frame.
 
-    crops: tuple[BoolArray, ...]
-    origins: npt.NDArray[np.int32]  # (N, 2) x0, y0 of each crop in frame pixels
-    frame_hw: tuple[int, int]
+    Crops made on a GPU are copied to the host only when someone reads them (``deferred``): when
+    only boxes are needed (recording, metrics) the masks never cross the bus.
+    """
 
-    def __post_init__(self) -> None:
-        if self.origins.shape != (len(self.crops), 2):
-            raise ValueError(f"origins must be ({len(self.crops)}, 2), got {self.origins.shape}")
+    __slots__ = ("_crops", "_fetch", "_lock", "frame_hw", "origins")
+
+    def __init__(
+        self,
+        crops: tuple[BoolArray, ...],
+        origins: npt.NDArray[np.int32],
+        frame_hw: tuple[int, int],
+    ) -> None:
+        if origins.shape != (len(crops), 2):
+            raise ValueError(f"origins must be ({len(crops)}, 2), got {origins.shape}")
+        self._crops: tuple[BoolArray, ...] | None = crops
+        self._fetch: Callable[[], tuple[BoolArray, ...]] | None = None
+        self._lock = threading.Lock()
+        self.origins = origins
+        self.frame_hw = frame_hw
+
+    @classmethod
+    def deferred(
+        cls,
+        origins: npt.NDArray[np.int32],
+        frame_hw: tuple[int, int],
+        fetch: Callable[[], tuple[BoolArray, ...]],
+    ) -> InstanceMasks:
+        """Masks whose crops ``fetch`` produces on first access (one crop per row of ``origins``)."""
+        if origins.ndim != 2 or origins.shape[1] != 2:
+            raise ValueError(f"origins must be (N, 2), got {origins.shape}")
+        masks = cls((), np.zeros((0, 2), np.int32), frame_hw)
+        masks._crops = None
+        masks._fetch = fetch
+        masks.origins = origins
+        return masks
 
     @classmethod
     def empty(cls, frame_hw: tuple[int, int]) -> InstanceMasks:
         return cls((), np.zeros((0, 2), np.int32), frame_hw)
 
+    @property
+    def crops(self) -> tuple[BoolArray, ...]:
+        crops = self._crops
+        if crops is None:
+            with self._lock:
+                if self._crops is None and self._fetch is not None:
+                    fetched = tuple(self._fetch())
+                    if len(fetched) != len(self.origins):
+                        raise RuntimeError(f"expected {len(self.origins)} mask crops, got {len(fetched)}")
+                    self._crops, self._fetch = fetched, None
+                crops = self._crops
+        return crops if crops is not None else ()
+
+    @property
+    def on_host(self) -> bool:
+        """False while the crops are still only in accelerator memory."""
+        return self._crops is not None
+
     def __len__(self) -> int:
-        return len(self.crops)
+        return len(self.origins)
 
     def full(self, i: int) -> BoolArray:
         """The i-th mask as a full-frame bitmap (for export and tests; the hot path never needs it)."""
@@ -74,7 +207,7 @@ class InstanceMasks:
     def dense(self) -> BoolArray:
         """All masks as an (N, H, W) stack."""
         h, w = self.frame_hw
-        if not self.crops:
+        if len(self) == 0:
             return np.zeros((0, h, w), dtype=bool)
         return np.stack([self.full(i) for i in range(len(self))])
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -113,3 +113,44 @@ def no_stray_threads() -> Iterator[None]:
         if t.ident not in before and t.is_alive() and t.name.startswith(names)
     ]
     assert not left, f"threads still running: {left}"
+
+
+# Random-weight SAM checkpoints from Ultralytics' own builders (no download), made once per session.
+# A random SAM rates its masks at or below 0, so Ultralytics' predictor (conf 0.25) keeps none: the
+# bias of the IoU head's last layer is raised by 5, as a trained network would score a good mask.
+BUILDERS = {
+    "mobile_sam.pt": "build_mobile_sam",
+    "sam2_t.pt": "build_sam2_t",
+    "sam_b.pt": "build_sam_vit_b",
+    "sam_vit_b_01ec64.pth": "build_sam_vit_b",  # Meta's file: the same keys as Ultralytics' sam_b.pt
+}
+
+
+def build_random_sam(name: str) -> object:
+    import torch
+    from ultralytics.models.sam import build
+
+    torch.manual_seed(0)
+    net = getattr(build, BUILDERS[name])()
+    decoder = getattr(net, "mask_decoder", None) or net.sam_mask_decoder
+    with torch.no_grad():
+        decoder.iou_prediction_head.layers[-1].bias += 5.0
+    return net
+
+
+@pytest.fixture(scope="session")
+def sam_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``sam_checkpoint("mobile_sam.pt")`` -> a saved state dict under that (Ultralytics-recognised) name."""
+    import torch
+
+    folder = tmp_path_factory.mktemp("sam")
+    made: dict[str, Path] = {}
+
+    def make(name: str) -> Path:
+        if name not in made:
+            path = folder / name
+            torch.save(build_random_sam(name).state_dict(), path)  # type: ignore[attr-defined]
+            made[name] = path
+        return made[name]
+
+    return make

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import VIDEOS
+from tests.conftest import FIXTURE_PT, VIDEOS, require_asset
 from tests.media import read_video, write_video
 
 CLI = [sys.executable, "-m", "streamseg"]
@@ -277,3 +277,30 @@ def test_signal_stops_within_3s_and_finalizes(
     assert f"stopped by {signal.Signals(sig).name}" in stderr
     times, codec, *_ = read_video(rec)
     assert codec == "h264" and len(times) >= 8
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--decode", "gpu"],
+            "streamseg: error: --decode gpu: the onnxruntime backend takes frames from the host",
+        ),
+        (
+            ["--backend", "torch", "--decode", "gpu"],
+            "streamseg: error: --decode gpu: the model runs on the CPU",
+        ),
+        (["--encoder", "nvenc"], "streamseg: error: --encoder nvenc: NVENC does not open on this machine"),
+    ],
+)
+def test_gpu_only_options_without_a_gpu_are_one_line(tmp_path: Path, flags: list[str], message: str) -> None:
+    """On this CPU-only machine NVDEC and NVENC cannot work: one line, exit code 2, no traceback."""
+    clip = tmp_path / "clip.mp4"
+    write_video(clip, n_frames=3)
+    proc = run_cli(
+        "run", str(clip), "--model", str(require_asset(FIXTURE_PT)), *flags, "-o", str(tmp_path / "o.mp4")
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip().splitlines()[-1]]
+    assert proc.stderr.strip().startswith(message), proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,22 +1,26 @@
-"""GPU benchmark in one command: model-only throughput, whole pipeline at 1/4/8/16 streams, and the peer.
+"""GPU benchmark in one command: ours and the peer as its users scale it, in the same run, with ratios.
 
-    .venv/bin/python tools/bench_gpu.py                          # on a GPU box: everything, ~5 minutes
-    .venv/bin/python tools/bench_gpu.py --device cpu --quick     # CPU smoke test of this script (~1 min)
-    .venv/bin/python tools/bench_gpu.py --json bench_gpu.json    # keep the raw numbers
+    python3 tools/bench_gpu.py                                   # on a GPU box: everything, ~4-5 minutes
+    python3 tools/bench_gpu.py --device cpu --quick              # CPU smoke test of this script (~2 min)
+    python3 tools/bench_gpu.py --json bench_gpu.json             # keep the raw numbers
 
-What it measures, in this order, in one process (the peer in a subprocess):
+What it measures, in this order:
 
-1. **Model only** (PyTorch backend, and TensorRT when usable): per batch size (1, 2, 4, 8, 16) the time of
-   one network call on a static 640x384 input (the 720p letterbox), eager vs CUDA-graph replay, after
-   warm-up, synchronised; frames/s and the graphs/eager ratio. On the CPU: eager only.
-2. **Pipeline**: ``Pipeline`` on N streams (1, 4, 8, 16) made of the shared 720p clips, looped, for
-   ``--seconds`` each, recording off; then recording on for ``--record-streams`` streams. Total FPS,
-   per-stage p50/p99 latency (preprocess, infer, postprocess, render, encode, end to end) and GPU memory
-   (NVML, this process) from streamseg's own telemetry.
-3. **Peer**: Ultralytics' documented loop, ``YOLO(pt).predict(source=clip, stream=True, half=True)``, on the
-   same clips for the same time, in ``--peer-python`` (default: this interpreter; Ultralytics' predict
-   imports torchvision, so a CPU venv without a working torchvision reports the peer as unavailable).
-4. A table with FPS, latencies, VRAM and ratios (ours / peer at 1 stream, graphs / eager).
+1. **Model only** (PyTorch backend, and TensorRT when usable): one network call per batch size on a
+   static 640x384 input (the 720p letterbox), eager vs CUDA-graph replay: the ceiling.
+2. **Decode**: our capture path (``PyAVFileSource``) on 1 and N streams of the shared 720p clips, looped:
+   NVDEC into device surfaces vs CPU decoding into BGR arrays, frames/s.
+3. **Pipeline** (``Pipeline``, ``--decode auto``: NVDEC where there is a GPU): 1 stream and N streams with
+   recording off, N streams with every stream recorded (one encoder thread each); N streams with
+   ``--decode cpu`` as an ablation. Frames/s over a window after warm-up, per-stage p50/p99, and the
+   process's GPU memory (NVML) first/last/max over the window.
+4. **Peer**, as Ultralytics users scale it: one process per stream, all at once, each
+   ``YOLO(pt).predict(source=clip, stream=True, half=True)`` in a loop over the clip; then the same with
+   ``r.plot()`` + ``cv2.VideoWriter`` (saving the annotated video); and 1 process. Throughput is the sum
+   over the processes of the frames each finished inside one shared time window.
+5. **Ratios and targets** (issue 10: N=16 rec off >= 1500 fps and >= 4x the peer, N recorded >= 480
+   fps and >= 2x, 1 stream >= 450, GPU memory <= 3 GB and flat) and how many 720p30 cameras each
+   configuration serves in real time.
 
 Every number printed is measured in this run; nothing is carried over from elsewhere.
 """
@@ -31,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,26 +48,41 @@ DEFAULT_CLIPS = [
     ASSETS / "videos" / "street_dance_crowd_720p25.mp4",
     ASSETS / "videos" / "highway_cars_720p30.mp4",
 ]
-STAGES = ("preprocess", "infer", "postprocess", "render", "encode", "end_to_end")
+STAGES = ("queue_wait", "preprocess", "infer", "postprocess", "render", "encode", "end_to_end")
+CAMERA_FPS = 30.0  # "real time" below means this many frames a second per 720p camera
 
+# One Ultralytics process: predict in a loop over the clip; count frames done inside [start, start + seconds]
+# (wall clock, shared by all processes of a run), so N processes are measured over the same window.
 PEER_SCRIPT = r"""
 import json, os, sys, time
 os.environ.setdefault("YOLO_AUTOINSTALL", "false"); os.environ.setdefault("YOLO_OFFLINE", "true")
-model_path, clip, device = sys.argv[1:4]
-seconds, imgsz = float(sys.argv[4]), int(sys.argv[5])
+model_path, clip, device, start, seconds, imgsz, save = sys.argv[1:8]
+start, seconds, imgsz, save = float(start), float(seconds), int(imgsz), save == "1"
+import cv2
 from ultralytics import YOLO
 model = YOLO(model_path, task="segment")
 half = device != "cpu"
-frames, t0, t_first = 0, time.perf_counter(), None
-for r in model.predict(source=clip, stream=True, half=half, device=device, imgsz=imgsz, verbose=False):
-    frames += 1
-    if t_first is None:
-        t_first = time.perf_counter()
-    if time.perf_counter() - t0 > seconds:
-        break
-t_end = time.perf_counter()
-fps = (frames - 1) / (t_end - t_first) if frames > 1 else 0.0
-print("PEER_JSON " + json.dumps({"frames": frames, "fps": fps, "half": half}))
+writer, frames, warm = None, 0, 0
+while time.time() < start + seconds:
+    for r in model.predict(source=clip, stream=True, half=half, device=device, imgsz=imgsz, verbose=False):
+        if save:
+            image = r.plot()
+            if writer is None:
+                h, w = image.shape[:2]
+                out = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"peer_{os.getpid()}.mp4")
+                writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*"mp4v"), 30, (w, h))
+            writer.write(image)
+        now = time.time()
+        if now < start:
+            warm += 1
+        elif now <= start + seconds:
+            frames += 1
+        else:
+            break
+if writer is not None:
+    writer.release()
+report = {"frames": frames, "fps": frames / seconds, "warm_frames": warm, "half": half}
+print("PEER_JSON " + json.dumps(report))
 """
 
 
@@ -74,24 +94,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clips", nargs="+", default=[str(c) for c in DEFAULT_CLIPS], help="720p clips to loop")
     p.add_argument("--device", default="cuda:0", help="cuda:N, or cpu for a smoke test")
     p.add_argument("--backend", default="auto", choices=("auto", "torch", "tensorrt", "onnxruntime"))
-    p.add_argument("--batches", default="1,2,4,8,16", help="model-only batch sizes")
-    p.add_argument("--streams", default="1,4,8,16", help="pipeline stream counts")
-    p.add_argument(
-        "--record-streams", type=int, default=4, help="stream count for the recording-on run (0: skip)"
-    )
+    p.add_argument("--batches", default="1,4,16", help="model-only batch sizes")
+    p.add_argument("--streams", type=int, default=16, help="streams in the many-camera runs (default: 16)")
     p.add_argument("--batch", type=int, default=16, help="pipeline batch size (default: 16)")
-    p.add_argument("--seconds", type=float, default=20.0, help="seconds per pipeline run and for the peer")
-    p.add_argument("--iters", type=int, default=50, help="timed calls per model-only point")
+    p.add_argument("--seconds", type=float, default=12.0, help="measurement window per run")
+    p.add_argument("--warmup", type=float, default=4.0, help="seconds run before each window")
+    p.add_argument("--iters", type=int, default=30, help="timed calls per model-only point")
     p.add_argument("--imgsz", type=int, default=640)
     p.add_argument("--engines-dir", default=str(REPO / "engines"))
     p.add_argument("--peer-python", default=sys.executable, help="python with ultralytics for the peer")
     p.add_argument("--no-peer", action="store_true", help="skip the Ultralytics peer")
+    p.add_argument("--no-ablation", action="store_true", help="skip the --decode cpu pipeline run")
     p.add_argument("--quick", action="store_true", help="tiny settings: a smoke test of this script")
     p.add_argument("--json", metavar="OUT", help="write all measurements as JSON")
     args = p.parse_args(argv)
     if args.quick:
-        args.batches, args.streams, args.record_streams = "1,2", "1,2", 1
-        args.seconds, args.iters, args.imgsz, args.batch = 4.0, 3, 320, 2
+        args.batches, args.streams, args.batch = "1,2", 2, 2
+        args.seconds, args.warmup, args.iters, args.imgsz = 4.0, 2.0, 3, 320
         args.clips = args.clips[:1]
     return args
 
@@ -188,16 +207,59 @@ class _Null:
         return None
 
 
+# ---------------------------------------------------------------------------------------------- decode
+def decode_run(args: argparse.Namespace, streams: int, gpu: bool) -> dict[str, Any]:
+    """Frames/s of our capture path over ``streams`` threads (each loops its clip) for the window."""
+    from streamseg.capture import PyAVFileSource
+    from streamseg.capture.decode import DecodeTarget
+
+    target = None
+    if gpu:
+        import torch
+
+        target = DecodeTarget(torch.device(args.device), nvdec=args.device.startswith("cuda"))
+    counts = [0] * streams
+    stop = threading.Event()
+    counting = threading.Event()
+    errors: list[str] = []
+
+    def work(i: int) -> None:
+        clip = args.clips[i % len(args.clips)]
+        try:
+            while not stop.is_set():
+                with PyAVFileSource(clip, decode=target) as src:
+                    while not stop.is_set() and src.read() is not None:
+                        if counting.is_set():
+                            counts[i] += 1
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(streams)]
+    for t in threads:
+        t.start()
+    time.sleep(min(args.warmup, 2.0))
+    counting.set()
+    time.sleep(args.seconds)
+    counting.clear()
+    stop.set()
+    for t in threads:
+        t.join(timeout=10)
+    fps = sum(counts) / args.seconds
+    label = "NVDEC" if gpu and args.device.startswith("cuda") else ("device surfaces" if gpu else "CPU")
+    print(f"  decode {label:<15} {streams:>2} streams: {fps:8.1f} frames/s", flush=True)
+    return {"streams": streams, "decoder": label, "fps": fps, "errors": errors[:3]}
+
+
 # ---------------------------------------------------------------------------------------------- pipeline
-def pipeline_run(args: argparse.Namespace, backend: str, streams: int, record: bool) -> dict[str, Any]:
+def pipeline_run(
+    args: argparse.Namespace, backend: str, streams: int, record: bool, decode: str = "auto"
+) -> dict[str, Any]:
     from streamseg.config import Config, ModelConfig, OutputConfig, PipelineConfig, SourceConfig
     from streamseg.pipeline import Pipeline
     from streamseg.telemetry import Telemetry
 
     clips = [args.clips[i % len(args.clips)] for i in range(streams)]
     sources = tuple(SourceConfig(uri=c, name=f"s{i}") for i, c in enumerate(clips))
-    loops = "loop" in {f.name for f in dataclasses.fields(PipelineConfig)}
-    pipe_cfg = PipelineConfig(**({"loop": True} if loops else {}))
     out_dir = Path(tempfile.mkdtemp(prefix="bench-gpu-"))
     cfg = Config(
         sources=sources,
@@ -210,76 +272,109 @@ def pipeline_run(args: argparse.Namespace, backend: str, streams: int, record: b
             engines_dir=args.engines_dir,
         ),
         output=OutputConfig(record=str(out_dir / "rec.mp4") if record else None),
-        pipeline=pipe_cfg,
+        pipeline=PipelineConfig(loop=True, decode=decode),
     )
     gpu_index = None if args.device == "cpu" else int(args.device.partition(":")[2] or 0)
     telemetry = Telemetry(gpu_index=gpu_index)
     pipeline = Pipeline(config=cfg, telemetry=telemetry).open()
-    frames, t0 = 0, time.perf_counter()
-    vram: list[int] = []
-    next_probe = t0 + 1.0
+    frames, vram = 0, []
+    t_first = t_window = t_end = None
+    next_probe = 0.0
     try:
-        for _ in pipeline.results():
-            frames += 1
+        for _ in pipeline.results(host_masks=False):
             now = time.perf_counter()
-            if now >= next_probe:
-                snap = telemetry.snapshot()
-                if "gpu_memory_bytes" in snap:
-                    vram.append(int(snap["gpu_memory_bytes"]))
-                next_probe = now + 1.0
-            if now - t0 >= args.seconds:
-                pipeline.stop()
+            if t_first is None:
+                t_first = now
+                t_window = now + args.warmup
+            if now >= t_window:  # type: ignore[operator]
+                frames += 1
+                if now >= next_probe:
+                    snap = telemetry.snapshot()
+                    if "gpu_memory_bytes" in snap:
+                        vram.append(int(snap["gpu_memory_bytes"]))
+                    next_probe = now + 1.0
+            if now - t_window >= args.seconds:  # type: ignore[operator]
+                t_end = now
                 break
     finally:
-        elapsed = time.perf_counter() - t0
         pipeline.stop()
         pipeline.join()
     snap = telemetry.snapshot()
     telemetry.close()
+    elapsed = (t_end or time.perf_counter()) - (t_window or 0.0)
     stages = snap.get("stages", {})
-    return {
+    run = {
         "streams": streams,
         "record": record,
+        "decode": decode,
         "backend": backend,
         "frames": frames,
         "seconds": elapsed,
-        "fps": frames / elapsed if elapsed else 0.0,
-        "looped": loops,
+        "fps": frames / elapsed if elapsed > 0 else 0.0,
         "stages_ms": {
             s: {"p50": stages[s]["p50_ms"], "p99": stages[s]["p99_ms"]} for s in STAGES if s in stages
         },
         "vram_mib_first_last_max": [v / 2**20 for v in (vram[0], vram[-1], max(vram))] if vram else None,
+        "recorded_bytes": sum(p.stat().st_size for p in out_dir.glob("*.mp4")) if record else 0,
     }
+    _print_run(run)
+    return run
+
+
+def _print_run(run: dict[str, Any]) -> None:
+    lat = "  ".join(f"{s} {v['p50']:.1f}/{v['p99']:.1f}" for s, v in run["stages_ms"].items())
+    vram = run["vram_mib_first_last_max"]
+    vram_text = f"VRAM MiB first/last/max {vram[0]:.0f}/{vram[1]:.0f}/{vram[2]:.0f}" if vram else "VRAM n/a"
+    rec = "recorded" if run["record"] else "rec off "
+    print(
+        f"  {run['streams']:>2} streams {rec} decode {run['decode']:<4}: {run['fps']:8.1f} frames/s "
+        f"({run['frames']} frames)  {vram_text}",
+        flush=True,
+    )
+    print(f"      p50/p99 ms: {lat}", flush=True)
 
 
 # ---------------------------------------------------------------------------------------------- peer
-def peer(args: argparse.Namespace) -> dict[str, Any]:
-    results = []
-    for clip in args.clips:
-        cmd = [
-            args.peer_python,
-            "-c",
-            PEER_SCRIPT,
-            args.model,
-            clip,
-            args.device,
-            str(args.seconds),
-            str(args.imgsz),
-        ]
-        env = dict(os.environ, YOLO_VERBOSE="false")
+def peer(args: argparse.Namespace, processes: int, save: bool) -> dict[str, Any]:
+    """``processes`` Ultralytics processes at once, one per stream, measured over one shared window."""
+    start = time.time() + args.warmup + 8.0 + 0.5 * processes  # model load + CUDA init, all processes
+    env = dict(os.environ, YOLO_VERBOSE="false")
+    procs = []
+    for i in range(processes):
+        clip = args.clips[i % len(args.clips)]
+        cmd = [args.peer_python, "-c", PEER_SCRIPT, args.model, clip, _peer_device(args.device)]
+        cmd += [str(start), str(args.seconds), str(args.imgsz), "1" if save else "0"]
+        procs.append(
+            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        )
+    results, why = [], None
+    for proc in procs:
         try:
-            out = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=args.seconds * 6 + 120, env=env, check=False
-            )
+            out, err = proc.communicate(timeout=start - time.time() + args.seconds + 120)
         except subprocess.TimeoutExpired:
-            return {"available": False, "why": "timed out"}
-        line = next((x for x in out.stdout.splitlines() if x.startswith("PEER_JSON ")), None)
-        if out.returncode != 0 or line is None:
-            tail = (out.stderr.strip().splitlines() or ["no output"])[-1][:200]
-            return {"available": False, "why": tail}
-        results.append(dict(json.loads(line[len("PEER_JSON ") :]), clip=Path(clip).name))
-    fps = statistics.mean(r["fps"] for r in results)
-    return {"available": True, "fps": fps, "clips": results}
+            proc.kill()
+            why = "timed out"
+            continue
+        line = next((x for x in out.splitlines() if x.startswith("PEER_JSON ")), None)
+        if proc.returncode != 0 or line is None:
+            why = (err.strip().splitlines() or ["no output"])[-1][:200]
+            continue
+        results.append(json.loads(line[len("PEER_JSON ") :]))
+    if len(results) < processes:
+        print(
+            f"  peer x{processes} {'plot+VideoWriter' if save else 'predict'}: unavailable ({why})",
+            flush=True,
+        )
+        return {"available": False, "why": why, "processes": processes, "save": save}
+    fps = sum(r["fps"] for r in results)
+    warm_short = sum(1 for r in results if r["warm_frames"] == 0)
+    label = "predict+plot+VideoWriter" if save else "predict(stream, half)"
+    print(f"  peer {processes:>2} processes {label:<24}: {fps:8.1f} frames/s", flush=True)
+    return {"available": True, "fps": fps, "processes": processes, "save": save, "not_warm": warm_short}
+
+
+def _peer_device(device: str) -> str:
+    return device.partition(":")[2] or "0" if device.startswith("cuda") else "cpu"
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -294,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     from streamseg.inference.devices import doctor, parse_device
 
     report: dict[str, Any] = {"args": vars(args), "doctor": []}
-    print("== environment")
+    print("== environment", flush=True)
     for check in doctor(parse_device(args.device)[1]):
         print(f"  {'ok' if check.ok else 'no'}  {check.name}: {check.detail}")
         report["doctor"].append(dataclasses.asdict(check))
@@ -306,62 +401,97 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     backend = pick_backend(args)
     report["backend"] = backend
+    n = args.streams
 
-    print(f"== model only ({'eager vs CUDA graphs' if args.device != 'cpu' else 'eager, CPU'})")
+    print(f"== model only ({'eager vs CUDA graphs' if args.device != 'cpu' else 'eager, CPU'})", flush=True)
     report["model_only"] = model_only(args)
 
-    print(f"== pipeline ({backend} on {args.device}, batch {args.batch}, {args.seconds:g} s per run)")
-    runs = []
-    for n in ints(args.streams):
-        runs.append(pipeline_run(args, backend, n, record=False))
-        _print_run(runs[-1])
-    if args.record_streams:
-        runs.append(pipeline_run(args, backend, args.record_streams, record=True))
-        _print_run(runs[-1])
+    print("== decode (our capture path, clips looped)", flush=True)
+    report["decode"] = [decode_run(args, s, gpu) for s in (1, n) for gpu in (True, False)]
+
+    print(
+        f"== pipeline ({backend} on {args.device}, batch {args.batch}, {args.seconds:g} s windows)",
+        flush=True,
+    )
+    runs = [
+        pipeline_run(args, backend, 1, record=False),
+        pipeline_run(args, backend, n, record=False),
+        pipeline_run(args, backend, n, record=True),
+    ]
+    if not args.no_ablation:
+        runs.append(pipeline_run(args, backend, n, record=False, decode="cpu"))
     report["pipeline"] = runs
 
-    report["peer"] = {"available": False, "why": "--no-peer"} if args.no_peer else peer(args)
-    print("== peer: Ultralytics predict(stream=True, half=True)")
-    if report["peer"]["available"]:
-        print(f"  {report['peer']['fps']:.1f} frames/s (mean over clips)")
+    print("== peer: Ultralytics, one process per stream", flush=True)
+    if args.no_peer:
+        report["peer"] = []
     else:
-        print(f"  unavailable: {report['peer']['why']}")
+        report["peer"] = [peer(args, 1, save=False), peer(args, n, save=False), peer(args, n, save=True)]
 
-    print("== ratios")
-    ratios = _ratios(report)
-    for key, value in ratios.items():
-        print(f"  {key}: {value:.2f}x")
-    report["ratios"] = ratios
+    print("== targets and ratios (same run)", flush=True)
+    report["summary"] = summary(report, n)
+    for line in report["summary"]["lines"]:
+        print(f"  {line}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, default=str))
         print(f"wrote {args.json}")
     return 0
 
 
-def _print_run(run: dict[str, Any]) -> None:
-    lat = "  ".join(f"{s} {v['p50']:.1f}/{v['p99']:.1f}" for s, v in run["stages_ms"].items())
-    vram = run["vram_mib_first_last_max"]
-    vram_text = f"VRAM MiB first/last/max {vram[0]:.0f}/{vram[1]:.0f}/{vram[2]:.0f}" if vram else "VRAM n/a"
-    rec = "rec on " if run["record"] else "rec off"
-    print(
-        f"  {run['streams']:>2} streams {rec}: {run['fps']:7.1f} frames/s "
-        f"({run['frames']} frames)  {vram_text}"
-    )
-    print(f"      p50/p99 ms: {lat}")
+def summary(report: dict[str, Any], n: int) -> dict[str, Any]:
+    """Targets from issue 10, ratios to the peer, and real-time camera counts; every input from this run."""
+    runs = report["pipeline"]
+    peers = {(p["processes"], p["save"]): p for p in report["peer"] if p.get("available")}
 
+    def ours(streams: int, record: bool, decode: str = "auto") -> dict[str, Any] | None:
+        return next(
+            (r for r in runs if r["streams"] == streams and r["record"] == record and r["decode"] == decode),
+            None,
+        )
 
-def _ratios(report: dict[str, Any]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    rows = report["model_only"]
-    eager = {r["batch"]: r["fps"] for r in rows if r["variant"] == "torch eager"}
-    graphs = {r["batch"]: r["fps"] for r in rows if r["variant"] == "torch graphs"}
-    for b, fps in graphs.items():
-        if eager.get(b):
-            out[f"graphs/eager batch {b}"] = fps / eager[b]
-    one = next((r for r in report["pipeline"] if r["streams"] == 1 and not r["record"]), None)
-    if one and report["peer"].get("available") and report["peer"]["fps"]:
-        out["ours/peer 1 stream"] = one["fps"] / report["peer"]["fps"]
-    return out
+    lines, out = [], {}
+    checks = [
+        (f"{n} streams, recording off", ours(n, False), peers.get((n, False)), 1500.0, 4.0),
+        (f"{n} streams, all recorded", ours(n, True), peers.get((n, True)), 480.0, 2.0),
+        ("1 stream, recording off", ours(1, False), peers.get((1, False)), 450.0, None),
+    ]
+    for label, run, peer_run, target_fps, target_ratio in checks:
+        if run is None:
+            continue
+        fps = run["fps"]
+        ratio = fps / peer_run["fps"] if peer_run and peer_run["fps"] else None
+        met = fps >= target_fps and (target_ratio is None or (ratio is not None and ratio >= target_ratio))
+        peer_text = f"peer {peer_run['fps']:.1f}, ratio {ratio:.2f}x" if ratio is not None else "peer n/a"
+        lines.append(
+            f"{label}: ours {fps:.1f} fps, {peer_text}; target >= {target_fps:g} fps"
+            + (f" and >= {target_ratio:g}x" if target_ratio else "")
+            + f": {'met' if met else 'NOT met'}; {int(fps // CAMERA_FPS)} x 720p30 cameras in real time"
+        )
+        out[label] = {"ours": fps, "ratio": ratio, "met": met}
+    big = ours(n, False)
+    if big and big["vram_mib_first_last_max"]:
+        first, last, peak = big["vram_mib_first_last_max"]
+        flat = last <= first * 1.05 + 64
+        lines.append(
+            f"GPU memory at {n} streams ({big['frames']} frames): first {first:.0f}, last {last:.0f}, "
+            f"max {peak:.0f} MiB; target <= 3072 MiB and flat: "
+            + ("met" if peak <= 3072 and flat else "NOT met")
+        )
+    cpu_decode = ours(n, False, "cpu")
+    if big and cpu_decode and cpu_decode["fps"]:
+        lines.append(
+            f"NVDEC vs CPU decode, whole pipeline at {n} streams: {big['fps'] / cpu_decode['fps']:.2f}x"
+        )
+    dec = {(d["streams"], d["decoder"]): d["fps"] for d in report["decode"]}
+    for s in sorted({d["streams"] for d in report["decode"]}):
+        gpu_fps = next((v for (k, name), v in dec.items() if k == s and name != "CPU"), None)
+        cpu_fps = dec.get((s, "CPU"))
+        if gpu_fps and cpu_fps:
+            lines.append(
+                f"decode alone, {s} streams: device {gpu_fps:.0f} vs CPU {cpu_fps:.0f} frames/s "
+                f"({gpu_fps / cpu_fps:.2f}x)"
+            )
+    return {"lines": lines, "checks": out}
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Pick and open the right source for a configured URI.
 
-Files go straight to PyAV. Cameras and streams are wrapped in ``LiveSource``, which reconnects:
+Files go straight to PyAV; still images (a file, a folder, a glob) to ``ImageSource``. Cameras and
+streams are wrapped in ``LiveSource``, which reconnects:
 RTSP/RTMP/SRT/UDP connect lazily in the capture thread (a camera that is down at start-up is retried
 without holding up the others); webcams and HTTP(S) URLs are opened at once, so a typo or a missing
 device is reported immediately, and only an HTTP URL that turns out live (HLS, MJPEG) is wrapped.
@@ -11,6 +12,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from streamseg.capture.base import FrameSource
+from streamseg.capture.decode import DecodeTarget
+from streamseg.capture.images import ImageSource, is_image_uri
 from streamseg.capture.live import LiveSource, ReconnectPolicy
 from streamseg.capture.pyav_file import LIVE_SCHEMES, PyAVFileSource
 from streamseg.capture.webcam import WebcamSource, parse_webcam_uri
@@ -43,9 +46,15 @@ def policy_from(live: LiveConfig) -> ReconnectPolicy:
 
 
 def create_source(
-    cfg: SourceConfig, live: LiveConfig | None = None, timeout_s: float = NETWORK_TIMEOUT_S
+    cfg: SourceConfig,
+    live: LiveConfig | None = None,
+    timeout_s: float = NETWORK_TIMEOUT_S,
+    decode: DecodeTarget | None = None,
 ) -> FrameSource:
-    """The source object for ``cfg``, not yet opened (cheap; never touches the device or file)."""
+    """The source object for ``cfg``, not yet opened (cheap; never touches the device or file).
+
+    ``decode``: files and streams decode into surfaces on that device (webcams always give host
+    frames: OpenCV hands them over as BGR)."""
     live = live or LiveConfig()
     name = cfg.display_name()
     device = parse_webcam_uri(cfg.uri)
@@ -62,6 +71,8 @@ def create_source(
             )
 
         return LiveSource(webcam, name=name, uri=cfg.uri, policy=policy_from(live), eager=True)
+    if is_image_uri(cfg.uri):  # a picture, a folder of them, or a glob: one frame per image
+        return ImageSource(cfg.uri, name=name)
     scheme = urlsplit(cfg.uri).scheme.lower() if "://" in cfg.uri else ""
     options = ffmpeg_options(cfg.uri, live, timeout_s)
 
@@ -77,6 +88,7 @@ def create_source(
             read_timeout_s=timeout_s,
             threads=threads,
             options=options,
+            decode=decode,
         )
 
     if scheme in LIVE_SCHEMES:
@@ -86,7 +98,10 @@ def create_source(
 
 
 def open_source(
-    cfg: SourceConfig, live: LiveConfig | None = None, timeout_s: float = NETWORK_TIMEOUT_S
+    cfg: SourceConfig,
+    live: LiveConfig | None = None,
+    timeout_s: float = NETWORK_TIMEOUT_S,
+    decode: DecodeTarget | None = None,
 ) -> FrameSource:
     """Create and open the source, so a bad input fails here, before any thread starts.
 
@@ -94,12 +109,12 @@ def open_source(
     An HTTP(S) stream that turns out to be live (no duration: HLS, MJPEG) comes back reconnecting.
     """
     live = live or LiveConfig()
-    source = create_source(cfg, live, timeout_s)
+    source = create_source(cfg, live, timeout_s, decode)
     source.open()
     if isinstance(source, PyAVFileSource) and source.is_live and "://" in cfg.uri:
 
         def again() -> FrameSource:
-            return create_source(cfg, live, timeout_s)
+            return create_source(cfg, live, timeout_s, decode)
 
         return LiveSource(again, name=source.name, uri=cfg.uri, policy=policy_from(live), inner=source)
     return source

@@ -14,7 +14,6 @@ Health, read from any thread: ``connecting`` (first attempt), ``live`` (frames a
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -244,7 +243,7 @@ class LiveSource(SourceBase):
         self._last_frame = now
         self._state = LIVE
         pts = self._clock.pts(frame.pts, now)
-        out = dataclasses.replace(frame, source=self._name, index=self._index, pts=pts)
+        out = frame.replace(source=self._name, index=self._index, pts=pts)
         self._index += 1
         return out
 

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import av
@@ -22,12 +23,17 @@ import av.error
 import numpy as np
 
 from streamseg.capture.base import SourceBase, SourceStats
+from streamseg.capture.decode import DecodeTarget
 from streamseg.capture.sniff import riff_shortfall, sniff_container
+from streamseg.capture.surfaces import SurfaceImporter, nvdec_accel
 from streamseg.capture.timestamps import PtsTracker
 from streamseg.config import default_source_name
 from streamseg.errors import DecodeError, SourceError, SourceNotFoundError, SourceTimeout
 from streamseg.redact import redact_text, redact_uri
 from streamseg.types import Frame
+
+if TYPE_CHECKING:
+    from streamseg.device.surface import YuvSurface
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +58,9 @@ class PyAVFileSource(SourceBase):
         read_timeout_s: float = 10.0,
         threads: int = 0,
         options: dict[str, str] | None = None,
+        decode: DecodeTarget | None = None,
     ) -> None:
+        """``decode``: deliver frames as surfaces on that device (NVDEC on CUDA) instead of host BGR."""
         scheme = urlsplit(uri).scheme.lower() if "://" in uri else ""
         self._is_url = scheme not in ("", "file")
         self._uri = uri
@@ -63,6 +71,9 @@ class PyAVFileSource(SourceBase):
         self._read_timeout_s = read_timeout_s
         self._threads = threads
         self._options = dict(options or {})  # FFmpeg demuxer/protocol options (rtsp_transport, timeout)
+        self._decode_target = decode
+        self._nvdec = decode is not None and decode.nvdec  # cleared when NVDEC will not open the stream
+        self._surfaces: SurfaceImporter | None = None
         self._stats = SourceStats()
         self._lock = threading.Lock()
         self._closing = False
@@ -161,6 +172,20 @@ class PyAVFileSource(SourceBase):
     def _open_container(self) -> av.container.InputContainer:
         target = self._uri if self._is_url else str(self._path)
         timeout = (self._open_timeout_s, self._read_timeout_s) if self._is_url else None
+        if self._nvdec and self._decode_target is not None:
+            try:
+                return av.open(
+                    target,
+                    mode="r",
+                    timeout=timeout,
+                    options=self._options or None,
+                    hwaccel=nvdec_accel(self._decode_target.index),
+                )
+            except av.error.ExitError:
+                raise SourceTimeout(f"{self._label()}: no answer within {self._open_timeout_s:g} s") from None
+            except (av.error.FFmpegError, OSError) as exc:
+                self._nvdec = False  # the CPU decoder may still take it: try once more below
+                logger.warning("%s: NVDEC refused (%s); decoding on the CPU", self._label(), _reason(exc))
         try:
             return av.open(target, mode="r", timeout=timeout, options=self._options or None)
         except av.error.ExitError:
@@ -191,7 +216,8 @@ class PyAVFileSource(SourceBase):
             kind = "text" if codec == "ansi" else f"a still image ({codec})"
             raise SourceError(f"{label} is not a video file (it is {kind})")
         stream.thread_type = "AUTO"  # frame + slice threads: ~1.3x the default's fps on 720p H.264, 2 cores
-        stream.codec_context.thread_count = self._threads
+        # NVDEC does the decoding itself; frame threads would only add delay in front of it
+        stream.codec_context.thread_count = 1 if self._nvdec else self._threads
         tb = stream.time_base or Fraction(1, 90000)
         if self._is_url and container.duration is None:
             self._is_live = True
@@ -307,18 +333,29 @@ class PyAVFileSource(SourceBase):
             self._stats.damaged_frames += 1
         pts = self._tracker.next_seconds(vf.pts, vf.dts, vf.duration or None)
         self._last_pts = pts
-        image = np.ascontiguousarray(vf.to_ndarray(format="bgr24"), dtype=np.uint8)
         turns = _quarter_turns(vf)
-        if turns:  # phone videos: stored sideways plus a display matrix saying how to turn them
-            image = np.ascontiguousarray(np.rot90(image, turns))
+        now = time.monotonic()
+        surface = self._surface(vf, turns) if self._decode_target is not None else None
+        if surface is not None:
+            frame = Frame(source=self._name, index=self._index, pts=pts, capture_time=now, surface=surface)
+        else:
+            image = np.ascontiguousarray(vf.to_ndarray(format="bgr24"), dtype=np.uint8)
+            if turns:  # phone videos: stored sideways plus a display matrix saying how to turn them
+                image = np.ascontiguousarray(np.rot90(image, turns))
+            frame = Frame(source=self._name, index=self._index, pts=pts, capture_time=now, image=image)
         if self._resolution is None:
-            self._resolution = (int(image.shape[1]), int(image.shape[0]))
-        frame = Frame(
-            source=self._name, index=self._index, pts=pts, capture_time=time.monotonic(), image=image
-        )
+            self._resolution = frame.resolution_wh
         self._index += 1
         self._stats.frames_decoded += 1
         return frame
+
+    def _surface(self, vf: av.VideoFrame, turns: int) -> YuvSurface | None:
+        """The frame as a device surface, or None (with one log line) when it has to stay on the host."""
+        if self._decode_target is None:
+            return None
+        if self._surfaces is None:
+            self._surfaces = SurfaceImporter(self._decode_target, self._label(), self._nvdec)
+        return self._surfaces.take(vf, turns)
 
     def _finish(self) -> None:
         """At end of stream: raise ``DecodeError`` once if anything was lost, else just end."""

@@ -48,7 +48,7 @@ def result_to_dict(result: SegResult) -> dict[str, Any]:
             }
         )
     return {
-        "source": result.source,
+        "source": result.frame.file_name or result.source,  # a still image is known by its file name
         "frame": int(result.frame_index),
         "pts": _num(result.pts, PTS_DECIMALS),
         "instances": instances,

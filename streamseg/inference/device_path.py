@@ -1,43 +1,49 @@
-"""Pre- and postprocessing as torch ops on the backend's device, shared by the PyTorch and TensorRT backends.
+"""Pre- and postprocessing as torch ops on the backend's device, a whole batch at a time.
 
-Why: on a GPU the NumPy path moves a float32 network input (3 MB per 640x384 frame) up and full
-prototype stacks down every batch and runs NMS and mask decoding on the CPU. Here only the uint8 frame
-goes up (from a pinned buffer), and only boxes, scores, classes and box-sized masks come back.
+Shared by the PyTorch and TensorRT backends. What one batch costs on a GPU:
 
-The ops are device-agnostic, so CPU CI checks them against the NumPy path for equality:
+1. **In**: frames decoded by NVDEC (``YuvSurface``) are converted to BGR on the device, all frames
+   of a size together; host frames are uploaded from pinned buffers. The letterbox writes straight
+   into the network's static input (bit-identical to ``Letterbox.apply`` + ``to_tensor``).
+2. **Network**: the backend's ``run_input`` (a CUDA graph replay, or a TensorRT context).
+3. **Candidates and NMS** for every frame together (``device_nms``), then **one** download of a
+   small table (boxes, scores, classes, anchors per frame): the batch's only host synchronisation.
+4. **Masks** of all instances of all frames in one mixture product and one pass over their box
+   pixels (``device_masks``); with an overlay, masks and boxes are drawn into the frames there and
+   each frame is converted to yuv420p (``render/device_overlay``).
+5. Everything after (3) is queued, not waited for: ``DeviceBatch`` holds the event that says it is
+   done, and the render thread resolves the batch (instances whose mask came out empty dropped,
+   masks copied down only when a consumer wants them, the pictures for the encoders).
 
-* letterbox: cv2's ``INTER_LINEAR`` uint8 resize reproduced in integer arithmetic (11-bit weights
-  computed in float32, horizontal pass, ``>> 4``, high-half multiply, ``+ 2 >> 2``: what OpenCV's
-  vectorised path computes), so the network input is bit-identical to ``Letterbox.apply``;
-* NMS: the same candidate filter, stable score order, class offsets and float32 IoU as ``nms.py``;
-  greedy suppression runs as a fixed-point iteration over the suppression matrix (no per-box loop);
-* masks: the mixture is one (N x nm) @ (nm x mh*mw) product at prototype resolution; sampling uses
-  ``MaskDecoder``'s tap tables and reads only the cells under each box, and upsampling covers only
-  each box's pixels (instances padded to the largest box of a chunk, then packed).
+The ops are device-agnostic, so CPU CI checks them against the NumPy path for equality.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from streamseg.device.colour import coefficient_table, yuv_to_bgr
+from streamseg.device.rects import PixelRects, RectPixels, passes, upload
+from streamseg.inference.device_batch import BatchInstances, DeviceBatch, KeptTable, StageClock
+from streamseg.inference.device_masks import PackedMaskDecoder, box_bounds, mixtures
+from streamseg.inference.device_nms import NMS_STEPS, SuppressionState, compact, select_candidates
 from streamseg.inference.letterbox import PAD_VALUE, Letterbox
 from streamseg.inference.masks import MaskDecoder
-from streamseg.inference.nms import MAX_WH, batched_nms
-from streamseg.inference.postprocess import MAX_NMS_CANDIDATES, Detections, Thresholds, empty_detections
-from streamseg.types import BoolArray, InstanceMasks, UInt8Array
+from streamseg.inference.postprocess import Thresholds, kept_candidates
+from streamseg.types import Frame, UInt8Array
 
 if TYPE_CHECKING:
     import torch
 
-MATRIX_NMS_MAX = 4096  # more candidates than this: NMS on the host (a K x K matrix would not fit)
-MASK_CHUNK_ELEMENTS = 1 << 24
-_INV_255 = np.float32(1.0 / 255.0)  # instances x box pixels decoded at once (64 MB of float32)
+    from streamseg.render.device_overlay import DeviceOverlay
+
+_INV_255 = np.float32(1.0 / 255.0)
+MIN_CANDIDATES = 64  # per-frame candidate slots to start with; grows to the most seen (power of two)
+MAX_CANDIDATES = 2048  # beyond this a frame's NMS runs on the host (a k x k matrix per frame is enough)
+_PAYLOAD_COLUMNS = 7  # x1, y1, x2, y2, score, class, anchor
 
 
 class DeviceBackend(Protocol):
@@ -77,7 +83,12 @@ def _cv2_linear_taps(n_out: int, n_in: int, horizontal: bool) -> tuple[np.ndarra
 
 
 class DeviceLetterbox:
-    """``Letterbox.apply`` + ``to_tensor`` for one frame size, on the device, bit-identical to cv2."""
+    """``Letterbox.apply`` + ``to_tensor`` for one frame size on the device, bit-identical to cv2.
+
+    cv2's ``INTER_LINEAR`` uint8 resize is reproduced in integer arithmetic (11-bit weights computed
+    in float32, horizontal pass, ``>> 4``, high-half multiply, ``+ 2 >> 2``: what OpenCV's vectorised
+    path computes). Works on a batch: (b, h0, w0, 3) frames in, (b, 3, h, w) network input out.
+    """
 
     def __init__(self, letterbox: Letterbox, device: torch.device) -> None:
         import torch  # noqa: PLC0415
@@ -96,211 +107,143 @@ class DeviceLetterbox:
         self._y = (t(y0), t(y1), t(b0, torch.int32)[:, None, None], t(b1, torch.int32)[:, None, None])
         self._rgb = t(np.array([2, 1, 0]))
 
-    def resize(self, image: torch.Tensor) -> torch.Tensor:
-        """(h0, w0, 3) uint8 -> (nh, nw, 3) uint8, as ``cv2.resize(..., INTER_LINEAR)``."""
+    def resize(self, images: torch.Tensor) -> torch.Tensor:
+        """(b, h0, w0, 3) uint8 -> (b, nh, nw, 3) uint8, as ``cv2.resize(..., INTER_LINEAR)``."""
         if not self._resize:
-            return image
+            return images
         import torch  # noqa: PLC0415
 
         x0, x1, a0, a1 = self._x
         y0, y1, b0, b1 = self._y
-        src = image.to(torch.int32)
-        rows = src[:, x0] * a0 + src[:, x1] * a1  # horizontal pass, exact integers
-        top, bottom = rows[y0] >> 4, rows[y1] >> 4
+        src = images.to(torch.int32)
+        rows = src[:, :, x0] * a0 + src[:, :, x1] * a1  # horizontal pass, exact integers
+        top, bottom = rows[:, y0] >> 4, rows[:, y1] >> 4
         mixed = ((top * b0) >> 16) + ((bottom * b1) >> 16)
         return ((mixed + 2) >> 2).clamp_(0, 255).to(torch.uint8)
 
-    def apply(self, image: torch.Tensor, out: torch.Tensor) -> None:
-        """Letterbox a (h0, w0, 3) uint8 BGR frame into ``out`` (3, h, w): RGB, scaled to [0, 1]."""
+    def apply(self, images: torch.Tensor, out: torch.Tensor) -> None:
+        """Letterbox (b, h0, w0, 3) uint8 BGR frames into ``out`` (b, 3, h, w): RGB, scaled to [0, 1]."""
         lb = self.letterbox
-        resized = self.resize(image)
+        resized = self.resize(images)
         nw, nh = lb.resized_wh
         if lb.top or lb.bottom or lb.left or lb.right:  # same rounding as to_tensor: u8 * f32(1/255)
             out.fill_(float(np.float32(PAD_VALUE) * _INV_255))
-        chw = resized.index_select(2, self._rgb).permute(2, 0, 1)
-        region = out[:, lb.top : lb.top + nh, lb.left : lb.left + nw]
+        chw = resized.index_select(3, self._rgb).permute(0, 3, 1, 2)
+        region = out[:, :, lb.top : lb.top + nh, lb.left : lb.left + nw]
         region.copy_(chw.float() * float(_INV_255))
 
 
-class DeviceMaskDecoder:
-    """``MaskDecoder.decode`` on the device: masks cropped to their boxes, returned as host crops."""
+class _MaskSampler:
+    """The batch-wide part of mask decoding: coefficients gathered, mixtures multiplied, layout uploaded."""
 
-    def __init__(self, decoder: MaskDecoder, device: torch.device) -> None:
-        import torch  # noqa: PLC0415
+    def __init__(
+        self, head: torch.Tensor, protos: torch.Tensor, inst: BatchInstances, rects: PixelRects, nc: int
+    ) -> None:
+        device = protos.device
+        self.per_frame = max(int(np.bincount(inst.frame).max()), 1)
+        index = upload(np.stack([inst.frame, inst.anchor, inst.frame * self.per_frame + inst.rank]), device)
+        coeffs = head[index[0], 4 + nc :, index[1]]  # (M, nm)
+        self.proto_hw = (int(protos.shape[2]), int(protos.shape[3]))
+        self.mixtures = mixtures(protos, coeffs, index[2], self.per_frame)
+        self.rank = upload(inst.rank, device)
+        self.rects = rects.to_device(device)
 
-        self.frame_hw = decoder.frame_hw
-        self.proto_hw = decoder.proto_hw
-        (ri, rw), (ci, cw) = decoder.taps
-        self._rows = (torch.from_numpy(ri).to(device), torch.from_numpy(rw).to(device))
-        self._cols = (torch.from_numpy(ci).to(device), torch.from_numpy(cw).to(device))
-        self._device = device
-
-    def decode(
-        self, protos: torch.Tensor, coeffs: torch.Tensor, xyxy: np.ndarray[Any, Any]
-    ) -> tuple[InstanceMasks, BoolArray]:
-        """Masks for boxes ``xyxy`` (frame pixels, host); also which masks are non-empty."""
-        h0, w0 = self.frame_hw
-        n = len(xyxy)
-        bounds = np.zeros((n, 4), dtype=np.int64)  # r0, c0, height, width (as MaskDecoder.decode)
-        for k, (x1, y1, x2, y2) in enumerate(xyxy.tolist()):
-            c0, c1 = max(math.ceil(x1), 0), min(math.ceil(x2), w0)
-            r0, r1 = max(math.ceil(y1), 0), min(math.ceil(y2), h0)
-            bounds[k] = (r0, c0, max(r1 - r0, 0), max(c1 - c0, 0))
-        origins = np.ascontiguousarray(bounds[:, [1, 0]], dtype=np.int32)
-        if n == 0:
-            return InstanceMasks((), origins, (h0, w0)), np.zeros(0, dtype=bool)
-        nm, mh, mw = protos.shape
-        mixture = (coeffs.float() @ protos.float().reshape(nm, mh * mw)).reshape(n, mh, mw)
-        crops: list[BoolArray] = []
-        nonempty: list[np.ndarray[Any, Any]] = []
-        for start, stop in _chunks(bounds, mh):
-            packed, any_set = self._decode_chunk(mixture[start:stop], bounds[start:stop])
-            flat = packed.cpu().numpy()
-            nonempty.append(any_set.cpu().numpy())
-            offset = 0
-            for _, _, h, w in bounds[start:stop].tolist():
-                crops.append(flat[offset : offset + h * w].reshape(h, w))
-                offset += h * w
-        return InstanceMasks(tuple(crops), origins, (h0, w0)), np.concatenate(nonempty)
-
-    def _decode_chunk(self, mixture: torch.Tensor, bounds: np.ndarray[Any, Any]) -> tuple[torch.Tensor, ...]:
-        import torch  # noqa: PLC0415
-
-        n, mh, _ = mixture.shape
-        hmax, wmax = max(int(bounds[:, 2].max()), 1), max(int(bounds[:, 3].max()), 1)
-        b = torch.from_numpy(bounds).to(self._device)
-        r = torch.arange(hmax, device=self._device)
-        c = torch.arange(wmax, device=self._device)
-        h0, w0 = self.frame_hw
-        row_at = (b[:, 0:1] + r).clamp_(max=h0 - 1)  # (n, hmax) frame rows, padded rows clamped
-        col_at = (b[:, 1:2] + c).clamp_(max=w0 - 1)
-        ri, rw = self._rows[0][row_at], self._rows[1][row_at]  # (n, hmax, taps)
-        ci, cw = self._cols[0][col_at], self._cols[1][col_at]
-        along_x: torch.Tensor | None = None
-        for t in range(ci.shape[2]):  # same tap order as masks._resample: identical float32 sums
-            idx = ci[:, None, :, t].expand(n, mh, wmax)
-            taps = mixture.gather(2, idx) * cw[:, None, :, t]
-            along_x = taps if along_x is None else along_x + taps
-        if along_x is None:
-            raise ValueError("no taps")
-        out: torch.Tensor | None = None
-        for t in range(ri.shape[2]):
-            idx = ri[:, :, t, None].expand(n, hmax, wmax)
-            taps = along_x.gather(1, idx) * rw[:, :, t, None]
-            out = taps if out is None else out + taps
-        if out is None:
-            raise ValueError("no taps")
-        valid = (r[None, :, None] < b[:, 2, None, None]) & (c[None, None, :] < b[:, 3, None, None])
-        masks = (out > 0) & valid
-        return masks[valid], masks.flatten(1).any(1)
-
-
-def _chunks(bounds: np.ndarray[Any, Any], proto_h: int) -> list[tuple[int, int]]:
-    """Split instances so that instances x (largest box) stays under ``MASK_CHUNK_ELEMENTS``."""
-    out: list[tuple[int, int]] = []
-    start, hmax, wmax = 0, 1, 1
-    for k, (_, _, h, w) in enumerate(bounds.tolist()):
-        nh, nw = max(hmax, h, 1), max(wmax, w, 1)
-        if k > start and (k - start + 1) * max(nh, proto_h) * nw > MASK_CHUNK_ELEMENTS:
-            out.append((start, k))
-            start, nh, nw = k, max(h, 1), max(w, 1)
-        hmax, wmax = nh, nw
-    out.append((start, len(bounds)))
-    return out
-
-
-def device_nms(boxes: torch.Tensor, scores: torch.Tensor, class_id: torch.Tensor, iou: float) -> torch.Tensor:
-    """``nms.batched_nms`` on the device: kept indices, highest score first (same ties, same IoU)."""
-    import torch  # noqa: PLC0415
-
-    k = boxes.shape[0]
-    if k == 0:
-        return torch.zeros(0, dtype=torch.int64, device=boxes.device)
-    if k > MATRIX_NMS_MAX:
-        kept = batched_nms(boxes.cpu().numpy(), scores.cpu().numpy(), class_id.cpu().numpy(), iou)
-        return torch.from_numpy(kept).to(boxes.device)
-    offset = boxes + class_id.to(boxes.dtype)[:, None] * float(np.float32(MAX_WH))
-    order = torch.sort(-scores, stable=True).indices
-    b = offset[order]
-    x1, y1, x2, y2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
-    areas = (x2 - x1) * (y2 - y1)
-    w = torch.minimum(x2[:, None], x2[None, :]) - torch.maximum(x1[:, None], x1[None, :])
-    h = torch.minimum(y2[:, None], y2[None, :]) - torch.maximum(y1[:, None], y1[None, :])
-    inter = w.clamp(min=0) * h.clamp(min=0)
-    overlap = inter / (areas[:, None] + areas[None, :] - inter)
-    # suppresses[j, i]: the higher-scored j removes i if j is kept (NaN IoU suppresses, as in NumPy)
-    suppresses = ~(overlap <= iou)
-    suppresses = torch.triu(suppresses, diagonal=1)
-    del w, h, inter, overlap
-    keep = torch.ones(k, dtype=torch.bool, device=boxes.device)
-    hits = suppresses.to(torch.float32)
-    for _ in range(k):  # converges in (longest suppression chain) steps; usually a handful
-        new = (keep.to(torch.float32) @ hits) == 0
-        if torch.equal(new, keep):
-            break
-        keep = new
-    return order[keep]
-
-
-@dataclass
-class _Staging:
-    host: Any  # pinned (or plain) uint8 tensor for one frame size
-    device: Any
+    def sample(self, decoder: PackedMaskDecoder, start: int, stop: int) -> tuple[RectPixels, torch.Tensor]:
+        """Pixels ``start:stop`` of the layout and whether each is inside its instance's mask."""
+        px = self.rects.pixels(start, stop)
+        return px, decoder.sample(self.mixtures, px, self.per_frame, self.rank)
 
 
 class DeviceRunner:
-    """Frames in, ``Detections`` out, with the network input built and the outputs decoded on the device."""
+    """Frames in, a ``DeviceBatch`` out; see the module docstring for what runs where."""
 
     def __init__(self, backend: DeviceBackend, num_classes: int, thresholds: Thresholds) -> None:
         self.backend = backend
         self.num_classes = num_classes
         self.thresholds = thresholds
+        self.candidate_slots = MIN_CANDIDATES
+        self.host_nms_frames = 0  # frames whose NMS ran on the host (more than MAX_CANDIDATES)
+        self.extra_nms_rounds = 0  # batches whose suppression needed more than NMS_STEPS steps
         self._letterboxes: dict[tuple[int, int], DeviceLetterbox] = {}
-        self._decoders: dict[tuple[tuple[int, int], tuple[int, int]], DeviceMaskDecoder] = {}
-        self._staging: dict[tuple[tuple[int, int], int], _Staging] = {}
+        self._decoders: dict[tuple[tuple[int, int], tuple[int, int]], PackedMaskDecoder] = {}
+        self._staging: dict[tuple[tuple[int, ...], int], Any] = {}  # pinned host buffers per size and slot
 
-    def run(
-        self, images: Sequence[UInt8Array], letterboxes: Sequence[Letterbox]
-    ) -> tuple[list[Detections], dict[str, float]]:
-        """One same-input-shape batch; returns detections per frame and seconds per stage for the batch."""
+    def submit(
+        self,
+        frames: Sequence[Frame],
+        letterboxes: Sequence[Letterbox],
+        overlay: DeviceOverlay | None = None,
+        host_masks: bool = True,
+    ) -> DeviceBatch:
+        """One same-input-shape batch. Waits for the device once (boxes); the rest stays queued."""
         import torch  # noqa: PLC0415
 
         device, stream = self.backend.device, self.backend.stream
         context = torch.cuda.stream(stream) if stream is not None else _NullContext()
-        input_hw = letterboxes[0].input_hw
+        order = sorted(range(len(frames)), key=lambda i: letterboxes[i].frame_hw)  # sizes together
+        frames = [frames[i] for i in order]
+        letterboxes = [letterboxes[i] for i in order]
         with context, torch.inference_mode():
-            t0 = time.perf_counter()
-            batch = self.backend.input_buffer(len(images), input_hw)
-            for k, (image, lb) in enumerate(zip(images, letterboxes, strict=True)):
-                self._letterbox(lb, device).apply(self._upload(image, k), batch[k])
-            self._sync()
-            t1 = time.perf_counter()
-            head, protos = self.backend.run_input(len(images), input_hw)
-            self._sync()
-            t2 = time.perf_counter()
-            out = [self._postprocess(head[k], protos[k], lb, device) for k, lb in enumerate(letterboxes)]
-            t3 = time.perf_counter()
-        return out, {"preprocess": t1 - t0, "infer": t2 - t1, "postprocess": t3 - t2}
+            clock = StageClock(stream)
+            input_hw = letterboxes[0].input_hw
+            batch = self.backend.input_buffer(len(frames), input_hw)
+            groups = _size_groups(letterboxes)
+            pictures = []
+            for start, stop in groups:
+                bgr = self._bgr(frames[start:stop], device)
+                self._letterbox(letterboxes[start], device).apply(bgr, batch[start:stop])
+                pictures.append(bgr)
+            clock.mark("preprocess")
+            head, protos = self.backend.run_input(len(frames), input_hw)
+            clock.mark("infer")
+            instances = self._instances(head.float(), letterboxes)  # the one host synchronisation
+            result = self._masks_and_overlay(
+                head, protos, instances, letterboxes, groups, pictures, overlay, host_masks
+            )
+            clock.mark("postprocess")
+            result.finish(clock)
+        return result.reordered(order)
 
-    def _sync(self) -> None:
-        if self.backend.stream is not None:
-            self.backend.stream.synchronize()
+    # ------------------------------------------------------------------ input
+    def _bgr(self, frames: Sequence[Frame], device: torch.device) -> torch.Tensor:
+        """(b, h, w, 3) uint8 BGR on the device for same-size frames: surfaces converted, host uploaded."""
+        import torch  # noqa: PLC0415
+
+        from streamseg.device.surface import YuvSurface  # noqa: PLC0415
+
+        h, w = frames[0].frame_hw
+        surfaces = [(k, f.surface) for k, f in enumerate(frames) if isinstance(f.surface, YuvSurface)]
+        out = torch.empty((len(frames), h, w, 3), dtype=torch.uint8, device=device)
+        if surfaces:
+            stream = self.backend.stream
+            if stream is not None:  # decoded on a capture thread's stream: keep them alive for ours
+                for _, s in surfaces:
+                    s.y.record_stream(stream)
+                    s.uv.record_stream(stream)
+            y = torch.stack([s.y for _, s in surfaces])
+            uv = torch.stack([s.uv for _, s in surfaces])
+            table = coefficient_table([s.coefficients for _, s in surfaces], device)
+            bgr = yuv_to_bgr(y, uv, table)
+            if len(surfaces) == len(frames):
+                return bgr
+            out.index_copy_(0, upload(np.array([k for k, _ in surfaces]), device), bgr)
+        for k, frame in enumerate(frames):
+            if not isinstance(frame.surface, YuvSurface):
+                out[k].copy_(self._upload(frame.image, k), non_blocking=True)
+        return out
 
     def _upload(self, image: UInt8Array, slot: int) -> torch.Tensor:
         import torch  # noqa: PLC0415
 
-        device = self.backend.device
-        if device.type == "cpu":
+        if self.backend.device.type == "cpu":
             return torch.from_numpy(np.ascontiguousarray(image))
         key = (image.shape[:2], slot)
         staging = self._staging.get(key)
         if staging is None:  # sized once per frame size and batch slot: no allocation per frame
-            host = torch.empty(image.shape, dtype=torch.uint8, pin_memory=True)
-            staging = _Staging(host, torch.empty(image.shape, dtype=torch.uint8, device=device))
+            staging = torch.empty(image.shape, dtype=torch.uint8, pin_memory=True)
             self._staging[key] = staging
-        np.copyto(staging.host.numpy(), image)  # previous batch has synchronised: safe to reuse
-        staging.device.copy_(staging.host, non_blocking=True)
-        return staging.device  # type: ignore[no-any-return]
+        np.copyto(staging.numpy(), image)  # the previous batch has synchronised: safe to reuse
+        return staging
 
     def _letterbox(self, lb: Letterbox, device: torch.device) -> DeviceLetterbox:
         dl = self._letterboxes.get(lb.frame_hw)
@@ -309,53 +252,109 @@ class DeviceRunner:
             self._letterboxes[lb.frame_hw] = dl
         return dl
 
-    def _decoder(self, lb: Letterbox, proto_hw: tuple[int, int], device: torch.device) -> DeviceMaskDecoder:
+    # ------------------------------------------------------------------ candidates and NMS
+    def _instances(self, pred: torch.Tensor, letterboxes: Sequence[Letterbox]) -> BatchInstances:
+        """Boxes, scores, classes and anchors of every kept instance: the batch's single download."""
+        th = self.thresholds
+        k = self.candidate_slots
+        candidates = select_candidates(pred, self.num_classes, th.conf, k)
+        state = SuppressionState(candidates, th.iou)
+        converged = state.step(NMS_STEPS)
+        table = KeptTable.download(compact(candidates, state.keep, th.max_det), candidates.count, converged)
+        while not table.converged.all():  # a suppression chain longer than NMS_STEPS: rare
+            self.extra_nms_rounds += 1
+            converged = state.step(NMS_STEPS)
+            table = KeptTable.download(
+                compact(candidates, state.keep, th.max_det), candidates.count, converged
+            )
+        overflow = np.flatnonzero(table.count > candidates.anchors.shape[1])
+        if overflow.size:  # more candidates than slots: exact NMS on the host for those frames
+            self.host_nms_frames += int(overflow.size)
+            self.candidate_slots = min(MAX_CANDIDATES, _next_power_of_two(int(table.count.max())))
+            for f in overflow.tolist():
+                table.replace_frame(f, kept_candidates(pred[f].cpu().numpy(), self.num_classes, th))
+        return table.instances(letterboxes)
+
+    # ------------------------------------------------------------------ masks and overlay
+    def _masks_and_overlay(
+        self,
+        head: torch.Tensor,
+        protos: torch.Tensor,
+        inst: BatchInstances,
+        letterboxes: Sequence[Letterbox],
+        groups: list[tuple[int, int]],
+        pictures: list[torch.Tensor],
+        overlay: DeviceOverlay | None,
+        host_masks: bool,
+    ) -> DeviceBatch:
+        """Queue the masks of every instance (and the overlay); nothing here waits for the device."""
+        import torch  # noqa: PLC0415
+
+        device = protos.device
+        m = len(inst.frame)
+        bounds = np.zeros((m, 4), np.int64)
+        for start, stop in groups:
+            in_group = (inst.frame >= start) & (inst.frame < stop)
+            bounds[in_group] = box_bounds(inst.xyxy[in_group], letterboxes[start].frame_hw)
+        rects = PixelRects.of(inst.frame, np.arange(m, dtype=np.int64), bounds)
+        packed = torch.zeros(rects.total, dtype=torch.bool, device=device)
+        nonempty = torch.zeros(m, dtype=torch.int32, device=device)
+        sampler = _MaskSampler(head, protos, inst, rects, self.num_classes) if m else None
+        pictures_out: list[Any] = []
+        for (start, stop), bgr in zip(groups, pictures, strict=True):
+            lb = letterboxes[start]
+            index_map = overlay.index_map(bgr) if overlay is not None else None
+            sel = np.flatnonzero((inst.frame >= start) & (inst.frame < stop))
+            if sampler is not None and sel.size:
+                decoder = self._decoder(lb, sampler.proto_hw, device)
+                first = int(rects.starts[sel[0]])
+                last = int(rects.starts[sel[-1]] + rects.sizes[sel[-1]])
+                for p0, p1 in passes(last - first):
+                    px, on = sampler.sample(decoder, first + p0, first + p1)
+                    packed[first + p0 : first + p1] = on
+                    nonempty.scatter_reduce_(0, px.owner, on.to(torch.int32), reduce="amax")
+                    if overlay is not None and index_map is not None:
+                        overlay.add_mask_pixels(index_map, px, on, lb.frame_hw, start)
+            if overlay is None:
+                continue
+            if index_map is not None and sel.size:
+                overlay.blend_masks(bgr, index_map, inst.class_id)
+            box_rects = overlay.box_rects(inst.frame[sel], inst.xyxy[sel], sel, lb.frame_hw)
+            if box_rects is not None:
+                overlay.draw_boxes(bgr, box_rects, inst.class_id, nonempty > 0, start)
+            pictures_out.extend(overlay.download_i420(bgr))
+        return DeviceBatch(
+            instances=inst,
+            rects=rects,
+            letterboxes=list(letterboxes),
+            packed=packed,
+            nonempty=nonempty,
+            pictures=pictures_out if overlay is not None else None,
+            host_masks=host_masks,
+        )
+
+    def _decoder(self, lb: Letterbox, proto_hw: tuple[int, int], device: torch.device) -> PackedMaskDecoder:
         key = (lb.frame_hw, proto_hw)
         dec = self._decoders.get(key)
         if dec is None:
-            dec = DeviceMaskDecoder(MaskDecoder(lb, proto_hw), device)
+            dec = PackedMaskDecoder(MaskDecoder(lb, proto_hw), device)
             self._decoders[key] = dec
         return dec
 
-    def _postprocess(
-        self, pred: torch.Tensor, protos: torch.Tensor, lb: Letterbox, device: torch.device
-    ) -> Detections:
-        """``postprocess.postprocess`` for one frame, NMS and masks on the device."""
-        import torch  # noqa: PLC0415
 
-        nc, th = self.num_classes, self.thresholds
-        pred = pred.float()
-        class_scores = pred[4 : 4 + nc]
-        best = class_scores.max(dim=0).values
-        candidates = torch.nonzero(best > th.conf).flatten()
-        if candidates.numel() == 0:
-            return empty_detections(lb.frame_hw)
-        if candidates.numel() > MAX_NMS_CANDIDATES:
-            top = torch.sort(-best[candidates], stable=True).indices[:MAX_NMS_CANDIDATES]
-            candidates = candidates[top]
-        chosen = pred[:, candidates]
-        score = best[candidates]
-        class_id = class_scores[:, candidates].argmax(dim=0)
-        xywh = chosen[:4].T
-        half_w, half_h = xywh[:, 2] / 2, xywh[:, 3] / 2
-        xyxy = torch.stack(
-            [xywh[:, 0] - half_w, xywh[:, 1] - half_h, xywh[:, 0] + half_w, xywh[:, 1] + half_h], dim=1
-        )
-        keep = device_nms(xyxy, score, class_id, th.iou)[: th.max_det]
-        boxes = lb.boxes_to_frame(xyxy[keep].cpu().numpy())  # tiny; host math keeps it bit-identical
-        coeffs = chosen[4 + nc :, keep].T.contiguous()
-        proto_hw = (int(protos.shape[1]), int(protos.shape[2]))
-        masks, nonempty = self._decoder(lb, proto_hw, device).decode(protos, coeffs, boxes)
-        class_np = class_id[keep].cpu().numpy().astype(np.int64)
-        score_np = score[keep].cpu().numpy().astype(np.float32)
-        if not nonempty.all():  # as the NumPy path: instances with an empty mask are dropped
-            masks = InstanceMasks(
-                tuple(c for c, k in zip(masks.crops, nonempty, strict=True) if k),
-                masks.origins[nonempty],
-                masks.frame_hw,
-            )
-            boxes, class_np, score_np = boxes[nonempty], class_np[nonempty], score_np[nonempty]
-        return Detections(boxes.astype(np.float32), class_np, score_np, masks)
+def _size_groups(letterboxes: Sequence[Letterbox]) -> list[tuple[int, int]]:
+    """Runs of equal frame size in (sorted) ``letterboxes``, as (start, stop)."""
+    groups: list[tuple[int, int]] = []
+    start = 0
+    for i in range(1, len(letterboxes) + 1):
+        if i == len(letterboxes) or letterboxes[i].frame_hw != letterboxes[start].frame_hw:
+            groups.append((start, i))
+            start = i
+    return groups
+
+
+def _next_power_of_two(n: int) -> int:
+    return 1 << max(n - 1, 1).bit_length()
 
 
 class _NullContext:

@@ -115,9 +115,15 @@ def onnxruntime_check() -> Check:
 
 
 def torchvision_check() -> Check:
-    """Informational: streamseg never imports torchvision (it breaks next to a CPU torch)."""
+    """Informational: only ``--model torchvision:NAME`` (exporting Mask R-CNN) imports torchvision."""
     found = importlib.util.find_spec("torchvision") is not None
-    return Check("torchvision", True, "installed, not used" if found else "not installed, not needed")
+    return Check(
+        "torchvision",
+        True,
+        "installed (used only to export torchvision: models)"
+        if found
+        else "not installed (needed only for torchvision: models)",
+    )
 
 
 def gpu_present(index: int = 0) -> bool:
@@ -143,6 +149,19 @@ def choose_backend(requested: str, device: str, warn: bool = True) -> tuple[str,
     return "torch", device, f"{cuda.detail}; TensorRT unavailable: {trt.detail}"
 
 
+def video_checks(index: int = 0) -> list[Check]:
+    """NVDEC (``--decode gpu``) and NVENC (``--encoder nvenc``) as PyAV's FFmpeg sees them."""
+    from streamseg.capture.decode import nvdec_problem  # noqa: PLC0415
+    from streamseg.render.encoders import nvenc_problem  # noqa: PLC0415
+
+    cuda = cuda_check(index)
+    problem = nvdec_problem() or (None if cuda.ok else f"no CUDA device for the frames ({cuda.detail})")
+    nvdec = Check("NVDEC (PyAV)", problem is None, problem or "decodes on the GPU; --decode auto uses it")
+    problem = nvenc_problem()
+    nvenc = Check("NVENC (PyAV)", problem is None, problem or "opens; --encoder auto records with it")
+    return [nvdec, nvenc]
+
+
 def doctor(index: int = 0) -> list[Check]:
     return [
         nvml_check(index),
@@ -151,6 +170,7 @@ def doctor(index: int = 0) -> list[Check]:
         tensorrt_check(),
         onnxruntime_check(),
         torchvision_check(),
+        *video_checks(index),
     ]
 
 

@@ -44,21 +44,12 @@ def postprocess(
     thresholds: Thresholds,
 ) -> Detections:
     """``pred`` is one image's (4 + nc + nm, anchors) head output; ``protos`` its (nm, mh, mw) prototypes."""
-    class_scores = pred[4 : 4 + num_classes]
-    best = class_scores.max(axis=0)
-    candidates = np.flatnonzero(best > thresholds.conf)
-    if candidates.size == 0:
+    kept = kept_candidates(pred, num_classes, thresholds)
+    if kept is None:
         return empty_detections(letterbox.frame_hw)
-    if candidates.size > MAX_NMS_CANDIDATES:
-        top = np.argsort(-best[candidates], kind="stable")[:MAX_NMS_CANDIDATES]
-        candidates = candidates[top]
-    chosen = pred[:, candidates]
-    score = best[candidates].astype(np.float32)
-    class_id = class_scores[:, candidates].argmax(axis=0).astype(np.int64)
-    xyxy = _xywh_to_xyxy(chosen[:4].T)
-    keep = batched_nms(xyxy, score, class_id, thresholds.iou)[: thresholds.max_det]
-    xyxy = letterbox.boxes_to_frame(xyxy[keep])
-    coeffs = np.ascontiguousarray(chosen[4 + num_classes :, keep].T, dtype=np.float32)
+    anchors, xyxy, score, class_id = kept
+    xyxy = letterbox.boxes_to_frame(xyxy)
+    coeffs = np.ascontiguousarray(pred[4 + num_classes :, anchors].T, dtype=np.float32)
     masks = decoder.decode(protos, coeffs, xyxy)
     nonempty = np.array([bool(c.any()) for c in masks.crops], dtype=bool)
     if not nonempty.all():  # Ultralytics drops instances whose mask is empty; so do we
@@ -67,9 +58,31 @@ def postprocess(
             masks.origins[nonempty],
             masks.frame_hw,
         )
-        keep = keep[nonempty]
-        xyxy = xyxy[nonempty]
-    return Detections(xyxy.astype(np.float32), class_id[keep], score[keep], masks)
+        xyxy, score, class_id = xyxy[nonempty], score[nonempty], class_id[nonempty]
+    return Detections(xyxy.astype(np.float32), class_id, score, masks)
+
+
+def kept_candidates(
+    pred: FloatArray, num_classes: int, thresholds: Thresholds
+) -> tuple[IntArray, FloatArray, FloatArray, IntArray] | None:
+    """Confidence filter, class-aware NMS and ``max_det`` on one image's head output.
+
+    Returns the kept anchors, their boxes (network-input pixels), scores and classes, best first;
+    ``None`` when nothing passes the threshold.
+    """
+    class_scores = pred[4 : 4 + num_classes]
+    best = class_scores.max(axis=0)
+    candidates = np.flatnonzero(best > thresholds.conf)
+    if candidates.size == 0:
+        return None
+    if candidates.size > MAX_NMS_CANDIDATES:
+        top = np.argsort(-best[candidates], kind="stable")[:MAX_NMS_CANDIDATES]
+        candidates = candidates[top]
+    score = best[candidates].astype(np.float32)
+    class_id = class_scores[:, candidates].argmax(axis=0).astype(np.int64)
+    xyxy = _xywh_to_xyxy(pred[:4, candidates].T)
+    keep = batched_nms(xyxy, score, class_id, thresholds.iou)[: thresholds.max_det]
+    return candidates[keep], xyxy[keep], score[keep], class_id[keep]
 
 
 def _xywh_to_xyxy(xywh: FloatArray) -> FloatArray:

@@ -6,11 +6,10 @@ changes; each pass reopens the file through the same factory the pipeline used.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 
-from streamseg.capture import FrameSource, SourceBase, SourceStats
+from streamseg.capture import FrameSource, ImageSource, SourceBase, SourceStats
 from streamseg.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -19,8 +18,9 @@ DEFAULT_STEP_S = 1 / 30  # gap between passes when the clip's frame interval is 
 
 
 def loop_source(source: FrameSource, reopen: Callable[[], FrameSource]) -> FrameSource:
-    """``source`` made endless (``reopen()`` returns a fresh, opened copy), or itself when live."""
-    return source if source.is_live else LoopingSource(source, reopen)
+    """``source`` made endless (``reopen()`` returns a fresh, opened copy), or itself when live or still
+    pictures (segmenting the same photos again tells nothing new)."""
+    return source if source.is_live or isinstance(source, ImageSource) else LoopingSource(source, reopen)
 
 
 class LoopingSource(SourceBase):
@@ -79,9 +79,7 @@ class LoopingSource(SourceBase):
         self._frames_this_pass += 1
         if self._last is not None and frame.pts + self._pts_offset > self._last.pts:
             self._step = frame.pts + self._pts_offset - self._last.pts
-        out = dataclasses.replace(
-            frame, index=frame.index + self._index_offset, pts=frame.pts + self._pts_offset
-        )
+        out = frame.replace(index=frame.index + self._index_offset, pts=frame.pts + self._pts_offset)
         self._last = out
         return out
 

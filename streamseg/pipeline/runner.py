@@ -19,23 +19,41 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from streamseg.capture import FrameSource, LiveSource, demo_clip_path, open_source
+from streamseg.capture import FrameSource, ImageSource, LiveSource, demo_clip_path, open_source
+from streamseg.capture.decode import DecodeTarget, plan_decode
+from streamseg.capture.decode import describe as describe_decode
+from streamseg.capture.webcam import parse_webcam_uri
 from streamseg.config import Config, SourceConfig, merge, source_from
-from streamseg.errors import PipelineStopped, SourceExistsError, StreamsegError, UnknownSourceError
+from streamseg.errors import (
+    ConfigError,
+    PipelineStopped,
+    SourceExistsError,
+    StreamsegError,
+    UnknownSourceError,
+)
 from streamseg.inference.backends import InferenceBackend
-from streamseg.inference.engine import SegmentationEngine
-from streamseg.inference.loader import open_backend
-from streamseg.inference.postprocess import Thresholds
+from streamseg.inference.engine import PendingResult, SegmentationEngine
+from streamseg.inference.loader import planned_device_path
+from streamseg.inference.sam.board import PromptBoard
+from streamseg.inference.segmenter import Segmenter
+from streamseg.inference.segmenters import open_segmenter
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.dynamic_sources import SourceEnds, free_record_path
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
 from streamseg.pipeline.looping import loop_source
-from streamseg.pipeline.sinks import RecordingSink, ResultsSink, build_annotate, build_sinks
+from streamseg.pipeline.render_step import RenderStep
+from streamseg.pipeline.sinks import RecordingSink, Sinks, build_sinks
 from streamseg.pipeline.workers import EndsPerSource, Sink, capture_loop, inference_loop, render_loop
 from streamseg.render import record_path_for
+from streamseg.render.device_overlay import DeviceOverlay
+from streamseg.render.encoders import X264, choose_encoder
 from streamseg.telemetry import Telemetry
 from streamseg.types import Frame, SegResult
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +72,15 @@ class Pipeline:
         config: Config | None = None,
         telemetry: Telemetry | None = None,
         sinks: Sequence[Sink] = (),
+        backend: InferenceBackend | None = None,
         keep_alive: bool = False,
         record_path: Callable[[str], Path] | None = None,
     ) -> None:
-        """``keep_alive``: run on with no source left (or none at all) until ``stop()``, for sources that
-        come and go; otherwise the run ends with its last source. ``record_path(name)``: where a source's
-        recording goes (default: ``record_path_for``, never overwriting for sources added later)."""
+        """``backend``: an already open runtime to use instead of loading ``config.model`` (the caller
+        keeps owning it: the pipeline does not close it). ``keep_alive``: run on with no source left (or
+        none at all) until ``stop()``, for sources that come and go; otherwise the run ends with its last
+        source. ``record_path(name)``: where a source's recording goes (default: ``record_path_for``,
+        never overwriting for sources added later)."""
         cfg = config or Config()
         if sources is not None:
             cfg = dataclasses.replace(
@@ -72,12 +93,15 @@ class Pipeline:
         self.telemetry = telemetry or Telemetry()
         self._life = Lifecycle(self.config.pipeline.stage_timeout_s)
         self._sources: list[FrameSource] = []
-        self._backend: InferenceBackend | None = None
-        self._engine: SegmentationEngine | None = None
-        self._sinks: list[RecordingSink | ResultsSink] = []
+        self._backend: InferenceBackend | None = backend  # given by the caller, who keeps owning it
+        self._host_masks = True
+        self._runtime: Segmenter | None = None  # what open() loaded, closed at the end
+        self._engine: Segmenter | None = None
+        self.prompts: PromptBoard | None = None  # dashboard clicks, when a SAM model is configured
+        self._sinks: Sinks = []
         self._extra_sinks = list(sinks)  # e.g. the dashboard's preview; fed after the built-in ones
         self._threads: list[threading.Thread] = []
-        self._results_q: queue.Queue[SegResult | EndOfStream] | None = None
+        self._results_q: queue.Queue[SegResult | PendingResult | EndOfStream] | None = None
         self._out_q: queue.Queue[SegResult | EndOfStream] | None = None
         self._frame_qs: dict[str, queue.Queue[Frame | EndOfStream]] = {}
         self._keep_alive = keep_alive
@@ -88,6 +112,7 @@ class Pipeline:
         self._ends = SourceEnds()
         self._control = threading.Lock()  # add_source / remove_source against each other and stop
         self._adding: set[str] = set()
+        self._decode: DecodeTarget | None = None
         self._opened = False
         self._started = False
         self._joined = False
@@ -102,7 +127,7 @@ class Pipeline:
         return [s.name for s in self._sources]
 
     @property
-    def engine(self) -> SegmentationEngine:
+    def engine(self) -> Segmenter:
         if self._engine is None:
             raise RuntimeError("Pipeline.open() has not run")
         return self._engine
@@ -116,27 +141,66 @@ class Pipeline:
         source_cfgs = cfg.sources or demo
         try:
             # Cheapest checks first: a mistyped path should not wait for a model download or export.
+            decode, why_cpu, codec = self._plan_outputs()
+            self._decode = decode  # sources added later decode the same way
             for sc in source_cfgs:
-                self._sources.append(open_source(sc, cfg.live, cfg.pipeline.source_timeout_s))
+                src = open_source(sc, cfg.live, cfg.pipeline.source_timeout_s, decode)
+                webcam = parse_webcam_uri(sc.uri) is not None
+                where = describe_decode(None if webcam else decode, cfg.pipeline.decode, why_cpu)
+                log.info(
+                    "%s: %s", src.name, "webcam frames come from OpenCV on the host" if webcam else where
+                )
+                self._sources.append(src)
             if cfg.pipeline.loop:  # --loop: file sources start over when they end
                 timeout_s = cfg.pipeline.source_timeout_s
-                reopen = functools.partial(open_source, live=cfg.live, timeout_s=timeout_s)
+                reopen = functools.partial(open_source, live=cfg.live, timeout_s=timeout_s, decode=decode)
                 self._sources = [
                     loop_source(src, functools.partial(reopen, sc))
                     for src, sc in zip(self._sources, source_cfgs, strict=True)
                 ]
-            # Each runtime reads its own artifact: .onnx (ORT), .pt (torch), a TensorRT plan (loader).
-            self._backend = open_backend(cfg.model)
-            thresholds = Thresholds(cfg.model.conf, cfg.model.iou, cfg.model.max_det)
-            self._engine = SegmentationEngine(
-                self._backend, cfg.model.imgsz, thresholds, self.telemetry.record_stage
+            if cfg.sam.model:
+                self.prompts = PromptBoard([s.name for s in self._sources], cfg.sam.max_prompts)
+            # YOLO or Mask R-CNN on the configured runtime, SAM after it when asked (segmenters).
+            self._engine = self._runtime = open_segmenter(
+                cfg, self.telemetry.record_stage, self.prompts, backend=self._backend
             )
-            self._sinks = build_sinks(cfg, self._sources, self._record_path)
+            self._sinks = build_sinks(
+                cfg, self._sources, codec, self.telemetry.record_stage, self._record_path
+            )
         except BaseException:
             self._close_everything()
             raise
         self._opened = True
         return self
+
+    def _device_path_device(self) -> tuple[torch.device | None, str]:
+        """Where the model's device path will run, known before the model loads (or from the given
+        backend); else None and why frames go to the model from the host."""
+        if self.config.sam.model:
+            return None, "SAM reads the frames on the host"
+        if self._backend is not None:
+            device_backend = self._backend.device_path()
+            device = device_backend.device if device_backend is not None else None
+            return device, "the backend takes frames from the host"
+        device_name, why = planned_device_path(self.config.model)
+        if device_name is None:
+            return None, why
+        import torch  # noqa: PLC0415 - only on the GPU path
+
+        return torch.device(device_name), why
+
+    def _plan_outputs(self) -> tuple[DecodeTarget | None, str, str]:
+        """``--decode`` and ``--encoder`` resolved before anything is opened: (decode target, why frames
+        stay on the host when they do, codec for recordings)."""
+        cfg = self.config
+        device, why = self._device_path_device()
+        target = plan_decode(cfg.pipeline.decode, device, why)
+        if device is not None and target is None:
+            why = "NVDEC is not available"
+        on_gpu = device is not None and device.type == "cuda"
+        wants_encoder = cfg.output.record or cfg.output.encoder == "nvenc"
+        codec = choose_encoder(cfg.output.encoder, on_gpu) if wants_encoder else X264
+        return target, why, codec
 
     def start(self) -> Pipeline:
         if self._started:
@@ -172,9 +236,12 @@ class Pipeline:
                 daemon=True,
             )
         )
-        annotate = (
-            build_annotate(cfg, self.telemetry) if any(s.needs_annotated for s in self._sinks) else None
-        )
+        draw = any(s.needs_annotated for s in self._sinks)
+        engine = self.engine
+        if isinstance(engine, SegmentationEngine):  # YOLO; SAM stages and Mask R-CNN draw on the host
+            engine.host_masks = self._host_masks or bool(cfg.output.save_results)
+            if draw and engine.device_runner is not None:  # masks and boxes drawn where the frame is
+                engine.overlay = DeviceOverlay(cfg.render)
         self._threads.append(
             threading.Thread(
                 target=render_loop,
@@ -183,7 +250,7 @@ class Pipeline:
                     self._out_q,
                     life,
                     self.telemetry,
-                    annotate,
+                    RenderStep(cfg.render, self.telemetry, draw),
                     [*self._sinks, *self._extra_sinks, self._ends],
                 ),
                 name="render",
@@ -235,12 +302,16 @@ class Pipeline:
                 raise SourceExistsError(f"a source named '{name}' is already running (names must be unique)")
             self._adding.add(name)
         try:
-            src = open_source(sc, cfg.live, cfg.pipeline.source_timeout_s)  # network waits: not locked
+            # Network waits happen here, unlocked.
+            src = open_source(sc, cfg.live, cfg.pipeline.source_timeout_s, self._decode)
             try:
+                if isinstance(src, ImageSource):
+                    raise ConfigError(f"{sc.uri}: still images are given at start, not added while running")
                 if check and isinstance(src, LiveSource):
                     src.connect_now()
                 if cfg.pipeline.loop:
-                    reopen = functools.partial(open_source, sc, cfg.live, cfg.pipeline.source_timeout_s)
+                    timeout_s = cfg.pipeline.source_timeout_s
+                    reopen = functools.partial(open_source, sc, cfg.live, timeout_s, self._decode)
                     src = loop_source(src, reopen)
                 with self._control:
                     self._check_open_for_changes()
@@ -316,8 +387,14 @@ class Pipeline:
         """Paths of every recording so far, finalized or still being written."""
         return [p for s in self._sinks if isinstance(s, RecordingSink) for p in s.paths]
 
-    def results(self) -> Iterator[SegResult]:
-        """One ``SegResult`` per frame, per source in frame order; re-raises the first pipeline error."""
+    def results(self, *, host_masks: bool = True) -> Iterator[SegResult]:
+        """One ``SegResult`` per frame, per source in frame order; re-raises the first pipeline error.
+
+        ``host_masks=False``: on the GPU path, masks are copied to the host only if something reads
+        them (the results file always does); for a caller that looks at boxes only.
+        """
+        if not self._started:
+            self._host_masks = host_masks
         self.start()
         out_q = self._out_q
         if out_q is None:
@@ -393,8 +470,8 @@ class Pipeline:
         if not self._started:
             for sink in self._sinks:
                 sink.close()
-        if self._backend is not None:
-            self._backend.close()
+        if self._runtime is not None:
+            self._runtime.close()
 
     def __enter__(self) -> Pipeline:
         return self.open()

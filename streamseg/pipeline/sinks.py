@@ -5,19 +5,26 @@ Sinks are created in ``Pipeline.open()`` so an unwritable path fails before any 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from streamseg.capture import FrameSource
+from streamseg.capture import FrameSource, ImageSource
 from streamseg.config import Config
+from streamseg.errors import ConfigError
 from streamseg.export import ResultsWriter
 from streamseg.render import FrameAnnotator, VideoWriter, record_path_for
+from streamseg.render.encoders import X264
+from streamseg.render.i420 import I420Picture
+from streamseg.render.recorder import SourceRecorder, StageRecorder
+from streamseg.render.stills import StillImageSink
 from streamseg.telemetry import Telemetry
 from streamseg.types import SegResult, UInt8Array
 
 
 class RecordingSink:
-    """Annotated H.264 per source, timestamps from the source's own pts.
+    """Annotated H.264 per source, timestamps from the source's own pts, each source encoded on its
+    own thread (``render.recorder``).
 
     Sources may be added while the pipeline runs; a source's file is finalized when its last frame is
     through (``end_source``), the others when the sink closes.
@@ -30,15 +37,19 @@ class RecordingSink:
         cfg: Config,
         base: str,
         sources: Sequence[FrameSource],
+        codec: str = X264,
+        record_stage: StageRecorder | None = None,
         path_for: Callable[[str], Path] | None = None,
     ) -> None:
         self._output = cfg.output
-        self._writers: dict[str, VideoWriter] = {}
+        self._codec = codec
+        self._record_stage = record_stage
+        self._recorders: dict[str, SourceRecorder] = {}
         self._finished: list[str] = []
         try:
             for src in sources:
                 path = path_for(src.name) if path_for else record_path_for(base, src.name, len(sources))
-                self.add_source(src, path)
+                self.add_source(src, path, sharing=len(sources))
         except BaseException:
             self.close()
             raise
@@ -46,31 +57,45 @@ class RecordingSink:
     @property
     def paths(self) -> list[str]:
         """Every recording so far: finalized ones (of sources that ended) first."""
-        return [*self._finished, *(str(w.path) for w in list(self._writers.values()))]
+        return [*self._finished, *(str(r.path) for r in list(self._recorders.values()))]
 
-    def add_source(self, src: FrameSource, path: Path) -> None:
-        """Record ``src`` into ``path`` too (raises ``OutputError`` when it cannot be written)."""
-        self._writers[src.name] = VideoWriter.from_config(
-            path, self._output, fps_hint=src.nominal_fps, low_latency=src.is_live
+    def add_source(self, src: FrameSource, path: Path, sharing: int = 0) -> None:
+        """Record ``src`` into ``path`` too (raises ``OutputError`` when it cannot be written).
+        ``sharing``: how many files encode at once (default: those recording now, plus this one)."""
+        sharing = sharing or len(self._recorders) + 1
+        # x264 threads per file: all cores for one source; shared out when many encode at once
+        threads = 0 if sharing <= 1 else max(1, (os.cpu_count() or 1) // sharing)
+        writer = VideoWriter.from_config(
+            path, self._output, src.nominal_fps, low_latency=src.is_live, codec=self._codec, threads=threads
+        )
+        self._recorders[src.name] = SourceRecorder(
+            writer, src.name, lossless=not src.is_live, record_stage=self._record_stage
         )
 
     def end_source(self, name: str) -> None:
-        """Finalize the recording of a source whose last frame has been written."""
-        writer = self._writers.pop(name, None)
-        if writer is not None:
-            writer.close()
-            self._finished.append(str(writer.path))
+        """Finalize the recording of a source whose last frame has been handed over."""
+        recorder = self._recorders.pop(name, None)
+        if recorder is not None:
+            recorder.close()
+            self._finished.append(str(recorder.path))
 
-    def write(self, result: SegResult, annotated: UInt8Array | None) -> None:
+    def write(self, result: SegResult, annotated: UInt8Array | I420Picture | None) -> None:
+        recorder = self._recorders.get(result.source)
+        if recorder is None:  # a still image: --save-images writes those
+            return
         if annotated is None:
             raise ValueError("recording needs the annotated frame")
-        self._writers[result.source].write(annotated, result.pts)
+        recorder.submit(annotated, result.pts)
 
     def close(self) -> None:
+        """Finish every recording: all encoders drain at once, then each file is closed."""
+        recorders = list(self._recorders.values())
+        for recorder in recorders:
+            recorder.stop_later()
         errors = []
-        for writer in list(self._writers.values()):
+        for recorder in recorders:
             try:
-                writer.close()
+                recorder.close()
             except Exception as exc:
                 errors.append(exc)
         if errors:
@@ -85,28 +110,53 @@ class ResultsSink:
     def __init__(self, path: str) -> None:
         self._writer = ResultsWriter(path)
 
-    def write(self, result: SegResult, annotated: UInt8Array | None) -> None:
+    def write(self, result: SegResult, annotated: UInt8Array | I420Picture | None) -> None:
         self._writer.write(result)
 
     def close(self) -> None:
         self._writer.close()
 
 
+Sinks = list[RecordingSink | ResultsSink | StillImageSink]
+
+
 def build_sinks(
-    cfg: Config, sources: Sequence[FrameSource], record_path: Callable[[str], Path] | None = None
-) -> list[RecordingSink | ResultsSink]:
-    """``record_path(name)``: where a source's recording goes (default: ``record_path_for``)."""
-    sinks: list[RecordingSink | ResultsSink] = []
+    cfg: Config,
+    sources: Sequence[FrameSource],
+    codec: str = X264,
+    record_stage: StageRecorder | None = None,
+    record_path: Callable[[str], Path] | None = None,
+) -> Sinks:
+    """Videos are recorded (``--record``, each on its own encoder thread), still images saved as images
+    (``--save-images``). ``record_path(name)``: where a source's recording goes (default:
+    ``record_path_for``)."""
+    stills = [s for s in sources if isinstance(s, ImageSource)]
+    videos = [s for s in sources if not isinstance(s, ImageSource)]
+    if sources:  # a pipeline may start empty and take sources later
+        _check_outputs_have_sources(cfg, stills, videos)
+    sinks: Sinks = []
     try:
         if cfg.output.save_results:
             sinks.append(ResultsSink(cfg.output.save_results))
         if cfg.output.record:
-            sinks.append(RecordingSink(cfg, cfg.output.record, sources, record_path))
+            sinks.append(RecordingSink(cfg, cfg.output.record, videos, codec, record_stage, record_path))
+        if cfg.output.save_images:
+            names = [name for s in stills for name in s.file_names]
+            sinks.append(StillImageSink(cfg.output.save_images, names, cfg.render))
     except BaseException:
         for sink in sinks:
             sink.close()
         raise
     return sinks
+
+
+def _check_outputs_have_sources(
+    cfg: Config, stills: Sequence[ImageSource], videos: Sequence[FrameSource]
+) -> None:
+    if cfg.output.record and not videos:
+        raise ConfigError("--record writes video, and every source is a still image: use --save-images DIR")
+    if cfg.output.save_images and not stills:
+        raise ConfigError("--save-images writes annotated still images, and no source is one: use --record")
 
 
 def build_annotate(cfg: Config, telemetry: Telemetry) -> Callable[[SegResult], UInt8Array]:

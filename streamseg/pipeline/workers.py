@@ -11,9 +11,11 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from streamseg.errors import DecodeError, SourceGaveUp
-from streamseg.inference.engine import SegmentationEngine
+from streamseg.inference.engine import PendingResult
+from streamseg.inference.segmenter import Segmenter
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.lifecycle import END, EndOfStream, Lifecycle
+from streamseg.render.i420 import I420Picture
 from streamseg.types import Frame, SegResult, UInt8Array
 
 log = logging.getLogger(__name__)
@@ -34,9 +36,13 @@ class Meter(Protocol):
 
 
 class Sink(Protocol):
-    """Something the render thread feeds: a recording, a results file, a preview."""
+    """Something the render thread feeds: a recording, a results file, a preview.
 
-    def write(self, result: SegResult, annotated: UInt8Array | None) -> None: ...
+    ``annotated`` is the drawn frame when some sink needs one: a BGR array on the CPU path, an
+    ``I420Picture`` (yuv420p, ``.bgr()`` for BGR) when it was drawn on the GPU; else None.
+    """
+
+    def write(self, result: SegResult, annotated: UInt8Array | I420Picture | None) -> None: ...
     def close(self) -> None: ...
 
 
@@ -97,12 +103,13 @@ def _put_latest(out: queue.Queue[Frame | EndOfStream], frame: Frame, meter: Mete
 
 def inference_loop(
     batcher: Batcher,
-    engine: SegmentationEngine,
-    out: queue.Queue[SegResult | EndOfStream],
+    engine: Segmenter,
+    out: queue.Queue[SegResult | PendingResult | EndOfStream],
     life: Lifecycle,
     meter: Meter,
 ) -> None:
-    """Thread 2: batch frames from all sources, run the model, postprocess.
+    """Thread 2: batch frames from all sources, run the model, postprocess (on a device path the
+    results go out pending: the render thread collects what the device still finishes).
 
     A source's end is passed on after its last result, so the render thread can finalize its outputs.
     """
@@ -114,7 +121,7 @@ def inference_loop(
                 for frame in batch:
                     meter.record_stage("queue_wait", now - frame.capture_time, frame.source)
                 meter.record_batch(len(batch))
-                for result in engine.run(batch):
+                for result in engine.submit(batch):
                     if not life.put(out, result):
                         return
             for name in batcher.take_ended():
@@ -128,14 +135,15 @@ def inference_loop(
 
 
 def render_loop(
-    results: queue.Queue[SegResult | EndOfStream],
+    results: queue.Queue[SegResult | PendingResult | EndOfStream],
     out: queue.Queue[SegResult | EndOfStream],
     life: Lifecycle,
     meter: Meter,
-    annotate: Callable[[SegResult], UInt8Array] | None,
+    render: Callable[[SegResult | PendingResult], tuple[SegResult, UInt8Array | I420Picture | None, str]],
     sinks: list[Sink],
 ) -> None:
-    """Thread 3: draw, encode, export; then hand the result to ``Pipeline.results()``.
+    """Thread 3: finish and draw each result, feed the sinks (each recording encodes on its own
+    thread); then hand the result to ``Pipeline.results()``.
 
     Sinks are always closed here, also on stop or error, so recordings are finalized.
     """
@@ -150,17 +158,15 @@ def render_loop(
                         sink.end_source(item.source)
                 continue
             t0 = time.perf_counter()
-            annotated = annotate(item) if annotate is not None else None
+            result, annotated, stage = render(item)
             t1 = time.perf_counter()
             for sink in sinks:
-                sink.write(item, annotated)
-            t2 = time.perf_counter()
-            source = item.source
-            meter.record_stage("render", t1 - t0, source)
-            meter.record_stage("encode", t2 - t1, source)
-            meter.record_stage("end_to_end", time.monotonic() - item.frame.capture_time, source)
+                sink.write(result, annotated)
+            source = result.source
+            meter.record_stage(stage, t1 - t0, source)
+            meter.record_stage("end_to_end", time.monotonic() - result.frame.capture_time, source)
             meter.count_frame(source, "processed")
-            if not life.put(out, item):
+            if not life.put(out, result):
                 break
     except Exception as exc:
         life.fail(exc, "render")

@@ -5,6 +5,8 @@ The numbers come from the caller (the pipeline owns the clocks); the panel only 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 
 from streamseg.render._scene import check_scene
@@ -44,9 +46,15 @@ class HudAnnotator:
     ) -> UInt8Array:
         check_scene(scene)
         height, width = scene.shape[:2]
+        panel = self.panel(width, height, hud_lines(source, fps, latency_ms, n_instances))
+        if panel is not None:
+            draw_panel(scene, panel)
+        return scene
+
+    def panel(self, width: int, height: int, lines: list[str]) -> Panel | None:
+        """Where the panel goes on a ``width`` x ``height`` canvas; None if the frame is too small."""
         scale = self.text_scale if self.text_scale is not None else auto_text_scale(height)
         thickness = 1 if scale < 0.8 else 2
-        lines = hud_lines(source, fps, latency_ms, n_instances)
         sizes = [cv2.getTextSize(line, FONT, scale, thickness) for line in lines]
         line_h = max(th + baseline for (_, th), baseline in sizes) + 4
         pad = max(4, line_h // 3)
@@ -55,10 +63,34 @@ class HudAnnotator:
         x0, y0 = self.margin, self.margin
         x1, y1 = min(width, x0 + box_w), min(height, y0 + box_h)
         if x1 <= x0 or y1 <= y0:
-            return scene  # frame smaller than the margin: nothing sensible to draw
-        panel = scene[y0:y1, x0:x1]
-        cv2.addWeighted(panel, 1.0 - self.opacity, panel, 0.0, 0.0, dst=panel)
-        for row, (line, ((_, th), _)) in enumerate(zip(lines, sizes, strict=True)):
-            baseline_y = y0 + pad + row * line_h + th
-            cv2.putText(scene, line, (x0 + pad, baseline_y), FONT, scale, _TEXT_COLOR, thickness, cv2.LINE_AA)
-        return scene
+            return None  # frame smaller than the margin: nothing sensible to draw
+        heights = tuple(th for (_, th), _ in sizes)
+        return Panel(x0, y0, x1, y1, tuple(lines), heights, scale, thickness, pad, line_h, self.opacity)
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """The HUD's darkened rectangle (canvas pixels) and the lines written on it."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    lines: tuple[str, ...]
+    text_heights: tuple[int, ...]
+    scale: float
+    thickness: int
+    pad: int
+    line_h: int
+    opacity: float
+
+
+def draw_panel(scene: UInt8Array, panel: Panel, dx: int = 0, dy: int = 0) -> None:
+    """Darken the panel and write its lines, moved by (dx, dy) (for a patch of a larger canvas)."""
+    x0, y0 = panel.x0 + dx, panel.y0 + dy
+    region = scene[y0 : panel.y1 + dy, x0 : panel.x1 + dx]
+    cv2.addWeighted(region, 1.0 - panel.opacity, region, 0.0, 0.0, dst=region)
+    for row, (line, th) in enumerate(zip(panel.lines, panel.text_heights, strict=True)):
+        baseline_y = y0 + panel.pad + row * panel.line_h + th
+        origin = (x0 + panel.pad, baseline_y)
+        cv2.putText(scene, line, origin, FONT, panel.scale, _TEXT_COLOR, panel.thickness, cv2.LINE_AA)

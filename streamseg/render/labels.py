@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 
 from streamseg.render._scene import check_scene, pixel_boxes
@@ -38,16 +40,22 @@ class LabelAnnotator:
 
     def annotate(self, scene: UInt8Array, result: SegResult) -> UInt8Array:
         check_scene(scene)
+        for tag in self.tags(result, scene.shape[1], scene.shape[0]):
+            draw_tag(scene, tag)
+        return scene
+
+    def tags(self, result: SegResult, width: int, height: int) -> list[Tag]:
+        """Where each instance's tag goes on a ``width`` x ``height`` canvas, and what it says."""
         n = len(result)
         if n == 0:
-            return scene
-        height, width = scene.shape[:2]
+            return []
         scale = self.text_scale if self.text_scale is not None else auto_text_scale(height)
         thickness = 1 if scale < 0.8 else 2
         pad = self.padding
         boxes = pixel_boxes(result.xyxy, width, height).tolist()
         colors = self.palette.colors(result.class_id).tolist()
         scores = result.score.tolist()
+        out = []
         for i in range(n):
             text = f"{result.class_name(i)} {scores[i]:.2f}" if self.show_score else result.class_name(i)
             (tw, th), baseline = cv2.getTextSize(text, FONT, scale, thickness)
@@ -56,15 +64,37 @@ class LabelAnnotator:
             top = y0 - lh if y0 - lh >= 0 else y0  # above the box, or just inside its top edge
             left = min(x0, max(0, width - lw))
             b, g, r = colors[i]
-            cv2.rectangle(scene, (left, top), (left + lw - 1, top + lh - 1), (b, g, r), cv2.FILLED)
-            cv2.putText(
-                scene,
-                text,
-                (left + pad, top + pad + th),
-                FONT,
-                scale,
-                text_color_for((b, g, r)),
-                thickness,
-                cv2.LINE_AA,
-            )
-        return scene
+            out.append(Tag(text, left, top, lw, lh, (b, g, r), scale, thickness, pad, th))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """One label: its text and the filled rectangle behind it (canvas pixels)."""
+
+    text: str
+    left: int
+    top: int
+    width: int
+    height: int
+    color: tuple[int, int, int]  # BGR fill
+    scale: float
+    thickness: int
+    pad: int
+    text_height: int
+
+
+def draw_tag(scene: UInt8Array, tag: Tag, dx: int = 0, dy: int = 0) -> None:
+    """Draw ``tag`` with its rectangle moved by (dx, dy): on a patch cut out of a larger canvas."""
+    left, top = tag.left + dx, tag.top + dy
+    cv2.rectangle(scene, (left, top), (left + tag.width - 1, top + tag.height - 1), tag.color, cv2.FILLED)
+    cv2.putText(
+        scene,
+        tag.text,
+        (left + tag.pad, top + tag.pad + tag.text_height),
+        FONT,
+        tag.scale,
+        text_color_for(tag.color),
+        tag.thickness,
+        cv2.LINE_AA,
+    )

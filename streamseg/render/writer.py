@@ -37,6 +37,7 @@ from av.video.frame import PictureType
 from streamseg.closing import ClosesOnExit
 from streamseg.config import OutputConfig, parse_duration
 from streamseg.errors import OutputError
+from streamseg.render.encoders import NVENC, X264, encoder_options
 from streamseg.types import UInt8Array
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,13 @@ class VideoWriter(ClosesOnExit):
         fragment_seconds: float = 1.0,
         low_latency: bool = False,
         segment_seconds: float | None = None,
+        codec: str = X264,
+        threads: int = 0,
     ) -> None:
+        """``codec``: ``libx264`` or ``h264_nvenc`` (see ``render.encoders``); ``threads``: x264's
+        threads for this file (0: x264's own choice; set when many sources share the cores)."""
+        if codec not in (X264, NVENC):
+            raise ValueError(f"codec must be {X264} or {NVENC}, got {codec!r}")
         if not 0 <= crf <= 51:
             raise ValueError(f"crf must be between 0 and 51, got {crf}")
         if fragment_seconds <= 0:
@@ -96,6 +103,8 @@ class VideoWriter(ClosesOnExit):
         self._fragment_us = max(1, round(fragment_seconds * 1_000_000))
         # Live sources: no lookahead and no frame-thread delay, so a kill -9 loses at most one fragment.
         self._low_latency = low_latency
+        self._codec = codec
+        self._threads = max(0, int(threads))
         self.frames_written = 0
         self.pts_fixups = 0  # frames whose pts did not increase and were bumped by one tick
         self.pts_restarts = 0  # big backward jumps (source restarted) that re-based the clock
@@ -120,7 +129,13 @@ class VideoWriter(ClosesOnExit):
 
     @classmethod
     def from_config(
-        cls, path: str | Path, output: OutputConfig, fps_hint: float | None = None, low_latency: bool = False
+        cls,
+        path: str | Path,
+        output: OutputConfig,
+        fps_hint: float | None = None,
+        low_latency: bool = False,
+        codec: str = X264,
+        threads: int = 0,
     ) -> VideoWriter:
         """The writer the CLI/pipeline wants: crf, preset and ``--segment`` from ``OutputConfig``."""
         segment_s = parse_duration(output.segment, "output.segment") if output.segment else None
@@ -131,6 +146,8 @@ class VideoWriter(ClosesOnExit):
             preset=output.preset,
             low_latency=low_latency,
             segment_seconds=segment_s,
+            codec=codec,
+            threads=threads,
         )
 
     @property
@@ -144,12 +161,31 @@ class VideoWriter(ClosesOnExit):
 
     def write(self, image: UInt8Array, pts_seconds: float) -> None:
         """Encode one BGR frame shown at ``pts_seconds`` (source clock; the first frame written is t=0)."""
-        if self._closed:
-            raise OutputError(f"recording {self.path} is already closed")
+        self._check_open()
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
         size = self._size_wh or self._open_stream(int(image.shape[1]), int(image.shape[0]))
         yuv = cast(UInt8Array, cv2.cvtColor(self._fit(image, size), cv2.COLOR_BGR2YUV_I420))
+        self._encode(yuv, pts_seconds)
+
+    def write_i420(self, yuv: UInt8Array, pts_seconds: float) -> None:
+        """Encode one planar yuv420p frame ((H * 3 / 2, W), H and W even), as the GPU path hands it over:
+        no colour conversion on the CPU."""
+        self._check_open()
+        if yuv.ndim != 2 or yuv.dtype != np.uint8 or yuv.shape[0] % 3 or yuv.shape[1] % 2:
+            raise ValueError(f"yuv420p must be (H * 3 / 2, W) uint8, got {yuv.shape} {yuv.dtype}")
+        height, width = yuv.shape[0] * 2 // 3, int(yuv.shape[1])
+        size = self._size_wh or self._open_stream(width, height)
+        if size != (width, height):  # the source changed size mid-stream: rare, convert and resize
+            bgr = cast(UInt8Array, cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420))
+            yuv = cast(UInt8Array, cv2.cvtColor(self._fit(bgr, size), cv2.COLOR_BGR2YUV_I420))
+        self._encode(yuv, pts_seconds)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise OutputError(f"recording {self.path} is already closed")
+
+    def _encode(self, yuv: UInt8Array, pts_seconds: float) -> None:
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         frame.pts = ticks = self._ticks(pts_seconds)
         frame.time_base = TIME_BASE
@@ -194,7 +230,7 @@ class VideoWriter(ClosesOnExit):
             raise ValueError(f"frame too small to encode: {width}x{height}")
         if (even_w, even_h) != (width, height):
             logger.info("%s: odd frame size %dx%d, recording %dx%d", self.path, width, height, even_w, even_h)
-        stream = self._container.add_stream("libx264", rate=self._rate)
+        stream = self._container.add_stream(self._codec, rate=self._rate)
         stream.width, stream.height, stream.pix_fmt = even_w, even_h, "yuv420p"
         stream.time_base = TIME_BASE
         ctx = stream.codec_context
@@ -202,9 +238,7 @@ class VideoWriter(ClosesOnExit):
         ctx.gop_size = self._gop
         ctx.colorspace = _AVCOL_SPC_SMPTE170M
         ctx.color_range = _AVCOL_RANGE_MPEG
-        options = {"crf": str(self._crf), "preset": self._preset, "bf": "0"}
-        if self._low_latency:
-            options["tune"] = "zerolatency"
+        options = encoder_options(self._codec, self._crf, self._preset, self._low_latency, self._threads)
         if self._segment_ticks is not None:
             options["forced-idr"] = "1"  # a forced keyframe is an IDR frame: each file decodes on its own
         stream.options = options

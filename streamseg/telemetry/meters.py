@@ -23,6 +23,7 @@ STAGES: tuple[str, ...] = (
     "preprocess",
     "infer",
     "postprocess",
+    "refine",
     "render",
     "encode",
     "end_to_end",

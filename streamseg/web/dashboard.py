@@ -58,6 +58,7 @@ class Dashboard:
             views.metrics,
             self._config.dashboard.history_s,
             control=pipeline,
+            prompts=pipeline.prompts,
         )
         self.server.start()
         return self

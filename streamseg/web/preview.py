@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from streamseg.render.i420 import I420Picture, as_bgr
 from streamseg.types import InstanceMasks, SegResult, UInt8Array
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class Latest:
 
     seq: int  # 1, 2, 3 ... per source, so viewers can ask for "anything newer than N"
     result: SegResult
-    annotated: UInt8Array | None
+    annotated: UInt8Array | I420Picture | None
     shown_at: float  # time.monotonic() when it was rendered
 
 
@@ -52,7 +53,7 @@ class PreviewSink:
         self._seq: dict[str, int] = {}
         self.closed = False
 
-    def write(self, result: SegResult, annotated: UInt8Array | None) -> None:
+    def write(self, result: SegResult, annotated: UInt8Array | I420Picture | None) -> None:
         seq = self._seq.get(result.source, 0) + 1
         self._seq[result.source] = seq
         self._latest[result.source] = Latest(seq, result, annotated, time.monotonic())
@@ -136,7 +137,7 @@ class PreviewEncoder:
             return jpeg
 
     def _encode(self, latest: Latest) -> bytes | None:
-        image: Any = latest.annotated
+        image: Any = as_bgr(latest.annotated) if latest.annotated is not None else None
         if image is None:
             # Shrink first, then draw: a quarter of the pixels to blend, and the text stays legible.
             small = downscaled(latest.result, self._max_width)
@@ -171,5 +172,5 @@ def downscaled(result: SegResult, max_width: int) -> SegResult:
     masks = InstanceMasks(
         tuple(crops), np.array(origins, dtype=np.int32).reshape(-1, 2), (size_wh[1], size_wh[0])
     )
-    frame = dataclasses.replace(result.frame, image=image)
+    frame = result.frame.replace(image=image)
     return dataclasses.replace(result, frame=frame, xyxy=result.xyxy * scale, masks=masks)

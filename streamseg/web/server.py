@@ -2,8 +2,9 @@
 
 Routes: ``/`` page, ``/api/status`` JSON, ``/api/events`` live updates (SSE), ``/api/preview/<source>``
 one JPEG (long-poll for a newer one), ``/stream/<source>`` MJPEG, ``/metrics`` Prometheus,
-``/healthz`` and ``/readyz``; with a ``control``, ``POST /api/sources`` and ``DELETE /api/sources/<name>``
-(see ``sources_api``). Off loopback every route but the two probes needs the token.
+``/healthz`` and ``/readyz``; ``POST``/``DELETE /api/prompts/<source>`` (clicks to segment, ``prompts``);
+with a ``control``, ``POST /api/sources`` and ``DELETE /api/sources/<name>`` (see ``sources_api``).
+Off loopback every route but the two probes needs the token.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -23,9 +24,13 @@ from streamseg.redact import redact_text
 from streamseg.web.access import ListenAddress, token_matches
 from streamseg.web.metrics import CONTENT_TYPE
 from streamseg.web.preview import Jpeg
+from streamseg.web.prompts import PromptRoutes
 from streamseg.web.sources_api import SourceControl, source_routes
 from streamseg.web.status import History
 from streamseg.web.views import MetricsView, PreviewView, StatusView
+
+if TYPE_CHECKING:
+    from streamseg.inference.sam.board import PromptBoard
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +60,10 @@ class DashboardServer:
         metrics: MetricsView,
         history_s: int = 300,
         control: SourceControl | None = None,
+        prompts: PromptBoard | None = None,
     ) -> None:
         self.address = address
+        self._prompts = PromptRoutes(prompts, SECURITY_HEADERS)  # click to segment (SAM)
         self._token = token
         self._status = status
         self._encoder = encoder
@@ -137,6 +144,7 @@ class DashboardServer:
                 web.get("/metrics", self._prometheus),
                 web.get("/healthz", self._healthz),
                 web.get("/readyz", self._readyz),
+                *self._prompts.routes(),
             ]
         )
         if self._control is not None:

@@ -152,7 +152,12 @@ def test_node_loss_moves_cameras_and_waits_for_capacity(
     joins. The camera on the survivor never stops."""
     address = ray_cluster.address
     deployed(cluster_config(cameras.url(0), cameras.url(1), cameras.url(2)))
-    cams = wait_until(address, "three cameras live", lambda c: len(c) == 3 and all(map(flowing, c.values())))
+    # 25 frames (5 s) each first: a killed machine's file plays up to about 2 s before the kill.
+    cams = wait_until(
+        address,
+        "three cameras recording",
+        lambda c: len(c) == 3 and all(flowing(cam) and cam["processed"] >= 25 for cam in c.values()),
+    )
     per_node: dict[str, list[str]] = {}
     for cam in cams.values():
         per_node.setdefault(cam["node"], []).append(cam["name"])

@@ -161,7 +161,17 @@ def test_stub_only_tensorrt_is_not_mistaken_for_the_runtime() -> None:
 def test_doctor_prints_every_check(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    for name in ("NVML / driver", "PyTorch", "CUDA (PyTorch)", "TensorRT", "ONNX Runtime", "--backend auto"):
+    names = (
+        "NVML / driver",
+        "PyTorch",
+        "CUDA (PyTorch)",
+        "TensorRT",
+        "ONNX Runtime",
+        "NVDEC",
+        "NVENC",
+        "--backend auto",
+    )
+    for name in names:
         assert name in out
     assert "CPUExecutionProvider" in out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from streamseg.errors import BackendUnavailableError, ModelError
 from streamseg.inference.backends.base import (
@@ -18,35 +19,40 @@ from streamseg.types import FloatArray
 log = logging.getLogger(__name__)
 
 
+def ort_session(model_path: Path, device: str = "cpu", threads: int = 0) -> Any:
+    """An ONNX Runtime session with our options on the CPU or CUDA; a bad file is a one-line error."""
+    import onnxruntime as ort  # noqa: PLC0415 - keep `import streamseg` light
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    # The memory pattern plans (and touches) a new layout for every batch size it meets: with live
+    # cameras the batch size changes whenever one reconnects, and RSS stepped up by ~6 MiB each time
+    # for minutes into a run. Off, memory stays flat at no measurable cost in speed
+    # (tools/bench_ort_mem_pattern.py).
+    options.enable_mem_pattern = False
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise BackendUnavailableError(
+                "ONNX Runtime here has no CUDA provider: use --device cpu or install onnxruntime-gpu"
+            )
+        index = int(device.split(":")[1]) if ":" in device else 0
+        providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]  # type: ignore[list-item]
+    try:
+        return ort.InferenceSession(str(model_path), options, providers=providers)
+    except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{model_path} is not a valid ONNX model ({first})") from None
+
+
 class OnnxRuntimeBackend(InferenceBackend):
     name = "onnxruntime"
 
     def __init__(self, model_path: Path, device: str = "cpu", threads: int = 0) -> None:
-        import onnxruntime as ort  # noqa: PLC0415 - keep `import streamseg` light
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        # The memory pattern plans (and touches) a new layout for every batch size it meets: with live
-        # cameras the batch size changes whenever one reconnects, and RSS stepped up by ~6 MiB each time
-        # for minutes into a run. Off, memory stays flat at no measurable cost in speed
-        # (tools/bench_ort_mem_pattern.py).
-        options.enable_mem_pattern = False
-        providers = ["CPUExecutionProvider"]
-        if device.startswith("cuda"):
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise BackendUnavailableError(
-                    "ONNX Runtime here has no CUDA provider: use --device cpu or install onnxruntime-gpu"
-                )
-            index = int(device.split(":")[1]) if ":" in device else 0
-            providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]  # type: ignore[list-item]
-        try:
-            self._session = ort.InferenceSession(str(model_path), options, providers=providers)
-        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
-            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"{model_path} is not a valid ONNX model ({first})") from None
+        self._session = ort_session(model_path, device, threads)
         outputs = self._session.get_outputs()
         check_segmentation_outputs(str(model_path), [list(o.shape) for o in outputs])
         meta = self._session.get_modelmeta().custom_metadata_map
@@ -87,4 +93,4 @@ class OnnxRuntimeBackend(InferenceBackend):
         self._session = None
 
 
-__all__ = ["OnnxRuntimeBackend"]
+__all__ = ["OnnxRuntimeBackend", "ort_session"]

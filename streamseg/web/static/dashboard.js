@@ -104,8 +104,27 @@ function card(name) {
   node.querySelector(".name").textContent = name;
   document.getElementById("sources").append(node);
   cards.set(name, node);
-  previewLoop(name, node.querySelector("img.preview"));
+  const img = node.querySelector("img.preview");
+  previewLoop(name, img);
+  img.addEventListener("click", (ev) => clickPrompt(name, img, ev));
+  img.addEventListener("contextmenu", (ev) => { ev.preventDefault(); clearPrompts(name, img); });
   return node;
+}
+
+// Click to segment (needs a run with --sam or --refine): a click is a point prompt for this source,
+// sent as fractions of the picture; right-click clears them. The answer shows up as the tooltip.
+async function clickPrompt(name, img, ev) {
+  const box = img.getBoundingClientRect();
+  const body = { fx: (ev.clientX - box.left) / box.width, fy: (ev.clientY - box.top) / box.height };
+  const r = await fetch(`api/prompts/${encodeURIComponent(name)}`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  img.title = r.ok ? `${(await r.json()).prompts} prompt(s); right-click clears` : (await r.text()).trim();
+}
+
+async function clearPrompts(name, img) {
+  const r = await fetch(`api/prompts/${encodeURIComponent(name)}`, { method: "DELETE" });
+  img.title = r.ok ? "prompts cleared; click to segment what is there" : (await r.text()).trim();
 }
 
 function showStatus(st) {

@@ -1,0 +1,64 @@
+"""Click prompts per source, shared by the dashboard (writes) and the inference thread (reads).
+
+A click is a point prompt that stays where it was put until cleared: the object under it is segmented on
+every following frame of that source. A lock guards the dict; readers get a copy, never a live list.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from streamseg.inference.sam.prompts import Prompt
+
+
+class PromptBoard:
+    """``add``/``clear`` from any thread; ``prompts(source)`` once per frame from the inference thread."""
+
+    def __init__(self, sources: Iterable[str], max_per_source: int = 8) -> None:
+        self._lock = threading.Lock()
+        self._prompts: dict[str, list[Prompt]] = {name: [] for name in sources}
+        self._sizes: dict[str, tuple[int, int]] = {}
+        self.max_per_source = max_per_source
+
+    @property
+    def sources(self) -> list[str]:
+        return list(self._prompts)
+
+    def add(self, source: str, prompt: Prompt) -> int:
+        """Add a prompt (the oldest goes when full); returns how many the source now has.
+
+        Raises ``KeyError`` for an unknown source and ``ConfigError`` for a point outside its pictures.
+        """
+        with self._lock:
+            prompts = self._prompts[source]
+            size = self._sizes.get(source)
+            if size is not None:
+                prompt.check_inside(*size, where="point")
+            prompts.append(prompt)
+            del prompts[: max(0, len(prompts) - self.max_per_source)]
+            return len(prompts)
+
+    def clear(self, source: str) -> int:
+        """Forget a source's prompts; returns how many there were."""
+        with self._lock:
+            prompts = self._prompts[source]
+            count = len(prompts)
+            prompts.clear()
+            return count
+
+    def prompts(self, source: str, frame_wh: tuple[int, int] | None = None) -> list[Prompt]:
+        """The source's prompts now (a copy); ``frame_wh`` records its picture size for checking clicks."""
+        with self._lock:
+            if frame_wh is not None:
+                self._sizes[source] = frame_wh
+            return list(self._prompts.get(source, ()))
+
+    def frame_size(self, source: str) -> tuple[int, int] | None:
+        """(width, height) of the source's pictures, once a frame of it has been seen."""
+        with self._lock:
+            return self._sizes.get(source)
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {name: len(p) for name, p in self._prompts.items()}

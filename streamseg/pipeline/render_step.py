@@ -1,0 +1,56 @@
+"""The render thread's per-result work: finish the result, draw it, hand sinks what they need.
+
+Two kinds of item arrive from inference. A finished ``SegResult`` (the NumPy path) is drawn on the
+host (``FrameAnnotator``) when a sink needs the picture. A ``PendingResult`` (the device path) is
+resolved first: that waits for its batch's device work, whose overlay already drew masks and boxes
+and converted the frame to yuv420p; the labels and the HUD (text) are left for the source's own encoder
+thread to draw (``I420Picture.finish``), so the one render thread keeps up with many sources.
+"""
+
+from __future__ import annotations
+
+import time
+
+from streamseg.config import RenderConfig
+from streamseg.inference.engine import PendingResult
+from streamseg.render.annotate import FrameAnnotator
+from streamseg.render.i420 import I420Picture, I420TextAnnotator
+from streamseg.telemetry import Telemetry
+from streamseg.types import SegResult, UInt8Array
+
+Annotated = UInt8Array | I420Picture
+
+
+class RenderStep:
+    """``step(item)`` -> (finished result, annotated picture or None, the telemetry stage the step's
+    time belongs to); ``draw``: a sink needs pictures.
+
+    The stage is ``render`` for drawing on the host, and ``resolve`` for collecting a device batch (the
+    render thread waiting for the GPU); the text drawn later on a device picture is timed as ``render``
+    by the thread that draws it.
+    """
+
+    def __init__(self, config: RenderConfig, telemetry: Telemetry, draw: bool) -> None:
+        self._telemetry = telemetry
+        self._host = (
+            FrameAnnotator(config, copy=True) if draw else None
+        )  # results() hands out the clean frame
+        self._text = I420TextAnnotator(config) if draw else None
+
+    def __call__(self, item: SegResult | PendingResult) -> tuple[SegResult, Annotated | None, str]:
+        if isinstance(item, PendingResult):
+            result, picture = item.resolve()
+            if picture is None or self._text is None:
+                return result, None, "resolve"
+            fps, age_ms = self._hud_values(result)
+            # text is drawn by whoever uses the picture first (the source's encoder thread)
+            later = self._text.later(result, fps, age_ms, self._telemetry.record_stage)
+            return result, I420Picture(picture.numpy(), picture, later), "resolve"
+        if self._host is None:
+            return item, None, "render"
+        fps, age_ms = self._hud_values(item)
+        return item, self._host.annotate(item, fps, age_ms), "render"
+
+    def _hud_values(self, result: SegResult) -> tuple[float, float]:
+        age_ms = (time.monotonic() - result.frame.capture_time) * 1000
+        return self._telemetry.fps(result.source), age_ms

@@ -1,0 +1,95 @@
+"""Click to segment: ``POST /api/prompts/<source>`` adds a point prompt, ``DELETE`` clears the source's.
+
+Body: ``{"fx": 0.42, "fy": 0.61}`` (fractions of the picture, what the page sends) or ``{"x": 540, "y":
+440}`` (frame pixels), optionally ``"label": 0`` for a point *off* the object. These change state, so
+beyond the dashboard's token rule (required when set; a token must be set off loopback) they accept
+only JSON (a cross-site form cannot send it without a CORS preflight, which is never granted) and
+refuse a request whose ``Origin`` is another site: a page elsewhere cannot click for you on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from streamseg.errors import ConfigError
+from streamseg.inference.sam.board import PromptBoard
+from streamseg.inference.sam.prompts import Prompt
+
+NO_SAM = "click prompts need a SAM model: start the run with --sam CHECKPOINT (or --refine CHECKPOINT)"
+
+
+class PromptRoutes:
+    def __init__(self, board: PromptBoard | None, headers: dict[str, str]) -> None:
+        self._board = board
+        self._headers = headers
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/api/prompts/{source}", self._add),
+            web.delete("/api/prompts/{source}", self._clear),
+        ]
+
+    async def _add(self, request: web.Request) -> web.StreamResponse:
+        board, source = self._checked(request)
+        if request.content_type != "application/json":
+            return self._error(415, "send the click as JSON (Content-Type: application/json)")
+        try:
+            body = await request.json()
+        except ValueError:
+            return self._error(400, "the body is not valid JSON")
+        try:
+            x, y, label = _point(body, board.frame_size(source))
+            count = board.add(source, Prompt.from_point(x, y, label))
+        except ConfigError as exc:
+            return self._error(400, str(exc))
+        return self._json({"source": source, "prompts": count, "x": round(x, 1), "y": round(y, 1)})
+
+    async def _clear(self, request: web.Request) -> web.StreamResponse:
+        board, source = self._checked(request)
+        return self._json({"source": source, "cleared": board.clear(source), "prompts": 0})
+
+    def _checked(self, request: web.Request) -> tuple[PromptBoard, str]:
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != request.host:
+            raise web.HTTPForbidden(text="cross-site request refused\n", headers=self._headers)
+        if self._board is None:
+            raise web.HTTPConflict(text=NO_SAM + "\n", headers=self._headers)
+        source = request.match_info["source"]
+        if source not in self._board.sources:
+            raise web.HTTPNotFound(text="no such source\n", headers=self._headers)
+        return self._board, source
+
+    def _json(self, data: dict[str, Any]) -> web.Response:
+        return web.Response(text=json.dumps(data), content_type="application/json", headers=self._headers)
+
+    def _error(self, status: int, message: str) -> web.Response:
+        return web.Response(status=status, text=message + "\n", headers=self._headers)
+
+
+def _point(body: object, size: tuple[int, int] | None) -> tuple[float, float, int]:
+    """Frame pixels from ``x``/``y`` or from fractions ``fx``/``fy`` (which need the picture's size)."""
+    if not isinstance(body, dict):
+        raise ConfigError('expected a JSON object like {"fx": 0.5, "fy": 0.5}')
+    label = body.get("label", 1)
+    if label not in (0, 1):
+        raise ConfigError("label must be 1 (on the object) or 0 (not on it)")
+    if "fx" in body or "fy" in body:
+        if size is None:
+            raise ConfigError("no picture from this source yet: click again once it shows")
+        fx, fy = _number(body, "fx"), _number(body, "fy")
+        if not (0 <= fx <= 1 and 0 <= fy <= 1):
+            raise ConfigError(f"fx and fy are fractions of the picture (0..1), got {fx:g}, {fy:g}")
+        return fx * size[0], fy * size[1], int(label)
+    return _number(body, "x"), _number(body, "y"), int(label)
+
+
+def _number(body: dict[str, Any], key: str) -> float:
+    value = body.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"'{key}' must be a number, got {value!r}")
+    return float(value)

@@ -1,0 +1,106 @@
+"""The whole GPU data path, run by ``Pipeline`` on CPU torch: sources decoded into device surfaces,
+batched device postprocessing, the overlay drawn on the device, yuv420p handed to one encoder thread
+per source. Against the CPU path on the same backend: the same instances, the same recordings (up to
+box corners), the same timestamps."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from streamseg import Pipeline
+from streamseg.config import Config, ModelConfig, OutputConfig, PipelineConfig, RenderConfig, SourceConfig
+from streamseg.inference.backends import InferenceBackend, create_backend
+from tests.conftest import FIXTURE_PT, require_asset
+from tests.media import write_video
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def backends() -> Iterator[tuple[InferenceBackend, InferenceBackend]]:
+    """The trained fixture network twice: NumPy pre/postprocessing, and the device path."""
+    weights = require_asset(FIXTURE_PT)
+    host = create_backend("torch", weights, "cpu", device_ops=False)
+    device = create_backend("torch", weights, "cpu", device_ops=True)
+    yield host, device
+    host.close()
+    device.close()
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("gpu-path")
+    out = []
+    for name, (n, size) in {"a": (10, (320, 192)), "b": (7, (256, 144))}.items():
+        path = folder / f"{name}.mp4"
+        write_video(path, n_frames=n, size_wh=size, fps=10)
+        out.append(path)
+    return out
+
+
+def _run(backend: InferenceBackend, clips: list[Path], out: Path, decode: str) -> dict[str, object]:
+    out.mkdir()
+    cfg = Config(
+        sources=tuple(SourceConfig(str(c)) for c in clips),
+        model=ModelConfig(path=str(FIXTURE_PT), imgsz=320, conf=0.1, batch=4),
+        # crf 0: lossless, so the recordings differ only where the pictures handed over differ
+        output=OutputConfig(record=str(out / "rec.mp4"), save_results=str(out / "r.jsonl"), crf=0),
+        pipeline=PipelineConfig(decode=decode),
+        render=RenderConfig(hud=False),  # the HUD prints each run's own live FPS and latency
+    )
+    pipeline = Pipeline(config=cfg, backend=backend)
+    results = list(pipeline.results(host_masks=False))
+    return {
+        "results": results,
+        # sources interleave as batches happen to form: compare frame by frame
+        "lines": sorted(
+            (json.loads(line) for line in (out / "r.jsonl").read_text().splitlines()),
+            key=lambda line: (line["source"], line["frame"]),
+        ),
+        "recordings": {c.stem: _decode(out / f"rec_{c.stem}.mp4") for c in clips},
+    }
+
+
+def _decode(path: Path) -> tuple[list[float], list[np.ndarray]]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(stream))
+        return [float(f.pts * stream.time_base) for f in frames], [
+            f.to_ndarray(format="bgr24") for f in frames
+        ]
+
+
+def test_gpu_path_equals_the_cpu_path(
+    backends: tuple[InferenceBackend, InferenceBackend], clips: list[Path], tmp_path: Path
+) -> None:
+    host, device = backends
+    cpu = _run(host, clips, tmp_path / "cpu", decode="cpu")
+    gpu = _run(device, clips, tmp_path / "gpu", decode="gpu")
+    # decoded into device surfaces, and nobody needed the pictures on the host
+    assert all(r.frame.on_device for r in gpu["results"])  # type: ignore[attr-defined]
+    assert len(cpu["results"]) == len(gpu["results"]) == 17  # type: ignore[arg-type]
+    # the results file: same instances, same RLE masks
+    assert cpu["lines"] == gpu["lines"]
+    assert sum(len(line["instances"]) for line in cpu["lines"]) > 20  # type: ignore[union-attr]
+    for name in ("a", "b"):
+        (pts_cpu, frames_cpu), (pts_gpu, frames_gpu) = cpu["recordings"][name], gpu["recordings"][name]  # type: ignore[index]
+        assert pts_cpu == pts_gpu
+        for x, y in zip(frames_cpu, frames_gpu, strict=True):
+            diff = np.abs(x.astype(np.int16) - y.astype(np.int16))
+            assert diff.mean() < 0.3, name
+            assert (diff.max(axis=-1) > 24).mean() < 0.01, name  # box corners, label patch edges
+
+
+def test_decode_gpu_without_a_device_path_is_a_clear_error(clips: list[Path]) -> None:
+    from streamseg.errors import ConfigError
+
+    cfg = Config(sources=(SourceConfig(str(clips[0])),), model=ModelConfig(path=str(FIXTURE_PT)))
+    cfg = cfg.__class__(**{**cfg.__dict__, "pipeline": PipelineConfig(decode="gpu")})
+    with pytest.raises(ConfigError, match="--decode gpu: the onnxruntime backend takes frames from the host"):
+        Pipeline(config=cfg).open()
