@@ -14,6 +14,7 @@ called over Ray return a ``StreamsegError`` instead of raising it.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -129,6 +130,7 @@ class ClusterController:
                 ],
                 "dashboard": self.dashboard_url,
                 "controller_node": node_id(),
+                "controller_pid": os.getpid(),
                 "uptime_s": round(time.time() - self._started_at, 1),
             }
 

@@ -15,7 +15,13 @@ import pytest
 
 from streamseg.cluster import client
 from streamseg.config import Config
-from streamseg.errors import SourceError, SourceExistsError, SourceNotFoundError, UnknownSourceError
+from streamseg.errors import (
+    ClusterError,
+    SourceError,
+    SourceExistsError,
+    SourceNotFoundError,
+    UnknownSourceError,
+)
 from tests.conftest import VIDEOS
 from tests.live.server import RtspServer, free_port
 from tests.media import read_video
@@ -144,6 +150,30 @@ def test_a_crashed_group_starts_again(
     assert took < RECOVERY_BOUND_S
 
 
+def test_a_crashed_controller_starts_again_from_its_config(
+    ray_cluster: RayCluster, cameras: RtspServer, cluster_config: Callable[..., Config], deployed: Deploy
+) -> None:
+    """Ray restarts the detached controller; its groups died with it and are placed again."""
+    address = ray_cluster.address
+    deployed(cluster_config(cameras.url(0)))
+    wait_until(address, "cam0 live", lambda c: flowing(c["cam0"]))
+    before = client.status(address)
+    os.kill(before["controller_pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while True:  # the controller does not answer while Ray starts it again
+        try:
+            after = client.status(address)
+        except ClusterError:
+            after = None
+        if after is not None and after["controller_pid"] != before["controller_pid"]:
+            break
+        assert time.monotonic() < deadline, "the controller did not come back"
+        time.sleep(0.5)
+    cams = wait_until(address, "cam0 live again", lambda c: flowing(c["cam0"]))
+    assert cams["cam0"]["group"] == "g1"
+    assert after["groups"][0]["pid"] != before["groups"][0]["pid"]
+
+
 def test_node_loss_moves_cameras_and_waits_for_capacity(
     ray_cluster: RayCluster, cameras: RtspServer, cluster_config: Callable[..., Config], deployed: Deploy
 ) -> None:
@@ -208,8 +238,6 @@ def _unplaced(cams: dict[str, dict[str, Any]], names: list[str]) -> bool:
 
 def test_down_leaves_nothing_and_status_says_so(ray_cluster: RayCluster) -> None:
     import ray
-
-    from streamseg.errors import ClusterError
 
     with pytest.raises(ClusterError, match="no streamseg cluster is running"):
         client.status(ray_cluster.address)
