@@ -138,6 +138,14 @@ class Telemetry:
         self._new_source(source)  # listed from the start, even before its first frame
         self._source_info[source] = info_fn
 
+    def forget_source(self, source: str) -> None:
+        """Drop a source that was removed from the run (its frames stay in the totals)."""
+        with self._create_lock:
+            self._sources.pop(source, None)
+            self._source_info.pop(source, None)
+            for key in [k for k in self._source_stages if k[0] == source]:
+                del self._source_stages[key]
+
     def add_observer(self, observer: SampleObserver) -> None:
         """Also hand every later latency and batch sample to ``observer`` (on the recording thread)."""
         with self._create_lock:
