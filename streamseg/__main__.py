@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
+from streamseg.cli import entry
 
-from streamseg.cli import main
-
-sys.exit(main())
+entry()

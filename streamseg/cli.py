@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import signal
 import sys
 import threading
@@ -321,6 +322,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def entry() -> None:
+    """The ``streamseg`` command: ``main()``, then an exit that a thread left in FFmpeg cannot crash."""
+    code = main()
+    runner = sys.modules.get("streamseg.pipeline.runner")
+    prefix = getattr(runner, "CAPTURE_PREFIX", None)
+    if prefix and any(t.daemon and t.name.startswith(prefix) for t in threading.enumerate()):
+        # A capture thread still inside a network open or read re-enters Python (PyAV's interrupt
+        # callback takes the GIL) and crashes interpreter shutdown. Outputs are finalized by now, so
+        # leave without the shutdown: flush what would be flushed, then exit with the same code.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 class StopOnSignal:
     """SIGINT/SIGTERM ask the pipeline to stop (it finalizes recordings); a second SIGINT aborts."""
 
@@ -351,4 +368,4 @@ class StopOnSignal:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
