@@ -28,7 +28,18 @@ def rss_bytes() -> int | None:
 
 
 def peak_rss_bytes() -> int | None:
-    """Highest RSS this process has had, from the kernel (so short spikes between samples count)."""
+    """Highest RSS this process has had, from the kernel (so short spikes between samples count).
+
+    Linux's ``VmHWM`` first: ``ru_maxrss`` survives ``exec``, so a process started by a big parent
+    (a test runner, a supervisor) would report the parent's peak as its own.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource  # noqa: PLC0415  (Unix only)
     except ImportError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 import types
 from typing import Any
@@ -17,6 +18,18 @@ def test_rss_readings() -> None:
     peak = peak_rss_bytes()
     assert rss is not None and rss > 0
     assert peak is not None and peak >= rss // 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="exec keeps ru_maxrss on Linux")
+def test_peak_rss_is_this_process_not_the_one_it_was_exec_ed_from() -> None:
+    """A process exec'ed by a big parent (a test runner, a supervisor) reports its own peak."""
+    child = "from streamseg.telemetry.system import peak_rss_bytes; print(peak_rss_bytes())"
+    big_then_exec = (
+        "import os, sys; ballast = b'x' * (600 << 20); "
+        f"os.execv(sys.executable, [sys.executable, '-c', {child!r}])"
+    )
+    out = subprocess.run([sys.executable, "-c", big_then_exec], capture_output=True, text=True, check=True)
+    assert int(out.stdout) < 400 << 20, out.stdout
 
 
 def _fake_pynvml(monkeypatch: pytest.MonkeyPatch, *, init_fails: bool = False, procs: Any = ()) -> Any:
