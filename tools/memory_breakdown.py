@@ -6,7 +6,8 @@ path runs (``RssFile``), and free heap that glibc holds on to (fragmentation). T
 * ``rss_anon`` / ``rss_file`` from ``/proc/self/status`` (RssAnon, RssFile + RssShmem),
 * glibc's ``mallinfo2()``: ``heap_used`` (bytes handed out by malloc, arenas and mmap'd chunks together),
   ``heap_free`` (free bytes malloc keeps in its arenas), ``heap_mmap`` (large chunks mapped one by one),
-* ``threads``.
+* ``threads`` and ``fds`` (open file descriptors: sockets, recordings, pipes; a reconnect must give its
+  own back).
 
 A real leak shows as ``heap_used`` growing; fragmentation as ``heap_free`` growing with ``heap_used``
 flat; allocations outside malloc (Python's small-object arenas are malloc'd too, so mostly other mmaps)
@@ -16,10 +17,13 @@ the kernel or libc does not provide them.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import os
 from pathlib import Path
 
+COUNTS = ("threads", "fds")  # plain counts; every other key is bytes
 _STATUS_KEYS = {"RssAnon": "rss_anon", "RssFile": "rss_file", "RssShmem": "rss_shmem", "Threads": "threads"}
 
 
@@ -58,6 +62,8 @@ def memory_breakdown() -> dict[str, int]:
         if key in _STATUS_KEYS:
             number = int(value.split()[0])
             out[_STATUS_KEYS[key]] = number if key == "Threads" else number * 1024
+    with contextlib.suppress(OSError):
+        out["fds"] = len(os.listdir("/proc/self/fd"))
     info = _mallinfo2()
     if info is not None:
         out["heap_used"] = int(info.uordblks + info.hblkhd)
@@ -68,4 +74,4 @@ def memory_breakdown() -> dict[str, int]:
 
 if __name__ == "__main__":
     for k, v in memory_breakdown().items():
-        print(f"{k:10s} {v if k == 'threads' else f'{v / 2**20:.1f} MiB'}")
+        print(f"{k:10s} {v if k in COUNTS else f'{v / 2**20:.1f} MiB'}")
