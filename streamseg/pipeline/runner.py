@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from streamseg.allocator import HeapTrimmer
 from streamseg.capture import FrameSource, LiveSource, demo_clip_path, open_source
 from streamseg.capture.decode import DecodeTarget, plan_decode
 from streamseg.capture.decode import describe as describe_decode
@@ -84,6 +85,7 @@ class Pipeline:
         self._sinks: Sinks = []
         self._extra_sinks = list(sinks)  # e.g. the dashboard's preview; fed after the built-in ones
         self._threads: list[threading.Thread] = []
+        self._trimmer: HeapTrimmer | None = None  # gives free heap back while running (allocator.py)
         self._results_q: queue.Queue[SegResult | PendingResult | EndOfStream] | None = None
         self._out_q: queue.Queue[SegResult | EndOfStream] | None = None
         self._frame_qs: dict[str, queue.Queue[Frame | EndOfStream]] = {}
@@ -176,6 +178,7 @@ class Pipeline:
         life = self._life
         qsize = cfg.pipeline.queue_size
         ready = threading.Event()
+        self._trimmer = HeapTrimmer().start()
         self._results_q = queue.Queue(maxsize=qsize)
         self._out_q = queue.Queue(maxsize=qsize)
         for src in self._sources:
@@ -296,6 +299,8 @@ class Pipeline:
         if busy:
             log.warning("threads still busy after %.1f s: %s", timeout, ", ".join(busy))
         self._joined = True
+        if self._trimmer is not None:
+            self._trimmer.stop()
         self._close_everything()
         self._raise_error()
 
