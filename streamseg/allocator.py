@@ -19,7 +19,7 @@ frames, letterbox, batch, drawn frames) are carved out of the heap itself; as th
 long-lived small objects they leave holes that only ``malloc_trim`` returns to the kernel (glibc trims
 the top of the heap, not the middle). Pinning the threshold (``MALLOC_MMAP_THRESHOLD_=131072``) also
 flattened RSS, but cost ~10 % of a 720p recording's wall time (``tools/bench_malloc.py``, every frame
-buffer mapped and page-faulted afresh); ``malloc_trim(0)`` every 30 s costs 1-9 ms of one call and
+buffer mapped and page-faulted afresh); ``malloc_trim(0)`` every 10 s costs 1-9 ms of one call and
 nothing per frame.
 """
 
@@ -35,7 +35,7 @@ import threading
 logger = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8  # from glibc's malloc.h
-TRIM_EVERY_S = 30.0
+TRIM_EVERY_S = 10.0
 
 
 def limit_malloc_arenas(arenas: int = 1) -> bool:

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import random
+import re
 import sys
 import tempfile
 import threading
@@ -224,12 +225,11 @@ def main() -> int:
         f"{tail / 2**20:.1f} MiB in the last minute ({growth:+.2f} %; medians), "
         f"{rss_end / 2**20:.1f} MiB at the very end"
     )
-    growth_now = snapshot.get("memory_growth_bytes_per_hour") or {}
-    if growth_now:
-        print(
-            "leak watchdog's estimate at the end: "
-            + ", ".join(f"{k} {v / 2**20:+.1f} MiB/h" for k, v in growth_now.items() if v is not None)
-        )
+    growth_now = {k: v for k, v in (snapshot.get("memory_growth_bytes_per_hour") or {}).items() if v}
+    print(
+        "leak watchdog's estimate at the end (telemetry, 30 min window): "
+        + (", ".join(f"{k} {v / 2**20:+.1f} MiB/h" for k, v in growth_now.items()) or "none yet (5 min)")
+    )
     print("memory breakdown (median of minute 2 -> median of the last minute):")
     for i, key in enumerate(keys):
         a0, a1 = float(np.median(rows[first_min, 1 + i])), float(np.median(rows[last_min, 1 + i]))
@@ -283,6 +283,8 @@ class Recoveries:
         self.settle_s = settle_s
         self.baseline: dict[str, int] | None = None
         self.readings: list[tuple[float, int, int]] = []  # (elapsed, threads, fds); few, one per event
+        self.names: Counter[str] = Counter()  # the first reading's threads, by name
+        self.extra: Counter[str] = Counter()  # threads (by name) seen beyond those, over all readings
         self._seen_events = -1
 
     def check(
@@ -291,10 +293,13 @@ class Recoveries:
         if not all_live or quiet_s < self.settle_s or events == self._seen_events:
             return
         self._seen_events = events
+        names = Counter(thread_names())
         if self.baseline is None:
             self.baseline = {"threads": reading.get("threads", 0), "fds": reading.get("fds", 0)}
+            self.names = names
         else:
             self.readings.append((elapsed, reading.get("threads", 0), reading.get("fds", 0)))
+            self.extra.update(names - self.names)
 
     def report(self) -> bool:
         if self.baseline is None:
@@ -309,7 +314,20 @@ class Recoveries:
             f"{len(self.readings)} recoveries: threads {threads}, fds {fds}"
             + (f"; differing at {[round(t) for t, _, _ in off]} s" if off else " (always back)")
         )
+        if self.extra:
+            print(f"  threads beyond the first reading (name: readings): {dict(self.extra)}")
         return not off
+
+
+def thread_names() -> list[str]:
+    """Python threads by name (digits dropped: ``capture-cam0`` -> ``capture-cam``), plus one
+    ``native`` entry per thread that Python did not start (FFmpeg, x264, ONNX Runtime, OpenCV)."""
+    python = [re.sub(r"\d+", "", t.name) for t in threading.enumerate()]
+    try:
+        total = len(os.listdir("/proc/self/task"))
+    except OSError:
+        total = len(python)
+    return python + ["native"] * max(0, total - len(python))
 
 
 def _change(before: float, after: float) -> float:

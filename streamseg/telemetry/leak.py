@@ -26,7 +26,8 @@ from streamseg.telemetry.trend import BUCKETS, GrowthTrend
 logger = logging.getLogger(__name__)
 
 KINDS = {"rss": "rss_bytes", "gpu": "gpu_memory_bytes"}  # kind -> the memory reading it follows
-PERSIST = BUCKETS // 4  # buckets in a row over the threshold before the warning (8 minutes by default)
+PERSIST = BUCKETS // 4  # buckets in a row over the threshold before the warning (7 minutes by default)
+WARMUP_BUCKETS = 2  # readings of the first two buckets (2 minutes) are the pipeline filling up, not a trend
 MiB = 2**20
 
 
@@ -41,9 +42,18 @@ class LeakWatch:
         self._over: dict[str, int] = {}  # buckets in a row with the full-window slope over the threshold
         self._warned: set[str] = set()
         self._lock = threading.Lock()
+        self._first: float | None = None
 
     def observe(self, now: float, readings: Mapping[str, int]) -> None:
-        """One memory reading (``SystemProbe.read()``'s keys) taken at ``now`` (monotonic seconds)."""
+        """One memory reading (``SystemProbe.read()``'s keys) taken at ``now`` (monotonic seconds).
+
+        Readings from the first ``WARMUP_BUCKETS`` buckets are left out: the model, decoders, encoders
+        and batch sizes take their memory then, a rise that is not a trend (a soak's RSS climbs
+        160 MiB in its first minute)."""
+        if self._first is None:
+            self._first = now
+        if now - self._first < WARMUP_BUCKETS * self.window_s / BUCKETS:
+            return
         for kind, key in KINDS.items():
             value = readings.get(key)
             if value is None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from streamseg.telemetry import Telemetry
-from streamseg.telemetry.leak import PERSIST, LeakWatch, MemorySampler, sample_interval
+from streamseg.telemetry.leak import PERSIST, WARMUP_BUCKETS, LeakWatch, MemorySampler, sample_interval
 from streamseg.telemetry.trend import BUCKETS, GrowthTrend, theil_sen_slope
 from tests.telemetry.fakes import FakeMemory
 
@@ -66,17 +66,25 @@ def test_a_leak_is_warned_once_after_it_stays_over_the_threshold(caplog: pytest.
     watch = LeakWatch(warn_mib_per_hour=20, window_s=WINDOW)
     leak = 60 * MiB / 3600  # 60 MiB an hour
     with caplog.at_level(logging.WARNING, logger="streamseg.telemetry.leak"):
-        feed(watch, 30, lambda t: 300 * MiB + leak * t)  # the window is not full yet: no warning
+        full = 30 + WARMUP_BUCKETS  # minutes: the first two are left out, then the window fills
+        feed(watch, full, lambda t: 300 * MiB + leak * t)  # the window is not full yet: no warning
         assert not caplog.records
         growth = watch.growth()["rss"]
         assert growth is not None and growth == pytest.approx(60 * MiB, rel=0.02)
-        end = feed(watch, PERSIST + 1, lambda t: 300 * MiB + leak * t, start=30 * 60)
+        end = feed(watch, PERSIST + 1, lambda t: 300 * MiB + leak * t, start=full * 60)
         assert watch.warned == {"rss"}
         feed(watch, 20, lambda t: 300 * MiB + leak * t, start=end)
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1, warnings
     assert "RSS +60.0 MiB/h over the last 30 min" in warnings[0]
     assert "telemetry.leak_warn_mib_per_hour" in warnings[0]
+
+
+def test_the_first_minutes_are_warm_up_not_a_trend() -> None:
+    watch = LeakWatch(warn_mib_per_hour=20, window_s=WINDOW)
+    # 160 MiB taken in the first minute (model, decoders, encoders), then flat for ten minutes
+    feed(watch, 10, lambda t: 300 * MiB if t > 60 else 140 * MiB + t / 60 * 160 * MiB)
+    assert watch.growth()["rss"] == 0.0
 
 
 def test_noise_and_a_one_time_step_never_warn(caplog: pytest.LogCaptureFixture) -> None:
