@@ -21,6 +21,7 @@ DEFAULT_MODEL = "yolov8n-seg.pt"
 BACKENDS = ("auto", "onnxruntime", "torch", "tensorrt")
 DECODE_CHOICES = ("auto", "cpu", "gpu")
 ENCODER_CHOICES = ("auto", "x264", "nvenc")
+PRIORITIES = ("low", "normal", "high")  # live sources under a latency budget: low ones degrade first
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class SourceConfig:
     width: int = 0
     height: int = 0
     fps: float = 0.0
+    # Under --latency-budget: low-priority cameras are strided first, high-priority ones last.
+    priority: str = "normal"
 
     def display_name(self) -> str:
         return self.name or default_source_name(self.uri)
@@ -119,6 +122,23 @@ class SamConfig:
 
 
 @dataclass(frozen=True)
+class LatencyConfig:
+    """``--latency-budget``: what live sources give up, one rung at a time, when inference falls behind."""
+
+    budget_ms: float | None = None  # p95 frame age of live sources to hold; None = off (files never degrade)
+    min_imgsz: int = 256  # the network input never shrinks below this (nor grows above model.imgsz)
+    max_stride: int = 4  # at worst every camera is processed every 4th frame; 1 = never stride
+
+
+@dataclass(frozen=True)
+class TelemetryConfig:
+    """The leak watchdog: memory growth over a sliding window, and one warning when it stays high."""
+
+    leak_warn_mib_per_hour: float = 20.0  # warn when RSS (or GPU memory) grows faster; 0 = never warn
+    leak_window_s: float = 1800.0  # the slope is taken over this long (and warned on only once it is full)
+
+
+@dataclass(frozen=True)
 class Config:
     sources: tuple[SourceConfig, ...] = ()
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -128,6 +148,8 @@ class Config:
     live: LiveConfig = field(default_factory=LiveConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     sam: SamConfig = field(default_factory=SamConfig)
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
 
     def validated(self) -> Config:
         validate(self)
@@ -142,6 +164,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "live": LiveConfig,
     "dashboard": DashboardConfig,
     "sam": SamConfig,
+    "latency": LatencyConfig,
+    "telemetry": TelemetryConfig,
 }
 
 
@@ -228,6 +252,8 @@ def _build(cls: type[Any], raw: dict[str, Any], where: str) -> Any:
 
 def _coerce(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
     kind = str(f.type)
+    if value is None and "None" in kind:
+        return None
     if kind == "bool":
         if isinstance(value, bool):
             return value
@@ -236,13 +262,11 @@ def _coerce(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         raise ConfigError(f"{where} must be an integer, got {value!r}")
-    if kind == "float":
+    if kind.startswith("float"):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         raise ConfigError(f"{where} must be a number, got {value!r}")
     if kind.startswith("str"):
-        if value is None and "None" in kind:
-            return None
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
         raise ConfigError(f"{where} must be a string, got {value!r}")
@@ -290,8 +314,14 @@ def validate(cfg: Config) -> None:
     _check(o.encoder in ENCODER_CHOICES, f"output.encoder must be auto, x264 or nvenc, got {o.encoder!r}")
     _validate_live(cfg.live, cfg.output)
     _validate_dashboard(cfg.dashboard)
+    _validate_overload(cfg.latency, cfg.telemetry)
     _check(not cfg.sam.refine or bool(cfg.sam.model), "sam.refine needs sam.model, a SAM checkpoint")
     _check(1 <= cfg.sam.max_prompts <= 64, f"sam.max_prompts must be 1..64, got {cfg.sam.max_prompts}")
+    for s in cfg.sources:
+        _check(
+            s.priority in PRIORITIES,
+            f"priority of source {s.display_name()} must be low, normal or high, got {s.priority!r}",
+        )
     names = [s.display_name() for s in cfg.sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     _check(not dupes, f"source names must be unique, '{', '.join(dupes)}' used more than once (set 'name')")
@@ -336,6 +366,27 @@ def _validate_dashboard(d: DashboardConfig) -> None:
     _check(0 < d.preview_fps <= 30, f"dashboard.preview_fps must be in (0, 30], got {d.preview_fps}")
     _check(64 <= d.preview_width <= 3840, f"dashboard.preview_width must be 64..3840, got {d.preview_width}")
     _check(10 <= d.history_s <= 3600, f"dashboard.history_s must be 10..3600, got {d.history_s}")
+
+
+def _validate_overload(lat: LatencyConfig, tel: TelemetryConfig) -> None:
+    budget = lat.budget_ms
+    _check(
+        budget is None or 10 <= budget <= 60_000,
+        f"latency.budget_ms (--latency-budget) must be 10..60000 ms, got {budget}",
+    )
+    _check(
+        32 <= lat.min_imgsz <= 4096 and lat.min_imgsz % 32 == 0,
+        f"latency.min_imgsz must be a multiple of 32 between 32 and 4096, got {lat.min_imgsz}",
+    )
+    _check(1 <= lat.max_stride <= 30, f"latency.max_stride must be 1..30, got {lat.max_stride}")
+    _check(
+        tel.leak_warn_mib_per_hour >= 0,
+        f"telemetry.leak_warn_mib_per_hour must be >= 0 (0: never warn), got {tel.leak_warn_mib_per_hour}",
+    )
+    _check(
+        5 <= tel.leak_window_s <= 7 * 86_400,
+        f"telemetry.leak_window_s must be 5 s .. 7 days, got {tel.leak_window_s}",
+    )
 
 
 def _check(ok: bool, message: str) -> None:

@@ -34,6 +34,7 @@ from streamseg.inference.segmenters import open_segmenter
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
 from streamseg.pipeline.looping import loop_source
+from streamseg.pipeline.overload import GovernedSegmenter, open_governor
 from streamseg.pipeline.render_step import RenderStep
 from streamseg.pipeline.sinks import Sinks, build_sinks
 from streamseg.pipeline.workers import Sink, capture_loop, inference_loop, render_loop
@@ -178,6 +179,9 @@ class Pipeline:
         life = self._life
         qsize = cfg.pipeline.queue_size
         ready = threading.Event()
+        priorities = {src.name: sc.priority for src, sc in zip(self._sources, cfg.sources, strict=False)}
+        governor = open_governor(cfg, self._sources, priorities, self.engine, self.telemetry)
+        self.telemetry.watch_memory(cfg.telemetry.leak_warn_mib_per_hour, cfg.telemetry.leak_window_s)
         self._trimmer = HeapTrimmer().start()
         self._results_q = queue.Queue(maxsize=qsize)
         self._out_q = queue.Queue(maxsize=qsize)
@@ -193,17 +197,18 @@ class Pipeline:
             self._threads.append(
                 threading.Thread(
                     target=capture_loop,
-                    args=(src, q, ready, life, self.telemetry),
+                    args=(src, q, ready, life, self.telemetry, governor.admits if governor else None),
                     name=f"{CAPTURE_PREFIX}{src.name}",
                     daemon=True,
                 )
             )
         self.telemetry.register_queue("results", self._results_q.qsize)
         batcher = Batcher(self._frame_qs, ready, life, cfg.model.batch, cfg.model.batch_timeout_ms / 1000)
+        segmenter = GovernedSegmenter(self.engine, governor) if governor else self.engine
         self._threads.append(
             threading.Thread(
                 target=inference_loop,
-                args=(batcher, self.engine, self._results_q, life, self.telemetry),
+                args=(batcher, segmenter, self._results_q, life, self.telemetry),
                 name="inference",
                 daemon=True,
             )
@@ -299,6 +304,7 @@ class Pipeline:
         if busy:
             log.warning("threads still busy after %.1f s: %s", timeout, ", ".join(busy))
         self._joined = True
+        self.telemetry.stop_watching_memory()
         if self._trimmer is not None:
             self._trimmer.stop()
         self._close_everything()

@@ -1,0 +1,218 @@
+"""``LatencyGovernor``: holds the p95 frame age of live sources under ``--latency-budget`` by walking the
+degradation ladder (``ladder.py``) one rung at a time.
+
+It sees every frame's age when it is drawn (capture to render: a telemetry observer of ``end_to_end``)
+and the inference thread's work per frame (``preprocess``, ``infer``, ``postprocess``, ``refine``).
+
+* **Down** when the p95 age of the frames captured since the last change, over the last ``WINDOW_S``,
+  is above the budget, at most once per ``SETTLE_S`` (so each rung is judged on its own frames).
+* **Up** when p95 has stayed under ``HEADROOM`` x budget for ``UP_AFTER_S`` *and* the inference thread,
+  scaled by the cost of the rung above, would stay under ``MAX_BUSY``: a climb that is sure to fail is
+  not tried. If the ladder has to step down again soon after a climb, the next climb waits twice as
+  long (up to ``MAX_HOLD_S``); a climb that holds resets the wait.
+
+Capture threads ask ``admits(source, index)`` per frame (the rung's stride and the source's phase);
+the inference thread reads ``imgsz`` between batches. Both are plain reads of the current rung.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from streamseg.pipeline.ladder import Rung
+
+logger = logging.getLogger(__name__)
+
+WINDOW_S = 2.0  # p95 over the frames drawn in the last 2 s
+MIN_FRAMES = 5  # fewer frames than this since the last change: no judgement yet
+SETTLE_S = 2.0  # at least this long on a rung before stepping further down
+TICK_S = 0.25  # decisions at most this often
+HEADROOM = 0.75  # climbing needs p95 under 75 % of the budget ...
+MAX_BUSY = 0.8  # ... and the inference thread, scaled to the rung above, under 80 % busy
+UP_AFTER_S = 8.0  # ... both for this long
+MAX_HOLD_S = 16 * UP_AFTER_S  # the longest wait after climbs that failed
+WORK_STAGES = frozenset({"preprocess", "infer", "postprocess", "refine"})
+
+
+class LatencyGovernor:
+    """Walks ``rungs`` (rung 0 first) for the live sources named in it; see the module docstring."""
+
+    def __init__(
+        self,
+        budget_s: float,
+        rungs: Sequence[Rung],
+        order: Sequence[str],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``order``: the live sources in a fixed order (their round-robin phases follow it)."""
+        if not rungs:
+            raise ValueError("a ladder needs at least rung 0")
+        self.budget_s = budget_s
+        self.rungs = list(rungs)
+        self._position = {name: i for i, name in enumerate(order)}
+        self._clock = clock
+        self._level = 0
+        self._rung = self.rungs[0]
+        self._lock = threading.Lock()
+        self._ages: deque[tuple[float, float]] = deque(maxlen=8192)  # (drawn at, age)
+        self._work: deque[tuple[float, float]] = deque(maxlen=8192)  # (recorded at, seconds)
+        self._started = clock()
+        self._changed = self._started
+        self._next_tick = 0.0
+        self._headroom_since: float | None = None
+        self._hold_s = UP_AFTER_S
+        self._climbed: float | None = None
+        self._bottom_warned = False
+        self.p95_s: float | None = None
+        self.busy: float | None = None
+        self.steps_down = 0
+        self.steps_up = 0
+        self.deepest = 0
+        self.skipped = dict.fromkeys(order, 0)  # frames left out by striding, per source
+
+    # -- what the pipeline reads -------------------------------------------------------------------
+
+    @property
+    def level(self) -> int:
+        return self._level
+
+    @property
+    def imgsz(self) -> int:
+        return self._rung.imgsz
+
+    def admits(self, source: str, index: int) -> bool:
+        """Whether the capture thread of ``source`` should hand on its frame ``index``."""
+        position = self._position.get(source)
+        stride = self._rung.strides.get(source, 1)
+        if position is None or stride == 1 or index % stride == position % stride:
+            return True
+        self.skipped[source] += 1  # each key is written by its own capture thread only
+        return False
+
+    def section(self) -> dict[str, Any]:
+        """The telemetry snapshot's ``degradation`` entry."""
+        rung = self._rung
+        return {
+            "budget_ms": round(self.budget_s * 1e3, 1),
+            "level": self._level,
+            "levels": len(self.rungs) - 1,
+            "rung": rung.label,
+            "imgsz": rung.imgsz,
+            "strides": dict(rung.strides),
+            "p95_ms": round(self.p95_s * 1e3, 1) if self.p95_s is not None else None,
+            "inference_busy": round(self.busy, 3) if self.busy is not None else None,
+            "steps_down": self.steps_down,
+            "steps_up": self.steps_up,
+            "deepest": self.deepest,
+            "skipped": dict(self.skipped),
+        }
+
+    # -- telemetry observer ------------------------------------------------------------------------
+
+    def observe_stage(self, stage: str, seconds: float, source: str | None) -> None:
+        if stage in WORK_STAGES:
+            with self._lock:
+                self._work.append((self._clock(), seconds))
+        elif stage == "end_to_end" and source in self._position:
+            now = self._clock()
+            with self._lock:
+                self._ages.append((now, seconds))
+                if now < self._next_tick:
+                    return
+                self._next_tick = now + TICK_S
+                self._decide(now)
+
+    def observe_batch(self, size: int) -> None:
+        """Batch sizes do not matter here (``SampleObserver`` protocol)."""
+
+    # -- decisions (under the lock, on the render thread) ------------------------------------------
+
+    def _decide(self, now: float) -> None:
+        if self._climbed is not None and now - self._climbed > 2 * self._hold_s:
+            self._climbed, self._hold_s = None, UP_AFTER_S  # the last climb held
+        for window in (self._ages, self._work):
+            while window and window[0][0] < now - WINDOW_S:
+                window.popleft()
+        since = self._changed
+        ages = [age for t, age in self._ages if t - age >= since]
+        if len(ages) < MIN_FRAMES:
+            return
+        p95 = self.p95_s = float(np.percentile(ages, 95))
+        busy = self.busy = self._busy(now, since)
+        if p95 > self.budget_s:
+            self._headroom_since = None
+            if now - since >= SETTLE_S:
+                self._down(now, p95)
+            return
+        if self._level == 0:
+            return
+        predicted = busy * self.rungs[self._level - 1].cost / self._rung.cost
+        if p95 >= HEADROOM * self.budget_s or predicted >= MAX_BUSY:
+            self._headroom_since = None
+        elif self._headroom_since is None:
+            self._headroom_since = now
+        elif now - self._headroom_since >= self._hold_s:
+            self._up(now, p95, busy)
+
+    def _busy(self, now: float, since: float) -> float:
+        """Fraction of the recent window (since the last change) the inference thread spent working."""
+        start = max(now - WINDOW_S, since)
+        if now <= start:
+            return 0.0
+        return min(1.0, sum(s for t, s in self._work if t >= start) / (now - start))
+
+    def _down(self, now: float, p95: float) -> None:
+        if self._level == len(self.rungs) - 1:
+            if not self._bottom_warned:
+                self._bottom_warned = True
+                logger.warning(
+                    "latency budget %.0f ms: p95 frame age %.0f ms at the last rung (%s); "
+                    "older frames are dropped as without a budget",
+                    self.budget_s * 1e3,
+                    p95 * 1e3,
+                    self._rung.label,
+                )
+            return
+        if self._climbed is not None and now - self._climbed <= 2 * self._hold_s:
+            self._hold_s = min(MAX_HOLD_S, 2 * self._hold_s)  # the climb failed: wait longer next time
+        self._climbed = None
+        self._set(self._level + 1, now)
+        self.steps_down += 1
+        self.deepest = max(self.deepest, self._level)
+        logger.warning(
+            "latency budget %.0f ms: p95 frame age %.0f ms; stepping down to rung %d of %d: %s",
+            self.budget_s * 1e3,
+            p95 * 1e3,
+            self._level,
+            len(self.rungs) - 1,
+            self._rung.label,
+        )
+
+    def _up(self, now: float, p95: float, busy: float) -> None:
+        self._set(self._level - 1, now)
+        self._climbed = now
+        self._bottom_warned = False
+        self.steps_up += 1
+        logger.warning(
+            "latency budget %.0f ms: headroom (p95 %.0f ms, inference %.0f %% busy); "
+            "stepping up to rung %d of %d: %s",
+            self.budget_s * 1e3,
+            p95 * 1e3,
+            busy * 100,
+            self._level,
+            len(self.rungs) - 1,
+            self._rung.label,
+        )
+
+    def _set(self, level: int, now: float) -> None:
+        self._level = level
+        self._rung = self.rungs[level]
+        self._changed = now
+        self._headroom_since = None
