@@ -30,7 +30,8 @@ import ctypes.util
 import logging
 import os
 import sys
-import threading
+
+from streamseg.periodic import Every
 
 logger = logging.getLogger(__name__)
 
@@ -68,27 +69,22 @@ def _glibc() -> ctypes.CDLL | None:
 
 
 class HeapTrimmer:
-    """A daemon thread calling ``malloc_trim(0)`` every ``every_s`` seconds while a pipeline runs."""
+    """Calls ``malloc_trim(0)`` every ``every_s`` seconds, on a thread of its own, while a pipeline runs."""
 
     def __init__(self, every_s: float = TRIM_EVERY_S) -> None:
-        self.every_s = every_s
         self.trims = 0
         self._libc = _glibc()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="heap-trim", daemon=True)
+        self.thread = Every(every_s, self._trim, "heap-trim")
 
     def start(self) -> HeapTrimmer:
         if self._libc is not None:  # nothing to do off glibc: no thread at all
-            self._thread.start()
+            self.thread.start()
         return self
 
-    def stop(self, timeout: float = 1.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+    def stop(self) -> None:
+        self.thread.stop()
 
-    def _run(self) -> None:
-        libc = self._libc
-        while libc is not None and not self._stop.wait(self.every_s):
-            libc.malloc_trim(0)
+    def _trim(self) -> None:
+        if self._libc is not None:
+            self._libc.malloc_trim(0)
             self.trims += 1

@@ -26,5 +26,5 @@ def test_heap_trimmer_trims_while_running_and_stops() -> None:
     while trimmer.trims < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
     trimmer.stop()
-    assert not trimmer._thread.is_alive()
+    assert not trimmer.thread.alive
     assert trimmer.trims >= 3 or not sys.platform.startswith("linux")

@@ -11,8 +11,9 @@ and the inference thread's work per frame (``preprocess``, ``infer``, ``postproc
   not tried. If the ladder has to step down again soon after a climb, the next climb waits twice as
   long (up to ``MAX_HOLD_S``); a climb that holds resets the wait.
 
-Capture threads ask ``admits(source, index)`` per frame (the rung's stride and the source's phase);
-the inference thread reads ``imgsz`` between batches. Both are plain reads of the current rung.
+Capture threads ask ``admits(source, index)`` per frame (the stride of the source's tier in the current
+rung, and the source's phase); the inference thread reads ``imgsz`` between batches. Both are plain
+reads of the current rung. A live source added while running joins with ``add_source``.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from streamseg.pipeline.ladder import Rung
+from streamseg.pipeline.ladder import Rung, nearest_tier
 
 logger = logging.getLogger(__name__)
 
@@ -48,15 +49,20 @@ class LatencyGovernor:
         self,
         budget_s: float,
         rungs: Sequence[Rung],
-        order: Sequence[str],
+        priorities: Mapping[str, str],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``order``: the live sources in a fixed order (their round-robin phases follow it)."""
+        """``priorities``: live source -> low / normal / high, in order (round-robin phases follow it)."""
         if not rungs:
             raise ValueError("a ladder needs at least rung 0")
         self.budget_s = budget_s
         self.rungs = list(rungs)
-        self._position = {name: i for i, name in enumerate(order)}
+        self._tiers = list(rungs[0].strides)
+        self._tier: dict[str, str] = {}
+        self._position: dict[str, int] = {}
+        self.skipped: dict[str, int] = {}  # frames left out by striding, per source
+        for name, priority in priorities.items():
+            self.add_source(name, priority)
         self._clock = clock
         self._level = 0
         self._rung = self.rungs[0]
@@ -75,7 +81,6 @@ class LatencyGovernor:
         self.steps_down = 0
         self.steps_up = 0
         self.deepest = 0
-        self.skipped = dict.fromkeys(order, 0)  # frames left out by striding, per source
 
     # -- what the pipeline reads -------------------------------------------------------------------
 
@@ -87,11 +92,20 @@ class LatencyGovernor:
     def imgsz(self) -> int:
         return self._rung.imgsz
 
+    def add_source(self, name: str, priority: str = "normal") -> None:
+        """Put a live source on the ladder (at start, or when one is added while running)."""
+        if name not in self._position:
+            self._tier[name] = nearest_tier(priority, self._tiers)
+            self.skipped.setdefault(name, 0)
+            self._position[name] = len(self._position)  # set last: ``admits`` reads it first
+
     def admits(self, source: str, index: int) -> bool:
         """Whether the capture thread of ``source`` should hand on its frame ``index``."""
         position = self._position.get(source)
-        stride = self._rung.strides.get(source, 1)
-        if position is None or stride == 1 or index % stride == position % stride:
+        if position is None:  # a file, or not on the ladder
+            return True
+        stride = self._rung.strides[self._tier[source]]
+        if stride == 1 or index % stride == position % stride:
             return True
         self.skipped[source] += 1  # each key is written by its own capture thread only
         return False
@@ -105,13 +119,13 @@ class LatencyGovernor:
             "levels": len(self.rungs) - 1,
             "rung": rung.label,
             "imgsz": rung.imgsz,
-            "strides": dict(rung.strides),
+            "strides": {name: rung.strides[tier] for name, tier in self._tier.copy().items()},
             "p95_ms": round(self.p95_s * 1e3, 1) if self.p95_s is not None else None,
             "inference_busy": round(self.busy, 3) if self.busy is not None else None,
             "steps_down": self.steps_down,
             "steps_up": self.steps_up,
             "deepest": self.deepest,
-            "skipped": dict(self.skipped),
+            "skipped": self.skipped.copy(),
         }
 
     # -- telemetry observer ------------------------------------------------------------------------

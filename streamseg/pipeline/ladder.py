@@ -12,7 +12,8 @@ Rung 0 is full quality. Going down, each rung changes one thing:
    priority first.
 
 A stride of k with phase p processes the frames whose index is p modulo k; cameras get different
-phases, so the load is spread over time instead of all cameras landing in the same batch. Each rung
+phases (round-robin, in the order they joined), so the load is spread over time instead of all
+cameras landing in the same batch. Each rung
 carries its cost relative to rung 0 (frames per second times input pixels), which the governor uses
 to judge whether there is room to climb back.
 """
@@ -28,9 +29,9 @@ SHRINK = 0.8  # each smaller input is at most this fraction of the previous one,
 
 @dataclass(frozen=True)
 class Rung:
-    """One state of the ladder: a stride per live source and the network input size."""
+    """One state of the ladder: a stride per priority tier and the network input size."""
 
-    strides: Mapping[str, int]
+    strides: Mapping[str, int]  # tier (low / normal / high) -> every how many frames a camera is processed
     imgsz: int
     cost: float  # inference work relative to rung 0
     label: str  # what the rung means, for logs, the summary and the dashboard
@@ -49,7 +50,7 @@ def smaller_sizes(imgsz: int, floor: int, stride: int = 32) -> list[int]:
 
 
 def build_ladder(
-    priorities: Mapping[str, str],
+    cameras: Mapping[str, int],
     imgsz: int,
     *,
     min_imgsz: int,
@@ -57,52 +58,48 @@ def build_ladder(
     resizable: bool,
     stride: int = 32,
 ) -> list[Rung]:
-    """Rungs for the live sources in ``priorities`` (name -> low/normal/high), rung 0 first."""
+    """Rungs for ``cameras`` (tier -> how many live sources have it), rung 0 first."""
     steps: list[tuple[str, int]] = [("stride", 2)] if max_stride >= 2 else []
     if resizable:
         steps += [("imgsz", size) for size in smaller_sizes(imgsz, min_imgsz, stride)]
     steps += [("stride", k) for k in range(3, max_stride + 1)]
-    tiers = [p for p in PRIORITY_ORDER if p in priorities.values()]
-    strides = dict.fromkeys(priorities, 1)
+    tiers = [t for t in PRIORITY_ORDER if cameras.get(t)] or ["normal"]
+    strides = dict.fromkeys(tiers, 1)
     size = imgsz
-    rungs = [_rung(strides, size, imgsz, priorities)]
+    rungs = [_rung(strides, size, imgsz, cameras)]
     for what, value in steps:
         if what == "imgsz":
             size = value
-            rungs.append(_rung(strides, size, imgsz, priorities))
+            rungs.append(_rung(strides, size, imgsz, cameras))
             continue
         for tier in tiers:  # lowest priority first, one tier per rung
-            strides.update({name: value for name, p in priorities.items() if p == tier})
-            rungs.append(_rung(strides, size, imgsz, priorities))
+            strides[tier] = value
+            rungs.append(_rung(strides, size, imgsz, cameras))
     return rungs
 
 
-def phases(names: Sequence[str], stride: int) -> dict[str, int]:
-    """Round-robin phases: consecutive sources of the same stride land on different frames."""
-    return {name: i % stride for i, name in enumerate(names)}
+def nearest_tier(priority: str, tiers: Sequence[str]) -> str:
+    """The ladder's tier for a camera of ``priority`` (one added while running may bring a tier the
+    ladder was not built with: it goes with the nearest one, the lower one on a tie)."""
+    if priority in tiers:
+        return priority
+    rank = PRIORITY_ORDER.index(priority)
+    return min(tiers, key=lambda t: (abs(PRIORITY_ORDER.index(t) - rank), PRIORITY_ORDER.index(t)))
 
 
-def _rung(strides: Mapping[str, int], imgsz: int, base: int, priorities: Mapping[str, str]) -> Rung:
-    n = max(1, len(strides))
-    rate = sum(1 / k for k in strides.values()) / n if strides else 1.0
-    return Rung(dict(strides), imgsz, rate * (imgsz / base) ** 2, _label(strides, imgsz, priorities))
+def _rung(strides: Mapping[str, int], imgsz: int, base: int, cameras: Mapping[str, int]) -> Rung:
+    n = sum(cameras.get(t, 0) for t in strides) or 1
+    rate = sum(cameras.get(t, 0) / k for t, k in strides.items()) / n if any(cameras.values()) else 1.0
+    return Rung(dict(strides), imgsz, rate * (imgsz / base) ** 2, _label(strides, imgsz))
 
 
-def _label(strides: Mapping[str, int], imgsz: int, priorities: Mapping[str, str]) -> str:
-    by_tier: dict[str, int] = {}
-    for name, k in strides.items():
-        by_tier[priorities[name]] = k
-    if len(set(by_tier.values())) <= 1:
-        k = next(iter(by_tier.values()), 1)
-        frames = "every frame" if k == 1 else f"every {_nth(k)} frame"
+def _label(strides: Mapping[str, int], imgsz: int) -> str:
+    if len(set(strides.values())) <= 1:
+        frames = _every(next(iter(strides.values()), 1))
     else:
-        frames = ", ".join(
-            f"{tier}: {'every frame' if by_tier[tier] == 1 else 'every ' + _nth(by_tier[tier]) + ' frame'}"
-            for tier in PRIORITY_ORDER
-            if tier in by_tier
-        )
+        frames = ", ".join(f"{tier}: {_every(k)}" for tier, k in strides.items())
     return f"{frames}, input {imgsz}"
 
 
-def _nth(k: int) -> str:
-    return f"{k}{'nd' if k == 2 else 'rd' if k == 3 else 'th'}"
+def _every(k: int) -> str:
+    return "every frame" if k == 1 else f"every {k}{'nd' if k == 2 else 'rd' if k == 3 else 'th'} frame"

@@ -7,6 +7,7 @@ the capture threads (``admits``) and the inference thread (``GovernedSegmenter``
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -36,13 +37,13 @@ def open_governor(
     budget_ms = cfg.latency.budget_ms
     if budget_ms is None:
         return None
-    live = [s.name for s in sources if s.is_live]
+    live = {s.name: priorities.get(s.name, "normal") for s in sources if s.is_live}
     if not live:
         logger.info("--latency-budget applies to live sources (cameras, streams); none here, so it is off")
         return None
     engine = resizable_engine(segmenter)
     rungs = build_ladder(
-        {name: priorities.get(name, "normal") for name in live},
+        Counter(live.values()),
         engine.imgsz if engine is not None else cfg.model.imgsz,
         min_imgsz=cfg.latency.min_imgsz,
         max_stride=cfg.latency.max_stride,

@@ -10,16 +10,15 @@ It warns once, with one log line, when the slope over the whole window is above
 *stays* so for ``PERSIST`` window buckets in a row. A leak passes all three; memory that stepped up once
 (a new decoder, a new batch size) can tip a robust slope while the step sits near the middle of a noisy
 window, but then only one half of the window grows. When the slope falls below half the threshold the
-watch re-arms, and a later episode warns again. ``MemorySampler`` is the thread that feeds it, so
-growth is seen even when nobody reads telemetry.
+watch re-arms, and a later episode warns again. ``Telemetry.watch_memory`` feeds it from a thread of its own,
+so growth is seen even when nobody reads telemetry.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from streamseg.telemetry.trend import BUCKETS, GrowthTrend
 
@@ -104,42 +103,6 @@ class LeakWatch:
             with self._lock:
                 self._warned.discard(kind)
             logger.info("%s growth is down to %+.1f MiB/h", kind, per_hour / MiB)
-
-
-class MemorySampler:
-    """A daemon thread reading memory every ``interval_s`` into a ``LeakWatch``."""
-
-    def __init__(
-        self,
-        read: Callable[[], Mapping[str, int]],
-        watch: LeakWatch,
-        interval_s: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._read = read
-        self.watch = watch
-        self.interval_s = interval_s
-        self._clock = clock
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="memory-watch", daemon=True)
-
-    def start(self) -> MemorySampler:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 1.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while True:
-            try:
-                self.watch.observe(self._clock(), self._read())
-            except Exception:  # telemetry must never take the pipeline down
-                logger.debug("memory sample failed", exc_info=True)
-            if self._stop.wait(self.interval_s):
-                return
 
 
 def sample_interval(window_s: float) -> float:

@@ -30,7 +30,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from streamseg.telemetry.leak import LeakWatch, MemorySampler, sample_interval
+from streamseg.periodic import Every
+from streamseg.telemetry.leak import LeakWatch, sample_interval
 from streamseg.telemetry.meters import (
     FRAME_KINDS,
     STAGES,
@@ -97,7 +98,7 @@ class Telemetry:
         self._source_info: dict[str, Callable[[], Mapping[str, Any]]] = {}
         self._observers: tuple[SampleObserver, ...] = ()
         self._sections: dict[str, Callable[[], Any]] = {}
-        self._sampler: MemorySampler | None = None
+        self._sampler: Every | None = None
         self._leak: LeakWatch | None = None  # the last watch started; its figures outlive its thread
 
     # -- recording (hot path) --------------------------------------------------------------------
@@ -152,11 +153,15 @@ class Telemetry:
     def watch_memory(self, warn_mib_per_hour: float, window_s: float) -> LeakWatch:
         """Start the leak watchdog (a thread sampling memory; see ``telemetry.leak``) unless it runs."""
         with self._create_lock:
-            if self._sampler is None:
-                self._leak = LeakWatch(warn_mib_per_hour, window_s)
-                self._sampler = MemorySampler(self._system.read, self._leak, sample_interval(window_s))
-                self._sampler.start()
-            return self._sampler.watch
+            if self._sampler is None or self._leak is None:
+                watch = self._leak = LeakWatch(warn_mib_per_hour, window_s)
+                self._sampler = Every(
+                    sample_interval(window_s),
+                    lambda: watch.observe(time.monotonic(), self._system.read()),  # real time, always
+                    "memory-watch",
+                    at_start=True,
+                ).start()
+            return self._leak
 
     def stop_watching_memory(self) -> None:
         """Stop the sampling thread; the last growth figures stay in the snapshot."""

@@ -10,7 +10,7 @@ import pytest
 
 from streamseg.pipeline import governor as gov
 from streamseg.pipeline.governor import LatencyGovernor
-from streamseg.pipeline.ladder import Rung, build_ladder, phases, smaller_sizes
+from streamseg.pipeline.ladder import Rung, build_ladder, nearest_tier, smaller_sizes
 from tests.telemetry.fakes import FakeClock
 
 CAMS = ["a", "b", "c", "d"]
@@ -25,23 +25,22 @@ def test_smaller_sizes_step_down_to_the_floor() -> None:
 
 
 def test_rungs_stride_low_priority_first_then_shrink_then_stride_more() -> None:
-    rungs = build_ladder(
-        {"a": "normal", "yard": "low", "gate": "high"}, 640, min_imgsz=256, max_stride=3, resizable=True
-    )
-    steps = [(dict(r.strides), r.imgsz) for r in rungs]
+    rungs = build_ladder({"normal": 2, "low": 1, "high": 1}, 640, min_imgsz=256, max_stride=3, resizable=True)
+    steps = [(tuple(r.strides.values()), r.imgsz) for r in rungs]  # strides of low, normal, high
     assert steps == [
-        ({"a": 1, "yard": 1, "gate": 1}, 640),
-        ({"a": 1, "yard": 2, "gate": 1}, 640),  # low priority is strided first
-        ({"a": 2, "yard": 2, "gate": 1}, 640),
-        ({"a": 2, "yard": 2, "gate": 2}, 640),
-        ({"a": 2, "yard": 2, "gate": 2}, 512),  # then the input shrinks, one size per rung
-        ({"a": 2, "yard": 2, "gate": 2}, 384),
-        ({"a": 2, "yard": 2, "gate": 2}, 288),
-        ({"a": 2, "yard": 2, "gate": 2}, 256),  # never below min_imgsz
-        ({"a": 2, "yard": 3, "gate": 2}, 256),  # then every 3rd frame, low priority first again
-        ({"a": 3, "yard": 3, "gate": 2}, 256),
-        ({"a": 3, "yard": 3, "gate": 3}, 256),
+        ((1, 1, 1), 640),
+        ((2, 1, 1), 640),  # low priority is strided first
+        ((2, 2, 1), 640),
+        ((2, 2, 2), 640),
+        ((2, 2, 2), 512),  # then the input shrinks, one size per rung
+        ((2, 2, 2), 384),
+        ((2, 2, 2), 288),
+        ((2, 2, 2), 256),  # never below min_imgsz
+        ((3, 2, 2), 256),  # then every 3rd frame, low priority first again
+        ((3, 3, 2), 256),
+        ((3, 3, 3), 256),
     ]
+    assert rungs[2].cost == pytest.approx((1 / 2 + 2 / 2 + 1) / 4)  # two normal cameras of four
     costs = [r.cost for r in rungs]
     assert costs[0] == 1.0 and all(b < a for a, b in itertools.pairwise(costs))
     assert rungs[1].label == "low: every 2nd frame, normal: every frame, high: every frame, input 640"
@@ -49,22 +48,23 @@ def test_rungs_stride_low_priority_first_then_shrink_then_stride_more() -> None:
 
 
 def test_a_fixed_input_model_only_strides() -> None:
-    rungs = build_ladder(dict.fromkeys(CAMS, "normal"), 640, min_imgsz=256, max_stride=4, resizable=False)
+    rungs = build_ladder({"normal": 4}, 640, min_imgsz=256, max_stride=4, resizable=False)
     assert [r.imgsz for r in rungs] == [640] * 4
-    assert [r.strides["a"] for r in rungs] == [1, 2, 3, 4]
-    assert len(build_ladder({"a": "normal"}, 640, min_imgsz=640, max_stride=1, resizable=True)) == 1
+    assert [r.strides["normal"] for r in rungs] == [1, 2, 3, 4]
+    assert len(build_ladder({"normal": 1}, 640, min_imgsz=640, max_stride=1, resizable=True)) == 1
 
 
-def test_phases_spread_cameras_over_the_stride() -> None:
-    assert phases(CAMS, 2) == {"a": 0, "b": 1, "c": 0, "d": 1}
-    assert phases(CAMS, 4) == {"a": 0, "b": 1, "c": 2, "d": 3}
+def test_a_camera_of_a_tier_the_ladder_lacks_goes_with_the_nearest() -> None:
+    assert nearest_tier("low", ["normal", "high"]) == "normal"
+    assert nearest_tier("high", ["low"]) == "low"
+    assert nearest_tier("normal", ["low", "high"]) == "low"  # a tie: the lower one
 
 
 # -- the governor -------------------------------------------------------------------------------------
 
 
 def ladder(n: int = 4) -> list[Rung]:
-    return build_ladder(dict.fromkeys(CAMS[:n], "normal"), 320, min_imgsz=256, max_stride=4, resizable=True)
+    return build_ladder({"normal": n}, 320, min_imgsz=256, max_stride=4, resizable=True)
 
 
 class Driver:
@@ -72,7 +72,7 @@ class Driver:
 
     def __init__(self, budget_ms: float = 300.0) -> None:
         self.clock = FakeClock()
-        self.gov = LatencyGovernor(budget_ms / 1e3, ladder(), CAMS, clock=self.clock)
+        self.gov = LatencyGovernor(budget_ms / 1e3, ladder(), dict.fromkeys(CAMS, "normal"), clock=self.clock)
 
     def run(self, seconds: float, age_s: float, busy: float = 0.5) -> list[int]:
         """Levels seen, one per frame; ``busy``: share of each 25 ms the inference thread works."""
@@ -170,6 +170,9 @@ def test_striding_is_fair_round_robin_and_counted() -> None:
                         "d": [1, 3, 5, 7, 9, 11]}  # fmt: skip
     assert d.gov.admits("a-file", 1)  # not a live source of the ladder: never strided
     assert d.gov.section()["skipped"] == dict.fromkeys(CAMS, 6)
+    d.gov.add_source("late", "low")  # added while running: the next phase, the nearest tier (normal)
+    assert [i for i in range(6) if d.gov.admits("late", i)] == [0, 2, 4]
+    assert d.gov.section()["strides"]["late"] == 2
     assert d.gov.imgsz == 320
     d.run(gov.SETTLE_S + 0.3, age_s=0.6)
     assert d.gov.imgsz == 256  # rung 2: the smaller input

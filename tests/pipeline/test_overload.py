@@ -65,7 +65,7 @@ def test_governor_covers_live_sources_with_their_priorities(engine: Segmentation
     src = sources(front=True, clip=False, yard=True)
     governor = open_governor(budget(300), src, {"yard": "low"}, engine, telemetry)
     assert governor is not None
-    assert governor.rungs[1].strides == {"front": 1, "yard": 2}  # the low-priority camera first
+    assert governor.rungs[1].strides == {"low": 2, "normal": 1}  # the low-priority camera first
     assert [r.imgsz for r in governor.rungs] == [320, 320, 320, 256, 256, 256, 256, 256]
     section = telemetry.snapshot()["degradation"]
     assert section["level"] == 0 and section["levels"] == 7 and section["budget_ms"] == 300
@@ -101,8 +101,8 @@ def test_the_input_size_changes_between_batches_and_boxes_stay_in_frame_pixels(
 ) -> None:
     image = read_frames(VIDEOS / "street_pedestrians_720p30.mp4", [0])[0]
     frame = Frame("cam", 0, 0.0, 0.0, image)
-    rungs = build_ladder({"cam": "normal"}, 320, min_imgsz=256, max_stride=2, resizable=True)
-    governor = LatencyGovernor(0.3, rungs, ["cam"])
+    rungs = build_ladder({"normal": 1}, 320, min_imgsz=256, max_stride=2, resizable=True)
+    governor = LatencyGovernor(0.3, rungs, {"cam": "normal"})
     segmenter = GovernedSegmenter(engine, governor)
     full = segmenter.run([frame])[0]
     assert engine.letterbox_for(frame.frame_hw).input_hw == (192, 320)
