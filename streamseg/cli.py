@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--backend",
         choices=BACKENDS,
-        help="inference runtime; auto: TensorRT > PyTorch CUDA > ONNX Runtime (default: onnxruntime)",
+        help="inference runtime; auto: ONNX Runtime on the CPU, on a GPU TensorRT > PyTorch CUDA > "
+        "ONNX Runtime (default: auto)",
     )
     model.add_argument("--device", help="cpu or cuda:N (default: cpu)")
     model.add_argument(
@@ -211,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     from streamseg.cli_gpu import add_gpu_commands  # noqa: PLC0415 - doctor, build-engine
 
     add_gpu_commands(sub)
+    from streamseg.cli_cluster import add_cluster_commands  # noqa: PLC0415 - cluster up/status/...
+
+    add_cluster_commands(sub)
     from streamseg.cli_segment import add_segment_command  # noqa: PLC0415 - segment (SAM prompts)
 
     add_segment_command(sub)
@@ -300,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from streamseg.cli_cluster import cmd_cluster  # noqa: PLC0415
     from streamseg.cli_gpu import cmd_build_engine, cmd_doctor  # noqa: PLC0415
     from streamseg.cli_segment import cmd_segment  # noqa: PLC0415
 
@@ -308,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "export": cmd_export,
         "doctor": cmd_doctor,
         "build-engine": cmd_build_engine,
+        "cluster": cmd_cluster,
         "segment": cmd_segment,
     }
     try:

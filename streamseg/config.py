@@ -50,7 +50,7 @@ class ModelConfig:
     max_det: int = 300
     batch: int = 4  # most frames per inference call
     batch_timeout_ms: float = 5.0  # how long the batcher waits to fill a batch once it has one frame
-    backend: str = "onnxruntime"
+    backend: str = "auto"  # with --device cpu: ONNX Runtime; on CUDA: TensorRT, else PyTorch
     device: str = "cpu"
     threads: int = 0  # intra-op threads for ONNX Runtime; 0 = its default (all cores)
     engines_dir: str = "engines"  # where exported ONNX files are cached
@@ -113,6 +113,16 @@ class DashboardConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """``streamseg cluster``: how cameras are grouped and placed on the machines of a Ray cluster."""
+
+    cameras_per_group: int = 0  # cameras per group actor; 0 = one group per GPU (per node without GPUs)
+    cpus_per_group: float = 1.0  # Ray CPUs each group reserves on its node
+    gpus_per_group: float = 1.0  # Ray GPUs each group reserves when model.device is cuda
+    probe_s: float = 0.5  # how often the controller asks every group how it is
+
+
+@dataclass(frozen=True)
 class SamConfig:
     """Segment Anything in a run: refine the detector's masks, segment what is clicked on the dashboard."""
 
@@ -147,6 +157,7 @@ class Config:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     sam: SamConfig = field(default_factory=SamConfig)
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
@@ -163,6 +174,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "pipeline": PipelineConfig,
     "live": LiveConfig,
     "dashboard": DashboardConfig,
+    "cluster": ClusterConfig,
     "sam": SamConfig,
     "latency": LatencyConfig,
     "telemetry": TelemetryConfig,
@@ -224,16 +236,36 @@ def from_dict(data: dict[str, Any], origin: str = "config") -> Config:
 def _parse_sources(raw: Any, origin: str) -> tuple[SourceConfig, ...]:
     if not isinstance(raw, list):
         raise ConfigError(f"{origin}: 'sources' must be a list")
-    out = []
-    for i, item in enumerate(raw):
-        if isinstance(item, (str, int)):
-            out.append(SourceConfig(uri=str(item)))
-        elif isinstance(item, dict):
-            values = {k: str(v) if k in ("uri", "name") else v for k, v in item.items()}
-            out.append(_build(SourceConfig, values, f"{origin}: sources[{i}]"))
-        else:
-            raise ConfigError(f"{origin}: sources[{i}] must be a path/URL or a mapping with 'uri' and 'name'")
-    return tuple(out)
+    return tuple(source_from(item, f"{origin}: sources[{i}]") for i, item in enumerate(raw))
+
+
+def source_from(item: Any, where: str = "source") -> SourceConfig:
+    """One source as written in YAML (or posted as JSON): a path/URL, or a mapping of SourceConfig fields."""
+    if isinstance(item, (str, int)) and not isinstance(item, bool):
+        return _checked_source(SourceConfig(uri=str(item)), where)
+    if isinstance(item, dict):
+        if "uri" not in item:
+            raise ConfigError(f"{where}: 'uri' is missing")
+        values = {k: str(v) if k in ("uri", "name") else v for k, v in item.items()}
+        return _checked_source(_build(SourceConfig, values, where), where)
+    raise ConfigError(f"{where} must be a path/URL or a mapping with 'uri' and 'name'")
+
+
+def _checked_source(sc: SourceConfig, where: str) -> SourceConfig:
+    _check(bool(sc.uri.strip()), f"{where}: 'uri' must not be empty")
+    _check(sc.width >= 0 and sc.height >= 0, f"{where}: width and height must be >= 0")
+    _check(sc.fps >= 0, f"{where}: fps must be >= 0, got {sc.fps}")
+    _check_priority(sc, where)
+    name = sc.display_name()
+    _check(
+        0 < len(name) <= 128 and name.isprintable() and "/" not in name,
+        f"{where}: name must be 1-128 printable characters without '/', got {name!r}",
+    )
+    return sc
+
+
+def _check_priority(sc: SourceConfig, where: str) -> None:
+    _check(sc.priority in PRIORITIES, f"{where}: priority must be low, normal or high, got {sc.priority!r}")
 
 
 def _build(cls: type[Any], raw: dict[str, Any], where: str) -> Any:
@@ -314,14 +346,12 @@ def validate(cfg: Config) -> None:
     _check(o.encoder in ENCODER_CHOICES, f"output.encoder must be auto, x264 or nvenc, got {o.encoder!r}")
     _validate_live(cfg.live, cfg.output)
     _validate_dashboard(cfg.dashboard)
+    _validate_cluster(cfg.cluster)
     _validate_overload(cfg.latency, cfg.telemetry)
     _check(not cfg.sam.refine or bool(cfg.sam.model), "sam.refine needs sam.model, a SAM checkpoint")
     _check(1 <= cfg.sam.max_prompts <= 64, f"sam.max_prompts must be 1..64, got {cfg.sam.max_prompts}")
     for s in cfg.sources:
-        _check(
-            s.priority in PRIORITIES,
-            f"priority of source {s.display_name()} must be low, normal or high, got {s.priority!r}",
-        )
+        _check_priority(s, f"source {s.display_name()}")
     names = [s.display_name() for s in cfg.sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     _check(not dupes, f"source names must be unique, '{', '.join(dupes)}' used more than once (set 'name')")
@@ -366,6 +396,13 @@ def _validate_dashboard(d: DashboardConfig) -> None:
     _check(0 < d.preview_fps <= 30, f"dashboard.preview_fps must be in (0, 30], got {d.preview_fps}")
     _check(64 <= d.preview_width <= 3840, f"dashboard.preview_width must be 64..3840, got {d.preview_width}")
     _check(10 <= d.history_s <= 3600, f"dashboard.history_s must be 10..3600, got {d.history_s}")
+
+
+def _validate_cluster(c: ClusterConfig) -> None:
+    _check(c.cameras_per_group >= 0, f"cluster.cameras_per_group must be >= 0, got {c.cameras_per_group}")
+    _check(c.cpus_per_group >= 0, f"cluster.cpus_per_group must be >= 0, got {c.cpus_per_group}")
+    _check(c.gpus_per_group > 0, f"cluster.gpus_per_group must be > 0, got {c.gpus_per_group}")
+    _check(0 < c.probe_s <= 10, f"cluster.probe_s must be in (0, 10], got {c.probe_s}")
 
 
 def _validate_overload(lat: LatencyConfig, tel: TelemetryConfig) -> None:

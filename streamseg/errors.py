@@ -37,6 +37,18 @@ class SourceGaveUp(SourceError, ConnectionError):
     """A live source stayed unreachable for more attempts than ``live.max_retries`` allows."""
 
 
+class SourceExistsError(StreamsegError, ValueError):
+    """A source with that name is already running (names must be unique)."""
+
+
+class UnknownSourceError(StreamsegError, LookupError):
+    """No source of that name is running."""
+
+
+class ClusterError(StreamsegError, RuntimeError):
+    """The Ray cluster cannot be reached, or it refused what was asked (placement, a camera)."""
+
+
 class ModelError(StreamsegError, ValueError):
     """The model file is missing, invalid, or not a segmentation model."""
 

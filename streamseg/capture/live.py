@@ -132,10 +132,20 @@ class LiveSource(SourceBase):
 
     def open(self) -> None:
         """Eager sources (webcams) fail here if they cannot be opened at all; others connect in ``read``."""
-        if not self._eager or self._inner is not None:
+        if self._eager:
+            self.connect_now()
+
+    def connect_now(self) -> None:
+        """Make the first connection on the caller's thread, raising ``SourceError`` when it fails (a
+        camera added to a running pipeline is refused at once when unreachable, not retried forever)."""
+        if self._inner is not None:
             return
         src = self._factory()
-        src.open()
+        try:
+            src.open()
+        except BaseException:
+            src.close()
+            raise
         self._adopt(src)
         self._ever_connected = True
 

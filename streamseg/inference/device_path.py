@@ -21,7 +21,6 @@ The ops are device-agnostic, so CPU CI checks them against the NumPy path for eq
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -155,12 +154,6 @@ class _MaskSampler:
         return px, decoder.sample(self.mixtures, px, self.per_frame, self.rank)
 
 
-@dataclass
-class _Staging:
-    host: Any  # pinned (or plain) uint8 tensor for one frame size
-    device: Any
-
-
 class DeviceRunner:
     """Frames in, a ``DeviceBatch`` out; see the module docstring for what runs where."""
 
@@ -173,7 +166,7 @@ class DeviceRunner:
         self.extra_nms_rounds = 0  # batches whose suppression needed more than NMS_STEPS steps
         self._letterboxes: dict[tuple[int, int], DeviceLetterbox] = {}
         self._decoders: dict[tuple[tuple[int, int], tuple[int, int]], PackedMaskDecoder] = {}
-        self._staging: dict[tuple[tuple[int, int], int], _Staging] = {}
+        self._staging: dict[tuple[tuple[int, ...], int], Any] = {}  # pinned host buffers per size and slot
 
     def submit(
         self,
@@ -247,11 +240,10 @@ class DeviceRunner:
         key = (image.shape[:2], slot)
         staging = self._staging.get(key)
         if staging is None:  # sized once per frame size and batch slot: no allocation per frame
-            host = torch.empty(image.shape, dtype=torch.uint8, pin_memory=True)
-            staging = _Staging(host, None)
+            staging = torch.empty(image.shape, dtype=torch.uint8, pin_memory=True)
             self._staging[key] = staging
-        np.copyto(staging.host.numpy(), image)  # the previous batch has synchronised: safe to reuse
-        return staging.host  # type: ignore[no-any-return]
+        np.copyto(staging.numpy(), image)  # the previous batch has synchronised: safe to reuse
+        return staging
 
     def _letterbox(self, lb: Letterbox, device: torch.device) -> DeviceLetterbox:
         dl = self._letterboxes.get(lb.frame_hw)

@@ -53,7 +53,7 @@ def planned_device_path(cfg: ModelConfig) -> tuple[str | None, str]:
     (None, why frames go to the model from the host)."""
     backend, device, _ = select_backend(cfg, quiet=True)
     if backend not in ("torch", "tensorrt"):
-        return None, f"the {backend} backend takes frames from the host (GPU frames need torch or tensorrt)"
+        return None, f"the {backend} backend takes frames from the host; GPU frames need torch or tensorrt"
     if device == "cpu":
         return None, "the model runs on the CPU (--device cpu)"
     return device, ""

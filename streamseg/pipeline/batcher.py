@@ -1,7 +1,8 @@
 """Collects up to ``max_batch`` frames from the per-source queues, waiting at most ``deadline_s``.
 
 A batch is sent as soon as it is full or its deadline passes, so a slow or stalled source never holds
-back the others. Sources are visited round-robin for fairness.
+back the others. Sources are visited round-robin for fairness. Sources can join while it runs (``add``);
+the names of those that ended are handed on (``take_ended``) so their outputs can be finalized in order.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class Batcher:
         lifecycle: Lifecycle,
         max_batch: int,
         deadline_s: float,
+        *,
+        stay_open: bool = False,
     ) -> None:
         self._queues = dict(queues)
         self._active = list(queues)
@@ -31,19 +34,41 @@ class Batcher:
         self._max_batch = max_batch
         self._deadline_s = deadline_s
         self._next = 0
+        self._stay_open = stay_open  # with no source left, wait for new ones instead of finishing
+        self._lock = threading.Lock()  # guards _joining and _closed: add() runs on other threads
+        self._joining: list[tuple[str, queue.Queue[Frame | EndOfStream]]] = []
+        self._closed = False
+        self._ended: list[str] = []
 
     @property
     def finished(self) -> bool:
-        return not self._active
+        return self._closed
+
+    def add(self, name: str, q: queue.Queue[Frame | EndOfStream]) -> bool:
+        """Take frames from ``q`` too, from the next batch on; False when the batcher has finished."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._joining.append((name, q))
+        self._ready.set()
+        return True
+
+    def take_ended(self) -> list[str]:
+        """Sources whose end was reached since the last call (every frame of theirs already batched)."""
+        ended, self._ended = self._ended, []
+        return ended
 
     def next_batch(self) -> list[Frame] | None:
-        """The next batch; None once every source has ended (or the pipeline stopped)."""
+        """The next batch; None once every source has ended (or the pipeline stopped).
+
+        A batch may be cut short (even empty) when a source has just ended, so its end is passed on now.
+        """
         batch: list[Frame] = []
         deadline: float | None = None
-        while not self._life.stop.is_set() and self._active:
+        while not self._life.stop.is_set() and self._has_sources():
             self._ready.clear()
             self._collect(batch)
-            if len(batch) >= self._max_batch:
+            if len(batch) >= self._max_batch or self._ended:
                 return batch
             now = time.monotonic()
             if batch:
@@ -55,6 +80,18 @@ class Batcher:
             else:
                 self._ready.wait(self._life.poll_s)
         return batch or None
+
+    def _has_sources(self) -> bool:
+        """Adopt sources that joined; decide (once, under the lock) that there will be no more."""
+        with self._lock:
+            if self._joining:
+                for name, q in self._joining:
+                    self._queues[name] = q
+                    self._active.append(name)
+                self._joining.clear()
+            if not self._active and not self._stay_open:
+                self._closed = True
+            return not self._closed
 
     def _collect(self, batch: list[Frame]) -> None:
         """One round-robin pass taking at most one frame per source, repeated until nothing is waiting."""
@@ -72,6 +109,8 @@ class Batcher:
                 progressed = True
                 if isinstance(item, EndOfStream):
                     self._active.remove(name)
+                    del self._queues[name]
+                    self._ended.append(name)
                 else:
                     batch.append(item)
             if self._active:

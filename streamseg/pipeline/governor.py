@@ -60,6 +60,7 @@ class LatencyGovernor:
         self._tiers = list(rungs[0].strides)
         self._tier: dict[str, str] = {}
         self._position: dict[str, int] = {}
+        self._joined = 0  # sources ever put on the ladder: the next one's phase
         self.skipped: dict[str, int] = {}  # frames left out by striding, per source
         for name, priority in priorities.items():
             self.add_source(name, priority)
@@ -97,17 +98,24 @@ class LatencyGovernor:
         if name not in self._position:
             self._tier[name] = nearest_tier(priority, self._tiers)
             self.skipped.setdefault(name, 0)
-            self._position[name] = len(self._position)  # set last: ``admits`` reads it first
+            self._position[name] = self._joined  # set last: ``admits`` reads it first
+            self._joined += 1
+
+    def remove_source(self, name: str) -> None:
+        """Take a source off the ladder (removed while running); its phase is not given to another."""
+        self._position.pop(name, None)
+        self._tier.pop(name, None)
+        self.skipped.pop(name, None)
 
     def admits(self, source: str, index: int) -> bool:
         """Whether the capture thread of ``source`` should hand on its frame ``index``."""
         position = self._position.get(source)
         if position is None:  # a file, or not on the ladder
             return True
-        stride = self._rung.strides[self._tier[source]]
+        stride = self._rung.strides[self._tier.get(source, self._tiers[0])]
         if stride == 1 or index % stride == position % stride:
             return True
-        self.skipped[source] += 1  # each key is written by its own capture thread only
+        self.skipped[source] = self.skipped.get(source, 0) + 1  # one writer per key: its capture thread
         return False
 
     def section(self) -> dict[str, Any]:

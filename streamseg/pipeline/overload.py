@@ -31,14 +31,17 @@ def open_governor(
     priorities: Mapping[str, str],
     segmenter: Segmenter,
     telemetry: Telemetry,
+    *,
+    runtime_sources: bool = False,
 ) -> LatencyGovernor | None:
-    """The governor for ``cfg.latency`` (None without a budget or without live sources), already
-    registered with ``telemetry`` (frame ages in, the ``degradation`` section out)."""
+    """The governor for ``cfg.latency`` (None without a budget, or without live sources when none can be
+    added later: ``runtime_sources``), already registered with ``telemetry`` (frame ages in, the
+    ``degradation`` section out)."""
     budget_ms = cfg.latency.budget_ms
     if budget_ms is None:
         return None
     live = {s.name: priorities.get(s.name, "normal") for s in sources if s.is_live}
-    if not live:
+    if not live and not runtime_sources:
         logger.info("--latency-budget applies to live sources (cameras, streams); none here, so it is off")
         return None
     engine = resizable_engine(segmenter)

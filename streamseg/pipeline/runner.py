@@ -5,6 +5,7 @@
 
 Everything that can fail on bad input (config, model, sources, output paths) is checked in
 ``open()`` on the caller's thread, before any thread starts, so errors are immediate and clear.
+Sources can be added and removed while it runs (``add_source``, ``remove_source``), checked the same way.
 """
 
 from __future__ import annotations
@@ -15,16 +16,24 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from streamseg.allocator import HeapTrimmer
-from streamseg.capture import FrameSource, LiveSource, demo_clip_path, open_source
+from streamseg.capture import FrameSource, ImageSource, LiveSource, demo_clip_path, open_source
 from streamseg.capture.decode import DecodeTarget, plan_decode
 from streamseg.capture.decode import describe as describe_decode
 from streamseg.capture.webcam import parse_webcam_uri
-from streamseg.config import Config, SourceConfig, merge
+from streamseg.config import Config, SourceConfig, merge, source_from
+from streamseg.errors import (
+    ConfigError,
+    PipelineStopped,
+    SourceExistsError,
+    StreamsegError,
+    UnknownSourceError,
+)
 from streamseg.inference.backends import InferenceBackend
 from streamseg.inference.engine import PendingResult, SegmentationEngine
 from streamseg.inference.loader import planned_device_path
@@ -32,12 +41,15 @@ from streamseg.inference.sam.board import PromptBoard
 from streamseg.inference.segmenter import Segmenter
 from streamseg.inference.segmenters import open_segmenter
 from streamseg.pipeline.batcher import Batcher
+from streamseg.pipeline.dynamic_sources import SourceEnds, free_record_path
+from streamseg.pipeline.governor import LatencyGovernor
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
 from streamseg.pipeline.looping import loop_source
 from streamseg.pipeline.overload import GovernedSegmenter, open_governor
 from streamseg.pipeline.render_step import RenderStep
-from streamseg.pipeline.sinks import Sinks, build_sinks
-from streamseg.pipeline.workers import Sink, capture_loop, inference_loop, render_loop
+from streamseg.pipeline.sinks import RecordingSink, Sinks, build_sinks
+from streamseg.pipeline.workers import EndsPerSource, Sink, capture_loop, inference_loop, render_loop
+from streamseg.render import record_path_for
 from streamseg.render.device_overlay import DeviceOverlay
 from streamseg.render.encoders import X264, choose_encoder
 from streamseg.telemetry import Telemetry
@@ -51,6 +63,7 @@ log = logging.getLogger(__name__)
 JOIN_TIMEOUT_S = 2.5  # SIGINT/SIGTERM must finish within 3 s, recording finalized
 CAPTURE_GRACE_S = 0.3  # once outputs are done, how long to wait for capture threads still in network I/O
 CAPTURE_PREFIX = "capture-"
+REMOVE_TIMEOUT_S = 10.0  # remove_source: a live source may sit in a network read for its source timeout
 
 
 class Pipeline:
@@ -63,9 +76,14 @@ class Pipeline:
         telemetry: Telemetry | None = None,
         sinks: Sequence[Sink] = (),
         backend: InferenceBackend | None = None,
+        keep_alive: bool = False,
+        record_path: Callable[[str], Path] | None = None,
     ) -> None:
         """``backend``: an already open runtime to use instead of loading ``config.model`` (the caller
-        keeps owning it: the pipeline does not close it)."""
+        keeps owning it: the pipeline does not close it). ``keep_alive``: run on with no source left (or
+        none at all) until ``stop()``, for sources that come and go; otherwise the run ends with its last
+        source. ``record_path(name)``: where a source's recording goes (default: ``record_path_for``,
+        never overwriting for sources added later)."""
         cfg = config or Config()
         if sources is not None:
             cfg = dataclasses.replace(
@@ -87,9 +105,19 @@ class Pipeline:
         self._extra_sinks = list(sinks)  # e.g. the dashboard's preview; fed after the built-in ones
         self._threads: list[threading.Thread] = []
         self._trimmer: HeapTrimmer | None = None  # gives free heap back while running (allocator.py)
+        self._governor: LatencyGovernor | None = None  # --latency-budget (pipeline/overload.py)
         self._results_q: queue.Queue[SegResult | PendingResult | EndOfStream] | None = None
         self._out_q: queue.Queue[SegResult | EndOfStream] | None = None
         self._frame_qs: dict[str, queue.Queue[Frame | EndOfStream]] = {}
+        self._keep_alive = keep_alive
+        self._record_path = record_path
+        self._ready = threading.Event()  # a frame is waiting somewhere, or a source joined
+        self._batcher: Batcher | None = None
+        self._retire: dict[str, threading.Event] = {}
+        self._ends = SourceEnds()
+        self._control = threading.Lock()  # add_source / remove_source against each other and stop
+        self._adding: set[str] = set()
+        self._decode: DecodeTarget | None = None
         self._opened = False
         self._started = False
         self._joined = False
@@ -98,6 +126,10 @@ class Pipeline:
     @property
     def sources(self) -> list[FrameSource]:
         return list(self._sources)
+
+    @property
+    def source_names(self) -> list[str]:
+        return [s.name for s in self._sources]
 
     @property
     def engine(self) -> Segmenter:
@@ -110,10 +142,12 @@ class Pipeline:
         if self._opened:
             return self
         cfg = self.config
-        source_cfgs = cfg.sources or (SourceConfig(str(demo_clip_path()), name="demo"),)
+        demo = () if self._keep_alive else (SourceConfig(str(demo_clip_path()), name="demo"),)
+        source_cfgs = cfg.sources or demo
         try:
             # Cheapest checks first: a mistyped path should not wait for a model download or export.
             decode, why_cpu, codec = self._plan_outputs()
+            self._decode = decode  # sources added later decode the same way
             for sc in source_cfgs:
                 src = open_source(sc, cfg.live, cfg.pipeline.source_timeout_s, decode)
                 webcam = parse_webcam_uri(sc.uri) is not None
@@ -135,7 +169,9 @@ class Pipeline:
             self._engine = self._runtime = open_segmenter(
                 cfg, self.telemetry.record_stage, self.prompts, backend=self._backend
             )
-            self._sinks = build_sinks(cfg, self._sources, codec, self.telemetry.record_stage)
+            self._sinks = build_sinks(
+                cfg, self._sources, codec, self.telemetry.record_stage, self._record_path
+            )
         except BaseException:
             self._close_everything()
             raise
@@ -175,35 +211,35 @@ class Pipeline:
         if self._started:
             return self
         self.open()
+        with self._control:  # no source joins or leaves while the threads are set up
+            self._start_threads()
+        return self
+
+    def _start_threads(self) -> None:
         cfg = self.config
         life = self._life
         qsize = cfg.pipeline.queue_size
-        ready = threading.Event()
         priorities = {src.name: sc.priority for src, sc in zip(self._sources, cfg.sources, strict=False)}
-        governor = open_governor(cfg, self._sources, priorities, self.engine, self.telemetry)
+        self._governor = open_governor(
+            cfg, self._sources, priorities, self.engine, self.telemetry, runtime_sources=self._keep_alive
+        )
         self.telemetry.watch_memory(cfg.telemetry.leak_warn_mib_per_hour, cfg.telemetry.leak_window_s)
         self._trimmer = HeapTrimmer().start()
         self._results_q = queue.Queue(maxsize=qsize)
         self._out_q = queue.Queue(maxsize=qsize)
         for src in self._sources:
-            # Live sources keep only the newest frames, so latency cannot grow when inference is slow.
-            q: queue.Queue[Frame | EndOfStream] = queue.Queue(
-                maxsize=cfg.live.buffer if src.is_live else qsize
-            )
-            self._frame_qs[src.name] = q
-            self.telemetry.register_queue(f"frames:{src.name}", q.qsize)
-            if isinstance(src, LiveSource):
-                self.telemetry.register_source_info(src.name, src.health_info)
-            self._threads.append(
-                threading.Thread(
-                    target=capture_loop,
-                    args=(src, q, ready, life, self.telemetry, governor.admits if governor else None),
-                    name=f"{CAPTURE_PREFIX}{src.name}",
-                    daemon=True,
-                )
-            )
+            self._threads.append(self._capture_thread(src))
         self.telemetry.register_queue("results", self._results_q.qsize)
-        batcher = Batcher(self._frame_qs, ready, life, cfg.model.batch, cfg.model.batch_timeout_ms / 1000)
+        batcher = Batcher(
+            self._frame_qs,
+            self._ready,
+            life,
+            cfg.model.batch,
+            cfg.model.batch_timeout_ms / 1000,
+            stay_open=self._keep_alive,
+        )
+        self._batcher = batcher
+        governor = self._governor
         segmenter = GovernedSegmenter(self.engine, governor) if governor else self.engine
         self._threads.append(
             threading.Thread(
@@ -228,7 +264,7 @@ class Pipeline:
                     life,
                     self.telemetry,
                     RenderStep(cfg.render, self.telemetry, draw),
-                    [*self._sinks, *self._extra_sinks],
+                    [*self._sinks, *self._extra_sinks, self._ends],
                 ),
                 name="render",
                 daemon=True,
@@ -237,7 +273,137 @@ class Pipeline:
         self._started = True
         for t in self._threads:
             t.start()
-        return self
+
+    def _capture_thread(self, src: FrameSource) -> threading.Thread:
+        """The source's queue, telemetry and capture thread (not started)."""
+        # Live sources keep only the newest frames, so latency cannot grow when inference is slow.
+        cfg = self.config
+        q: queue.Queue[Frame | EndOfStream] = queue.Queue(
+            maxsize=cfg.live.buffer if src.is_live else cfg.pipeline.queue_size
+        )
+        self._frame_qs[src.name] = q
+        self.telemetry.register_queue(f"frames:{src.name}", q.qsize)
+        if isinstance(src, LiveSource):
+            self.telemetry.register_source_info(src.name, src.health_info)
+        else:  # a file says "ended" once its last frame is through, while the run goes on
+            self.telemetry.register_source_info(src.name, functools.partial(self._ended_info, src.name))
+        retire = self._retire[src.name] = threading.Event()
+        admit = self._governor.admits if self._governor is not None else None  # --latency-budget
+        return threading.Thread(
+            target=capture_loop,
+            args=(src, q, self._ready, self._life, self.telemetry, retire, admit),
+            name=f"{CAPTURE_PREFIX}{src.name}",
+            daemon=True,
+        )
+
+    def _ended_info(self, name: str) -> dict[str, str]:
+        return {"health": "ended"} if self._ends.ended(name) else {}
+
+    # ----------------------------------------------------------------- sources at runtime
+    def add_source(self, source: str | SourceConfig, *, check: bool = True) -> FrameSource:
+        """Open one more source and start it (before or while the pipeline runs), with its own recording.
+
+        Raises ``SourceExistsError`` when the name is taken and ``SourceError`` when it cannot be opened:
+        with ``check`` a camera must answer now (False: it may connect later, like at start-up).
+        Nothing changes when it raises.
+        """
+        sc = source if isinstance(source, SourceConfig) else source_from(source)
+        name = sc.display_name()
+        cfg = self.config
+        with self._control:
+            self._check_open_for_changes()
+            if name in self._adding or any(s.name == name for s in self._sources):
+                raise SourceExistsError(f"a source named '{name}' is already running (names must be unique)")
+            self._adding.add(name)
+        try:
+            # Network waits happen here, unlocked.
+            src = open_source(sc, cfg.live, cfg.pipeline.source_timeout_s, self._decode)
+            try:
+                if isinstance(src, ImageSource):
+                    raise ConfigError(f"{sc.uri}: still images are given at start, not added while running")
+                if check and isinstance(src, LiveSource):
+                    src.connect_now()
+                if cfg.pipeline.loop:
+                    timeout_s = cfg.pipeline.source_timeout_s
+                    reopen = functools.partial(open_source, sc, cfg.live, timeout_s, self._decode)
+                    src = loop_source(src, reopen)
+                with self._control:
+                    self._check_open_for_changes()
+                    if self._governor is not None and src.is_live:
+                        self._governor.add_source(src.name, sc.priority)
+                    self._attach(src)
+            except BaseException:
+                src.close()
+                raise
+        finally:
+            with self._control:
+                self._adding.discard(name)
+        log.info("source %s added", name)
+        return src
+
+    def _attach(self, src: FrameSource) -> None:
+        """Recording, queue and capture thread of a source opened at runtime (under ``_control``)."""
+        recordings = [s for s in self._sinks if isinstance(s, RecordingSink)]
+        for sink in recordings:
+            sink.add_source(src, self._added_record_path(src.name))
+        if self._started and self._batcher is not None:
+            thread = self._capture_thread(src)
+            if not self._batcher.add(src.name, self._frame_qs[src.name]):
+                self._detach(src.name)
+                for sink in recordings:
+                    sink.end_source(src.name)
+                raise PipelineStopped("the pipeline has finished: no source can be added")
+            self._threads.append(thread)
+            thread.start()
+        self._sources.append(src)
+
+    def _added_record_path(self, name: str) -> Path:
+        if self._record_path is not None:
+            return self._record_path(name)
+        return free_record_path(record_path_for(self.config.output.record or "", name, 2))
+
+    def remove_source(self, name: str, timeout: float = REMOVE_TIMEOUT_S) -> None:
+        """Stop one source, the others running on; returns once its last frame is through and its
+        recording finalized. Raises ``UnknownSourceError`` for a name that is not running."""
+        with self._control:
+            src = next((s for s in self._sources if s.name == name), None)
+            if src is None:
+                raise UnknownSourceError(f"no source named '{name}' is running")
+            retire = self._retire.get(name)
+            if retire is not None:
+                retire.set()
+            if isinstance(src, LiveSource):
+                src.close()  # never blocks; wakes a capture thread that is waiting to reconnect
+            started = self._started
+        if not started:
+            src.close()
+            for sink in self._sinks:
+                if isinstance(sink, EndsPerSource):
+                    sink.end_source(name)
+        elif not self._ends.wait(name, timeout, self._life.stop) and not self._life.stop.is_set():
+            raise StreamsegError(f"source '{name}' did not finish within {timeout:g} s; it is still stopping")
+        with self._control:
+            self._sources.remove(src)
+            self._detach(name)
+        log.info("source %s removed", name)
+
+    def _detach(self, name: str) -> None:
+        if self._governor is not None:
+            self._governor.remove_source(name)
+        self._frame_qs.pop(name, None)
+        self._retire.pop(name, None)
+        self._ends.forget(name)
+        self.telemetry.unregister_queue(f"frames:{name}")
+        self.telemetry.forget_source(name)
+
+    def _check_open_for_changes(self) -> None:
+        if self._life.stop.is_set() or self._joined:
+            raise PipelineStopped("the pipeline is stopping: sources can no longer be changed")
+
+    @property
+    def recordings(self) -> list[str]:
+        """Paths of every recording so far, finalized or still being written."""
+        return [p for s in self._sinks if isinstance(s, RecordingSink) for p in s.paths]
 
     def results(self, *, host_masks: bool = True) -> Iterator[SegResult]:
         """One ``SegResult`` per frame, per source in frame order; re-raises the first pipeline error.
@@ -280,14 +446,15 @@ class Pipeline:
         if self._joined:
             self._raise_error()
             return
-        self._life.stop.set()
-        for src in self._sources:
+        with self._control:
+            self._life.stop.set()
+        for src in self.sources:
             if isinstance(src, LiveSource):
                 src.close()  # never blocks; wakes a capture thread that is waiting to reconnect
         deadline = time.monotonic() + timeout
         workers = [t for t in self._threads if not t.name.startswith(CAPTURE_PREFIX)]
         while any(t.is_alive() for t in self._threads) and time.monotonic() < deadline:
-            for q in (*self._frame_qs.values(), self._results_q, self._out_q):
+            for q in (*list(self._frame_qs.values()), self._results_q, self._out_q):
                 if q is not None:
                     drain(q)
             for t in self._threads:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from streamseg.capture import FrameSource, ImageSource
 from streamseg.config import Config
@@ -23,7 +24,11 @@ from streamseg.types import SegResult, UInt8Array
 
 class RecordingSink:
     """Annotated H.264 per source, timestamps from the source's own pts, each source encoded on its
-    own thread (``render.recorder``)."""
+    own thread (``render.recorder``).
+
+    Sources may be added while the pipeline runs; a source's file is finalized when its last frame is
+    through (``end_source``), the others when the sink closes.
+    """
 
     needs_annotated = True
 
@@ -34,26 +39,45 @@ class RecordingSink:
         sources: Sequence[FrameSource],
         codec: str = X264,
         record_stage: StageRecorder | None = None,
+        path_for: Callable[[str], Path] | None = None,
     ) -> None:
+        self._output = cfg.output
+        self._codec = codec
+        self._record_stage = record_stage
         self._recorders: dict[str, SourceRecorder] = {}
-        # x264 threads per file: all cores for one source; shared out when many encode at once
-        threads = 0 if len(sources) <= 1 else max(1, (os.cpu_count() or 1) // len(sources))
+        self._finished: list[str] = []
         try:
             for src in sources:
-                path = record_path_for(base, src.name, len(sources))
-                writer = VideoWriter.from_config(
-                    path, cfg.output, src.nominal_fps, low_latency=src.is_live, codec=codec, threads=threads
-                )
-                self._recorders[src.name] = SourceRecorder(
-                    writer, src.name, lossless=not src.is_live, record_stage=record_stage
-                )
+                path = path_for(src.name) if path_for else record_path_for(base, src.name, len(sources))
+                self.add_source(src, path, sharing=len(sources))
         except BaseException:
             self.close()
             raise
 
     @property
     def paths(self) -> list[str]:
-        return [str(r.path) for r in self._recorders.values()]
+        """Every recording so far: finalized ones (of sources that ended) first."""
+        return [*self._finished, *(str(r.path) for r in list(self._recorders.values()))]
+
+    def add_source(self, src: FrameSource, path: Path, sharing: int = 0) -> None:
+        """Record ``src`` into ``path`` too (raises ``OutputError`` when it cannot be written).
+        ``sharing``: how many files encode at once (default: those recording now, plus this one)."""
+        sharing = sharing or len(self._recorders) + 1
+        # x264 threads per file: all cores for one source; shared out when many encode at once
+        threads = 0 if sharing <= 1 else max(1, (os.cpu_count() or 1) // sharing)
+        writer = VideoWriter.from_config(
+            path, self._output, src.nominal_fps, low_latency=src.is_live, codec=self._codec, threads=threads
+        )
+        self._recorders[src.name] = SourceRecorder(
+            writer, src.name, lossless=not src.is_live, record_stage=self._record_stage
+        )
+
+    def end_source(self, name: str) -> None:
+        """Finalize the recording of a source whose last frame has been handed over."""
+        recorder = self._recorders.pop(name, None)
+        if recorder is not None:
+            recorder.close()
+            self._finished.append(str(recorder.path))
 
     def write(self, result: SegResult, annotated: UInt8Array | I420Picture | None) -> None:
         recorder = self._recorders.get(result.source)
@@ -65,10 +89,11 @@ class RecordingSink:
 
     def close(self) -> None:
         """Finish every recording: all encoders drain at once, then each file is closed."""
-        for recorder in self._recorders.values():
+        recorders = list(self._recorders.values())
+        for recorder in recorders:
             recorder.stop_later()
         errors = []
-        for recorder in self._recorders.values():
+        for recorder in recorders:
             try:
                 recorder.close()
             except Exception as exc:
@@ -96,19 +121,25 @@ Sinks = list[RecordingSink | ResultsSink | StillImageSink]
 
 
 def build_sinks(
-    cfg: Config, sources: Sequence[FrameSource], codec: str = X264, record_stage: StageRecorder | None = None
+    cfg: Config,
+    sources: Sequence[FrameSource],
+    codec: str = X264,
+    record_stage: StageRecorder | None = None,
+    record_path: Callable[[str], Path] | None = None,
 ) -> Sinks:
     """Videos are recorded (``--record``, each on its own encoder thread), still images saved as images
-    (``--save-images``)."""
+    (``--save-images``). ``record_path(name)``: where a source's recording goes (default:
+    ``record_path_for``)."""
     stills = [s for s in sources if isinstance(s, ImageSource)]
     videos = [s for s in sources if not isinstance(s, ImageSource)]
-    _check_outputs_have_sources(cfg, stills, videos)
+    if sources:  # a pipeline may start empty and take sources later
+        _check_outputs_have_sources(cfg, stills, videos)
     sinks: Sinks = []
     try:
         if cfg.output.save_results:
             sinks.append(ResultsSink(cfg.output.save_results))
         if cfg.output.record:
-            sinks.append(RecordingSink(cfg, cfg.output.record, videos, codec, record_stage))
+            sinks.append(RecordingSink(cfg, cfg.output.record, videos, codec, record_stage, record_path))
         if cfg.output.save_images:
             names = [name for s in stills for name in s.file_names]
             sinks.append(StillImageSink(cfg.output.save_images, names, cfg.render))

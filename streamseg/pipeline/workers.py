@@ -8,7 +8,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from streamseg.errors import DecodeError, SourceGaveUp
 from streamseg.inference.engine import PendingResult
@@ -46,22 +46,30 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class EndsPerSource(Protocol):
+    """A sink with per-source outputs (a recording per camera): told when a source's last frame is through."""
+
+    def end_source(self, name: str) -> None: ...
+
+
 def capture_loop(
     source: Source,
     out: queue.Queue[Frame | EndOfStream],
     ready: threading.Event,
     life: Lifecycle,
     meter: Meter,
+    retire: threading.Event | None = None,
     admit: Callable[[str, int], bool] | None = None,
 ) -> None:
     """Thread 1 (one per source): decode frames into the source's bounded queue.
 
     Files are lossless (blocking put = back-pressure). Live sources keep the newest frames: when the
-    queue is full the oldest frame is dropped and counted. ``admit(name, index)`` (a latency budget's
-    frame striding) may leave frames out before they are queued.
+    queue is full the oldest frame is dropped and counted. ``retire`` ends this source alone.
+    ``admit(name, index)`` (a latency budget's frame striding) may leave frames out before they are queued.
     """
     try:
-        while not life.stop.is_set():
+        while not life.stop.is_set() and not (retire is not None and retire.is_set()):
             frame = source.read()
             if frame is None:
                 break
@@ -105,19 +113,25 @@ def inference_loop(
     meter: Meter,
 ) -> None:
     """Thread 2: batch frames from all sources, run the model, postprocess (on a device path the
-    results go out pending: the render thread collects what the device still finishes)."""
+    results go out pending: the render thread collects what the device still finishes).
+
+    A source's end is passed on after its last result, so the render thread can finalize its outputs.
+    """
     try:
         while True:
             batch = batcher.next_batch()
+            if batch:
+                now = time.monotonic()
+                for frame in batch:
+                    meter.record_stage("queue_wait", now - frame.capture_time, frame.source)
+                meter.record_batch(len(batch))
+                for result in engine.submit(batch):
+                    if not life.put(out, result):
+                        return
+            for name in batcher.take_ended():
+                life.put(out, EndOfStream(name))
             if batch is None:
                 break
-            now = time.monotonic()
-            for frame in batch:
-                meter.record_stage("queue_wait", now - frame.capture_time, frame.source)
-            meter.record_batch(len(batch))
-            for result in engine.submit(batch):
-                if not life.put(out, result):
-                    return
     except Exception as exc:
         life.fail(exc, "inference")
         return
@@ -140,8 +154,13 @@ def render_loop(
     try:
         while True:
             item = life.get(results)
-            if item is None or isinstance(item, EndOfStream):
+            if item is None or (isinstance(item, EndOfStream) and not item.source):
                 break
+            if isinstance(item, EndOfStream):  # one source ended: its last frame is through
+                for sink in sinks:
+                    if isinstance(sink, EndsPerSource):
+                        sink.end_source(item.source)
+                continue
             t0 = time.perf_counter()
             result, annotated, stage = render(item)
             t1 = time.perf_counter()

@@ -145,6 +145,14 @@ class Telemetry:
         self._new_source(source)  # listed from the start, even before its first frame
         self._source_info[source] = info_fn
 
+    def forget_source(self, source: str) -> None:
+        """Drop a source that was removed from the run (its frames stay in the totals)."""
+        with self._create_lock:
+            self._sources.pop(source, None)
+            self._source_info.pop(source, None)
+            for key in [k for k in self._source_stages if k[0] == source]:
+                del self._source_stages[key]
+
     def register_section(self, key: str, section: Callable[[], Any]) -> None:
         """Add ``section()`` under ``key`` to every snapshot (e.g. the latency ladder's state)."""
         with self._create_lock:

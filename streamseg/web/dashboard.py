@@ -9,6 +9,7 @@ pipeline.open(); dashboard.start(pipeline)       # binds the port before any fra
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from streamseg.config import Config
@@ -48,23 +49,16 @@ class Dashboard:
 
     def start(self, pipeline: Pipeline) -> Dashboard:
         """Bind and serve; call after ``pipeline.open()`` (source names are known) and before frames flow."""
-        from streamseg.pipeline.sinks import build_annotate  # noqa: PLC0415 - render stack, only when used
-
-        cfg, settings = self._config, self._config.dashboard
-        info = RunInfo(
-            tuple(s.name for s in pipeline.sources), cfg.model.batch, settings.preview_fps, settings.history_s
-        )
-        status = StatusBuilder(self._telemetry.snapshot, self.preview, info)
-        metrics = PipelineMetrics(status.recent, cfg.model.batch)  # gauges at most 1 s old
-        self._telemetry.add_observer(metrics)
-        encoder = PreviewEncoder(
-            self.preview,
-            build_annotate(cfg, self._telemetry),
-            max_fps=settings.preview_fps,
-            max_width=settings.preview_width,
-        )
+        views = PipelineViews.of(pipeline, self.preview)
         self.server = DashboardServer(
-            self.address, self._token, status, encoder, metrics, settings.history_s, prompts=pipeline.prompts
+            self.address,
+            self._token,
+            views.status,
+            views.previews,
+            views.metrics,
+            self._config.dashboard.history_s,
+            control=pipeline,
+            prompts=pipeline.prompts,
         )
         self.server.start()
         return self
@@ -72,3 +66,32 @@ class Dashboard:
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
+
+
+@dataclass(frozen=True)
+class PipelineViews:
+    """Status, previews and Prometheus metrics of one pipeline: what its dashboard serves, and what a
+    cluster's group actor hands its controller."""
+
+    status: StatusBuilder
+    previews: PreviewEncoder
+    metrics: PipelineMetrics
+
+    @classmethod
+    def of(cls, pipeline: Pipeline, preview: PreviewSink) -> PipelineViews:
+        """Views of ``pipeline``, whose ``sinks`` include ``preview``; call after ``open()``."""
+        from streamseg.pipeline.sinks import build_annotate  # noqa: PLC0415 - render stack, only when used
+
+        cfg, settings, telemetry = pipeline.config, pipeline.config.dashboard, pipeline.telemetry
+        names = tuple(pipeline.source_names)
+        info = RunInfo(names, cfg.model.batch, settings.preview_fps, settings.history_s)
+        status = StatusBuilder(telemetry.snapshot, preview, info, lambda: pipeline.source_names)
+        metrics = PipelineMetrics(status.recent, cfg.model.batch)  # gauges at most 1 s old
+        telemetry.add_observer(metrics)
+        previews = PreviewEncoder(
+            preview,
+            build_annotate(cfg, telemetry),
+            max_fps=settings.preview_fps,
+            max_width=settings.preview_width,
+        )
+        return cls(status, previews, metrics)

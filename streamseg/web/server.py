@@ -2,7 +2,8 @@
 
 Routes: ``/`` page, ``/api/status`` JSON, ``/api/events`` live updates (SSE), ``/api/preview/<source>``
 one JPEG (long-poll for a newer one), ``/stream/<source>`` MJPEG, ``/metrics`` Prometheus,
-``/healthz`` and ``/readyz``; ``POST``/``DELETE /api/prompts/<source>`` (clicks to segment, ``prompts``).
+``/healthz`` and ``/readyz``; ``POST``/``DELETE /api/prompts/<source>`` (clicks to segment, ``prompts``);
+with a ``control``, ``POST /api/sources`` and ``DELETE /api/sources/<name>`` (see ``sources_api``).
 Off loopback every route but the two probes needs the token.
 """
 
@@ -21,10 +22,12 @@ from aiohttp import web
 from streamseg.errors import DashboardError
 from streamseg.redact import redact_text
 from streamseg.web.access import ListenAddress, token_matches
-from streamseg.web.metrics import CONTENT_TYPE, PipelineMetrics
-from streamseg.web.preview import Jpeg, PreviewEncoder
+from streamseg.web.metrics import CONTENT_TYPE
+from streamseg.web.preview import Jpeg
 from streamseg.web.prompts import PromptRoutes
-from streamseg.web.status import History, StatusBuilder
+from streamseg.web.sources_api import SourceControl, source_routes
+from streamseg.web.status import History
+from streamseg.web.views import MetricsView, PreviewView, StatusView
 
 if TYPE_CHECKING:
     from streamseg.inference.sam.board import PromptBoard
@@ -52,10 +55,11 @@ class DashboardServer:
         self,
         address: ListenAddress,
         token: str | None,
-        status: StatusBuilder,
-        encoder: PreviewEncoder,
-        metrics: PipelineMetrics,
+        status: StatusView,
+        encoder: PreviewView,
+        metrics: MetricsView,
         history_s: int = 300,
+        control: SourceControl | None = None,
         prompts: PromptBoard | None = None,
     ) -> None:
         self.address = address
@@ -64,6 +68,7 @@ class DashboardServer:
         self._status = status
         self._encoder = encoder
         self._metrics = metrics
+        self._control = control
         self._history = History(history_s)
         self._pages = {name: _static(name) for name in (*STATIC, "index.html")}
         # One worker: JPEG encoding and snapshots never take more than one core from the pipeline.
@@ -142,6 +147,8 @@ class DashboardServer:
                 *self._prompts.routes(),
             ]
         )
+        if self._control is not None:
+            app.add_routes(source_routes(self._control, SECURITY_HEADERS))
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.25)
         await runner.setup()
         site = web.TCPSite(runner, self.address.host, self.address.port, reuse_address=True)
@@ -319,7 +326,7 @@ class DashboardServer:
 
     def _known_source(self, request: web.Request) -> str:
         source = request.match_info["source"]
-        if source not in self._status.info.sources:
+        if source not in self._status.names():
             raise web.HTTPNotFound(text="no such source")
         return source
 

@@ -46,11 +46,22 @@ def source_health(entry: dict[str, Any] | None, idle_s: float | None, ended: boo
 class StatusBuilder:
     """Makes the ``/api/status`` document; ``point`` is the compact form kept for the charts."""
 
-    def __init__(self, snapshot: Callable[[], dict[str, Any]], preview: PreviewSink, info: RunInfo) -> None:
+    def __init__(
+        self,
+        snapshot: Callable[[], dict[str, Any]],
+        preview: PreviewSink,
+        info: RunInfo,
+        names: Callable[[], Sequence[str]] | None = None,
+    ) -> None:
+        """``names()``: the sources running now, when they change during the run (else ``info.sources``)."""
         self._snapshot = snapshot
         self._preview = preview
         self.info = info
+        self._current = names
         self._last: tuple[float, dict[str, Any]] | None = None
+
+    def names(self) -> Sequence[str]:
+        return tuple(self._current()) if self._current is not None else self.info.sources
 
     def recent(self, max_age_s: float = 1.0) -> dict[str, Any]:
         """The last status if it is at most ``max_age_s`` old (a snapshot costs ~1-2 ms), else a new one."""
@@ -105,6 +116,8 @@ class StatusBuilder:
         }
 
     def _names(self, snap: dict[str, Any]) -> Sequence[str]:
+        if self._current is not None:
+            return self.names()
         extra = sorted(n for n in snap["sources"] if n not in self.info.sources)
         return (*self.info.sources, *extra)
 

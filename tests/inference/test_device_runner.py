@@ -53,6 +53,16 @@ def _assert_equal(a: list[SegResult], b: list[SegResult], at_least: int) -> None
     assert total >= at_least
 
 
+def test_device_path_equals_numpy_path(backends: tuple[InferenceBackend, InferenceBackend]) -> None:
+    """At imgsz 640, hundreds of odd instances, frames of several sizes in one batch: bit-identical."""
+    numpy_path, on_device = backends
+    frames = _host_frames()
+    want = SegmentationEngine(numpy_path, 640, THRESHOLDS).run(frames)
+    got = SegmentationEngine(on_device, 640, THRESHOLDS).run(frames)
+    _assert_equal(want, got, at_least=200)
+    assert all(set(r.stage_seconds) == {"preprocess", "infer", "postprocess"} for r in got)
+
+
 def test_rare_paths_give_the_same_results(
     backends: tuple[InferenceBackend, InferenceBackend], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -84,29 +84,6 @@ def test_torch_cpu_matches_onnxruntime(trained_seg_onnx: Path) -> None:
         assert_matches(a, reference)
 
 
-def test_device_path_equals_numpy_path_on_cpu(random_seg_pt: Path) -> None:
-    """Letterbox, NMS and mask decoding as torch ops give exactly what the NumPy path gives."""
-    thresholds = Thresholds(0.78, 0.7, 300)  # random weights: hundreds of odd instances
-    numpy_path = create_backend("torch", random_seg_pt, "cpu", device_ops=False)
-    device_path = create_backend("torch", random_seg_pt, "cpu", device_ops=True)
-    assert numpy_path.device_path() is None and device_path.device_path() is not None
-    frames = _frames()
-    a = SegmentationEngine(numpy_path, 640, thresholds).run(frames)
-    b = SegmentationEngine(device_path, 640, thresholds).run(frames)
-    total = 0
-    for x, y in zip(a, b, strict=True):
-        assert y.frame is x.frame
-        np.testing.assert_array_equal(x.class_id, y.class_id)
-        np.testing.assert_array_equal(x.score, y.score)
-        np.testing.assert_array_equal(x.xyxy, y.xyxy)
-        np.testing.assert_array_equal(x.masks.origins, y.masks.origins)
-        for m, n in zip(x.masks.crops, y.masks.crops, strict=True):
-            np.testing.assert_array_equal(m, n)
-        assert set(y.stage_seconds) == {"preprocess", "infer", "postprocess"}
-        total += len(x)
-    assert total > 200
-
-
 def test_torch_backend_rejects_other_formats(trained_seg_onnx: Path) -> None:
     with pytest.raises(ConfigError, match=r"\.pt"):
         create_backend("torch", trained_seg_onnx, "cpu")

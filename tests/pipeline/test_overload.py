@@ -137,7 +137,10 @@ def test_default_yaml_documents_the_new_keys() -> None:
         ({"telemetry": {"leak_warn_mib_per_hour": -1}}, "telemetry.leak_warn_mib_per_hour must be >= 0"),
         ({"telemetry": {"leak_window_s": 1}}, "telemetry.leak_window_s must be 5 s .. 7 days"),
         ({"telemetry": {"leak_window": 60}}, "unknown config key 'leak_window'"),
-        ({"sources": [{"uri": "rtsp://x/a", "priority": "urgent"}]}, "priority of source a must be low"),
+        (
+            {"sources": [{"uri": "rtsp://x/a", "priority": "urgent"}]},
+            "sources[0]: priority must be low, normal or high",
+        ),
     ],
 )
 def test_bad_values_are_one_line_errors(data: dict[str, Any], needle: str) -> None:

@@ -50,7 +50,20 @@ class Reply:
 
 
 def get(url: str, headers: dict[str, str] | None = None, timeout: float = 15) -> Reply:
-    request = urllib.request.Request(url, headers=headers or {})
+    return send("GET", url, headers=headers, timeout=timeout)
+
+
+def send(
+    method: str,
+    url: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 15,
+) -> Reply:
+    """One request; ``body`` is sent as JSON unless it is already bytes."""
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+    head = {"Content-Type": "application/json"} if data is not None and not isinstance(body, bytes) else {}
+    request = urllib.request.Request(url, data=data, method=method, headers={**head, **(headers or {})})
     try:
         with _OPENER.open(request, timeout=timeout) as r:
             return Reply(r.status, dict(r.headers), r.read())

@@ -145,9 +145,14 @@ function showStatus(st) {
   const ready = document.getElementById("ready");
   ready.textContent = st.ready ? "ready" : "not ready";
   ready.className = `badge ${st.ready ? "ready" : "not-ready"}`;
+  const shown = new Set(st.sources.map((s) => s.name));
+  for (const [name, node] of cards) {  // sources removed while running
+    if (!shown.has(name)) { node.remove(); cards.delete(name); }
+  }
   for (const s of st.sources) {
     const node = card(s.name);
     const field = (f) => node.querySelector(`[data-field="${f}"]`);
+    field("where").textContent = s.node === undefined ? "" : `${s.group} on ${s.node ? s.node.slice(0, 8) : "no node"}`;
     field("health").textContent = s.health;
     field("health").className = `badge health ${s.health}`;
     field("fps").textContent = fmt(s.fps);
@@ -176,7 +181,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // (at most the preview rate) or 204 after a while; nothing is encoded for sources nobody shows.
 async function previewLoop(name, img) {
   let after = 0;
-  for (;;) {
+  while (img.isConnected) {
     try {
       const r = await fetch(`api/preview/${encodeURIComponent(name)}?after=${after}`, { cache: "no-store" });
       if (r.status === 200) {
