@@ -4,8 +4,10 @@ degradation ladder (``ladder.py``) one rung at a time.
 It sees every frame's age when it is drawn (capture to render: a telemetry observer of ``end_to_end``)
 and the inference thread's work per frame (``preprocess``, ``infer``, ``postprocess``, ``refine``).
 
-* **Down** when the p95 age of the frames captured since the last change, over the last ``WINDOW_S``,
-  is above the budget, at most once per ``SETTLE_S`` (so each rung is judged on its own frames).
+* **Down** when the p95 age of the last ``RECENT`` frames captured since the last change is above the
+  budget, at most once per ``SETTLE_S`` (so each rung is judged on its own frames), and
+  not while those ages are still falling (a queue from before the step is draining; ``MAX_SETTLE_S``
+  at most), so a deep live buffer does not send the ladder to the bottom.
 * **Up** when p95 has stayed under ``HEADROOM`` x budget for ``UP_AFTER_S`` *and* the inference thread,
   scaled by the cost of the rung above, would stay under ``MAX_BUSY``: a climb that is sure to fail is
   not tried. If the ladder has to step down again soon after a climb, the next climb waits twice as
@@ -31,9 +33,12 @@ from streamseg.pipeline.ladder import Rung, nearest_tier
 
 logger = logging.getLogger(__name__)
 
-WINDOW_S = 2.0  # p95 over the frames drawn in the last 2 s
-MIN_FRAMES = 5  # fewer frames than this since the last change: no judgement yet
-SETTLE_S = 2.0  # at least this long on a rung before stepping further down
+RECENT = 64  # p95 over the last 64 frames captured since the last change ...
+MIN_FRAMES = 10  # ... once there are this many
+WINDOW_S = 2.0  # the inference thread's load over the last 2 s
+SETTLE_S = 2.0  # at least this long on a rung before stepping further down ...
+MAX_SETTLE_S = 8.0  # ... and at most this long while a backlog drains (ages falling)
+DRAINING = 0.2  # frame ages falling this many seconds per second: a backlog is still emptying
 TICK_S = 0.25  # decisions at most this often
 HEADROOM = 0.75  # climbing needs p95 under 75 % of the budget ...
 MAX_BUSY = 0.8  # ... and the inference thread, scaled to the rung above, under 80 % busy
@@ -68,7 +73,7 @@ class LatencyGovernor:
         self._level = 0
         self._rung = self.rungs[0]
         self._lock = threading.Lock()
-        self._ages: deque[tuple[float, float]] = deque(maxlen=8192)  # (drawn at, age)
+        self._ages: deque[tuple[float, float]] = deque(maxlen=RECENT)  # (drawn at, age)
         self._work: deque[tuple[float, float]] = deque(maxlen=8192)  # (recorded at, seconds)
         self._started = clock()
         self._changed = self._started
@@ -159,18 +164,19 @@ class LatencyGovernor:
     def _decide(self, now: float) -> None:
         if self._climbed is not None and now - self._climbed > 2 * self._hold_s:
             self._climbed, self._hold_s = None, UP_AFTER_S  # the last climb held
-        for window in (self._ages, self._work):
-            while window and window[0][0] < now - WINDOW_S:
-                window.popleft()
+        while self._work and self._work[0][0] < now - WINDOW_S:
+            self._work.popleft()
         since = self._changed
-        ages = [age for t, age in self._ages if t - age >= since]
-        if len(ages) < MIN_FRAMES:
+        recent = [(t, age) for t, age in self._ages if t - age >= since]
+        if len(recent) < MIN_FRAMES:
             return
+        ages = [age for _, age in recent]
         p95 = self.p95_s = float(np.percentile(ages, 95))
         busy = self.busy = self._busy(now, since)
         if p95 > self.budget_s:
             self._headroom_since = None
-            if now - since >= SETTLE_S:
+            waited = now - since
+            if waited >= MAX_SETTLE_S or (waited >= SETTLE_S and not _draining(recent)):
                 self._down(now, p95)
             return
         if self._level == 0:
@@ -238,3 +244,14 @@ class LatencyGovernor:
         self._rung = self.rungs[level]
         self._changed = now
         self._headroom_since = None
+
+
+def _draining(recent: Sequence[tuple[float, float]]) -> bool:
+    """True while frame ages fall by ``DRAINING`` s or more per second (the median of the slopes between
+    frames): a backlog from before the last step is still emptying, and the rung has not shown what it
+    can do yet."""
+    t, age = np.array(recent).T
+    i, j = np.triu_indices(len(t), k=1)
+    dt = t[j] - t[i]
+    keep = dt > 0
+    return bool(keep.any()) and float(np.median((age[j] - age[i])[keep] / dt[keep])) <= -DRAINING

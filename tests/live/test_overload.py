@@ -31,8 +31,11 @@ from streamseg.config import (
     SourceConfig,
 )
 from streamseg.inference.backends.onnxruntime import OnnxRuntimeBackend
+from streamseg.inference.engine import SegmentationEngine
+from streamseg.inference.postprocess import Thresholds
 from streamseg.render import record_path_for
-from tests.media import read_video
+from streamseg.types import Frame
+from tests.media import read_video, synthetic_frame
 
 from .server import RtspServer
 
@@ -45,15 +48,16 @@ MEASURE_S = 6.0
 
 
 def batch_seconds(model: Path) -> float:
-    """Median time of one batch of 4 at the test's input size (320x256) on this machine, now."""
-    backend = OnnxRuntimeBackend(model)
-    batch = np.random.default_rng(0).random((BATCH, 3, 256, 320), dtype=np.float32)
+    """Median time the engine takes for a batch of 4 camera-sized frames (320x240, input 320x256:
+    letterbox, network, postprocess) on this machine, now."""
+    engine = SegmentationEngine(OnnxRuntimeBackend(model), 320, Thresholds(0.25, 0.7, 300))
+    frames = [Frame("cam", i, i / FPS, 0.0, synthetic_frame(i, 320, 240)) for i in range(BATCH)]
     times = []
     for _ in range(6):
         t0 = time.perf_counter()
-        backend.infer(batch)
+        engine.run(frames)
         times.append(time.perf_counter() - t0)
-    backend.close()
+    engine.close()
     return statistics.median(times[1:])
 
 
@@ -77,9 +81,11 @@ class Watch:
 
 
 def test_budget_settles_no_camera_starves_and_the_ladder_climbs_back(
-    tmp_path: Path, random_seg_onnx: Path, engines_dir: Path
+    tmp_path: Path, trained_seg_onnx: Path, engines_dir: Path
 ) -> None:
-    batch_s = batch_seconds(random_seg_onnx)
+    """The trained fixture network: a random one finds hundreds of instances in a test pattern, and its
+    postprocessing alone would not keep up with even one camera here."""
+    batch_s = batch_seconds(trained_seg_onnx)
     per_frame = batch_s / BATCH
     n = min(8, max(4, math.ceil(2 / (FPS * per_frame))))  # ~2x what inference alone could take
     budget_s = max(0.5, 4 * batch_s)
@@ -90,7 +96,7 @@ def test_budget_settles_no_camera_starves_and_the_ladder_climbs_back(
     urls = [keep.url(0), *(extra.url(i) for i in range(n - 1))]
     cfg = Config(
         sources=tuple(SourceConfig(u, name=f"cam{i}") for i, u in enumerate(urls)),
-        model=ModelConfig(path=str(random_seg_onnx), imgsz=320, batch=BATCH, engines_dir=str(engines_dir)),
+        model=ModelConfig(path=str(trained_seg_onnx), imgsz=320, batch=BATCH, engines_dir=str(engines_dir)),
         output=OutputConfig(record=str(tmp_path / "rec.mp4")),
         pipeline=PipelineConfig(source_timeout_s=2.0),
         live=LiveConfig(buffer=16),
@@ -99,22 +105,23 @@ def test_budget_settles_no_camera_starves_and_the_ladder_climbs_back(
     pipeline = Pipeline(config=cfg)
     watch = Watch()
     phase, removed_at, settled_window = "overload", 0.0, (0.0, 0.0)
-    next_poll = 0.0
+    phase_started, next_poll, section = watch.started, 0.0, {}
     try:
         for result in pipeline.results():
             now = time.monotonic()
             watch.seen.append((now, result.source, now - result.frame.capture_time, result.pts))
             if now >= next_poll:
                 next_poll = now + 0.25
-                watch.levels.append((now, pipeline.telemetry.snapshot()["degradation"]["level"]))
+                section = pipeline.telemetry.snapshot()["degradation"]
+                watch.levels.append((now, section["level"]))
             level = watch.levels[-1][1] if watch.levels else 0
-            if now - watch.started > 180:
-                pytest.fail(f"timed out in phase {phase}: levels {watch.levels[-20:]}")
+            if now - phase_started > 120:
+                pytest.fail(f"{n} cameras, budget {budget_s:.2f} s: timed out in phase {phase}: {section}")
             if phase == "overload" and level > 0 and now - watch.last_change() >= SETTLED_S:
-                phase, settled_window = "measure", (now, now + MEASURE_S)
+                phase, settled_window, phase_started = "measure", (now, now + MEASURE_S), now
             elif phase == "measure" and now >= settled_window[1]:
                 extra.kill()  # the other cameras go away
-                phase, removed_at = "removed", now
+                phase, removed_at, phase_started = "removed", now, now
             elif phase == "removed" and level == 0:
                 break
     finally:

@@ -176,3 +176,18 @@ def test_striding_is_fair_round_robin_and_counted() -> None:
     assert d.gov.imgsz == 320
     d.run(gov.SETTLE_S + 0.3, age_s=0.6)
     assert d.gov.imgsz == 256  # rung 2: the smaller input
+
+
+def test_a_draining_backlog_holds_the_next_step() -> None:
+    """Ages over budget but falling fast (a deep queue from before the step empties): wait for it."""
+    d = Driver()
+    d.run(gov.SETTLE_S + 0.3, age_s=0.6)
+    assert d.gov.level == 1
+    start = d.clock.now
+    for i in range(round(5 * 40)):  # 5 s of a queue emptying at twice the rate it fills: ages 3 -> 0.5 s
+        d.clock.advance(0.025)
+        age = 3.0 - 0.5 * (d.clock.now - start)
+        d.gov.observe_stage("end_to_end", age, CAMS[i % 4])
+    assert d.gov.level == 1  # a flat 0.6 s would have stepped twice in those 5 s
+    d.run(gov.SETTLE_S + 0.5, age_s=0.6)  # no longer falling: down again
+    assert d.gov.level == 2
