@@ -96,6 +96,11 @@ def test_page_shows_live_numbers_and_preview_in_chromium(live_url: str, tmp_path
                 arg=[card, first["seq"], first["processed"]],
                 timeout=30_000,
             )
+            # the leak watch's first figure: a 30 s window reports after 2 s warm-up + 5 buckets of 1 s
+            page.wait_for_function(
+                "() => document.getElementById('memory-growth').textContent.includes('MiB/h')",
+                timeout=30_000,
+            )
             second = _read_page(page, card)
             page.screenshot(path=str(tmp_path / "dashboard.png"))
         finally:
