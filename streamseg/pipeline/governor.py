@@ -65,7 +65,7 @@ class LatencyGovernor:
         self._tiers = list(rungs[0].strides)
         self._tier: dict[str, str] = {}
         self._position: dict[str, int] = {}
-        self._joined = 0  # sources ever put on the ladder: the next one's phase
+        self._next_phase = 0  # sources ever put on the ladder: the next one's phase
         self.skipped: dict[str, int] = {}  # frames left out by striding, per source
         for name, priority in priorities.items():
             self.add_source(name, priority)
@@ -103,8 +103,8 @@ class LatencyGovernor:
         if name not in self._position:
             self._tier[name] = nearest_tier(priority, self._tiers)
             self.skipped.setdefault(name, 0)
-            self._position[name] = self._joined  # set last: ``admits`` reads it first
-            self._joined += 1
+            self._position[name] = self._next_phase  # set last: ``admits`` reads it first
+            self._next_phase += 1
 
     def remove_source(self, name: str) -> None:
         """Take a source off the ladder (removed while running); its phase is not given to another."""

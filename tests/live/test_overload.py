@@ -36,6 +36,7 @@ from streamseg.inference.postprocess import Thresholds
 from streamseg.render import record_path_for
 from streamseg.types import Frame
 from tests.media import read_video, synthetic_frame
+from tests.pipeline.test_dynamic_sources import Consumer
 
 from .server import RtspServer
 
@@ -182,3 +183,27 @@ def test_without_a_budget_every_frame_is_offered_as_today(random_seg_onnx: Path,
         # each decoded frame went to inference or was replaced by a newer one: nothing is strided
         in_flight = cfg.pipeline.queue_size + cfg.live.buffer + BATCH
         assert 0 <= src["captured"] - src["processed"] - src["dropped"] <= in_flight, (name, src)
+
+
+def test_cameras_added_and_removed_while_running_join_and_leave_the_ladder(
+    random_seg_onnx: Path, engines_dir: Path
+) -> None:
+    server = RtspServer(mounts=2, fps=FPS)
+    server.start()
+    cfg = Config(
+        model=ModelConfig(path=str(random_seg_onnx), imgsz=320, batch=BATCH, engines_dir=str(engines_dir)),
+        latency=LatencyConfig(budget_ms=60_000),
+    )
+    pipeline = Pipeline(config=cfg, keep_alive=True)  # no camera yet: the ladder is there all the same
+    run = Consumer(pipeline)
+    try:
+        pipeline.add_source(SourceConfig(server.url(0), name="door", priority="low"))
+        pipeline.add_source(SourceConfig(server.url(1), name="yard"))
+        strides = pipeline.telemetry.snapshot()["degradation"]["strides"]
+        assert strides == {"door": 1, "yard": 1}
+        run.wait_for("frames of both cameras", lambda: run.counts["door"] > 2 and run.counts["yard"] > 2)
+        pipeline.remove_source("door")
+        assert set(pipeline.telemetry.snapshot()["degradation"]["strides"]) == {"yard"}
+    finally:
+        run.finish()
+        server.stop()

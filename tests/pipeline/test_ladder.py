@@ -184,7 +184,7 @@ def test_a_draining_backlog_holds_the_next_step() -> None:
     d.run(gov.SETTLE_S + 0.3, age_s=0.6)
     assert d.gov.level == 1
     start = d.clock.now
-    for i in range(round(5 * 40)):  # 5 s of a queue emptying at twice the rate it fills: ages 3 -> 0.5 s
+    for i in range(5 * 40):  # 5 s of a queue emptying at twice the rate it fills: ages 3 -> 0.5 s
         d.clock.advance(0.025)
         age = 3.0 - 0.5 * (d.clock.now - start)
         d.gov.observe_stage("end_to_end", age, CAMS[i % 4])
