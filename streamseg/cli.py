@@ -48,6 +48,9 @@ examples:
                                                   click the live picture to segment what is there
   streamseg run --config configs/default.yaml     every setting from a YAML file; flags override it
   streamseg run street.mp4 --loop --dashboard     live page, /metrics, /healthz at http://127.0.0.1:8080/
+  streamseg run --config cams.yaml --latency-budget 300
+                                                  more cameras than the box can serve: stride them
+                                                  fairly, then shrink the input, to hold 300 ms (p95)
   streamseg run a.mp4 b.mp4 --device cuda:0 --backend torch -o out.mp4
                                                   on a GPU: NVDEC decode, masks drawn on the GPU,
                                                   one encoder thread per camera
@@ -164,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="decoding threads per RTSP stream (default: 1, no added delay; 0: FFmpeg's choice, for 4K)",
     )
     live.add_argument(
+        "--latency-budget",
+        type=float,
+        metavar="MS",
+        help="keep the p95 frame age of live sources under MS: when inference falls behind, process every "
+        "camera every k-th frame (low-priority cameras first), then a smaller network input, one step at a "
+        "time, and climb back when there is room (default: off; files are never degraded)",
+    )
+    live.add_argument(
         "--segment", metavar="DURATION", help="start a new recording file every DURATION (e.g. 10m, 30s, 1h)"
     )
     web = run.add_argument_group("dashboard and metrics")
@@ -252,6 +263,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "buffer": args.live_buffer,
             "decoder_threads": args.decoder_threads,
         },
+        latency={"budget_ms": args.latency_budget},
         render={
             "masks": False if args.no_masks else None,
             "boxes": False if args.no_boxes else None,

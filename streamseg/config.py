@@ -21,6 +21,7 @@ DEFAULT_MODEL = "yolov8n-seg.pt"
 BACKENDS = ("auto", "onnxruntime", "torch", "tensorrt")
 DECODE_CHOICES = ("auto", "cpu", "gpu")
 ENCODER_CHOICES = ("auto", "x264", "nvenc")
+PRIORITIES = ("low", "normal", "high")  # live sources under a latency budget: low ones degrade first
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class SourceConfig:
     width: int = 0
     height: int = 0
     fps: float = 0.0
+    # Under --latency-budget: low-priority cameras are strided first, high-priority ones last.
+    priority: str = "normal"
 
     def display_name(self) -> str:
         return self.name or default_source_name(self.uri)
@@ -129,6 +132,23 @@ class SamConfig:
 
 
 @dataclass(frozen=True)
+class LatencyConfig:
+    """``--latency-budget``: what live sources give up, one rung at a time, when inference falls behind."""
+
+    budget_ms: float | None = None  # p95 frame age of live sources to hold; None = off (files never degrade)
+    min_imgsz: int = 256  # the network input never shrinks below this (nor grows above model.imgsz)
+    max_stride: int = 4  # at worst every camera is processed every 4th frame; 1 = never stride
+
+
+@dataclass(frozen=True)
+class TelemetryConfig:
+    """The leak watchdog: memory growth over a sliding window, and one warning when it stays high."""
+
+    leak_warn_mib_per_hour: float = 20.0  # warn when RSS (or GPU memory) grows faster; 0 = never warn
+    leak_window_s: float = 1800.0  # the slope is taken over this long (and warned on only once it is full)
+
+
+@dataclass(frozen=True)
 class Config:
     sources: tuple[SourceConfig, ...] = ()
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -139,6 +159,8 @@ class Config:
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     sam: SamConfig = field(default_factory=SamConfig)
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
 
     def validated(self) -> Config:
         validate(self)
@@ -154,6 +176,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "dashboard": DashboardConfig,
     "cluster": ClusterConfig,
     "sam": SamConfig,
+    "latency": LatencyConfig,
+    "telemetry": TelemetryConfig,
 }
 
 
@@ -231,12 +255,17 @@ def _checked_source(sc: SourceConfig, where: str) -> SourceConfig:
     _check(bool(sc.uri.strip()), f"{where}: 'uri' must not be empty")
     _check(sc.width >= 0 and sc.height >= 0, f"{where}: width and height must be >= 0")
     _check(sc.fps >= 0, f"{where}: fps must be >= 0, got {sc.fps}")
+    _check_priority(sc, where)
     name = sc.display_name()
     _check(
         0 < len(name) <= 128 and name.isprintable() and "/" not in name,
         f"{where}: name must be 1-128 printable characters without '/', got {name!r}",
     )
     return sc
+
+
+def _check_priority(sc: SourceConfig, where: str) -> None:
+    _check(sc.priority in PRIORITIES, f"{where}: priority must be low, normal or high, got {sc.priority!r}")
 
 
 def _build(cls: type[Any], raw: dict[str, Any], where: str) -> Any:
@@ -255,6 +284,8 @@ def _build(cls: type[Any], raw: dict[str, Any], where: str) -> Any:
 
 def _coerce(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
     kind = str(f.type)
+    if value is None and "None" in kind:
+        return None
     if kind == "bool":
         if isinstance(value, bool):
             return value
@@ -263,13 +294,11 @@ def _coerce(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         raise ConfigError(f"{where} must be an integer, got {value!r}")
-    if kind == "float":
+    if kind.startswith("float"):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         raise ConfigError(f"{where} must be a number, got {value!r}")
     if kind.startswith("str"):
-        if value is None and "None" in kind:
-            return None
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
         raise ConfigError(f"{where} must be a string, got {value!r}")
@@ -318,8 +347,11 @@ def validate(cfg: Config) -> None:
     _validate_live(cfg.live, cfg.output)
     _validate_dashboard(cfg.dashboard)
     _validate_cluster(cfg.cluster)
+    _validate_overload(cfg.latency, cfg.telemetry)
     _check(not cfg.sam.refine or bool(cfg.sam.model), "sam.refine needs sam.model, a SAM checkpoint")
     _check(1 <= cfg.sam.max_prompts <= 64, f"sam.max_prompts must be 1..64, got {cfg.sam.max_prompts}")
+    for s in cfg.sources:
+        _check_priority(s, f"source {s.display_name()}")
     names = [s.display_name() for s in cfg.sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     _check(not dupes, f"source names must be unique, '{', '.join(dupes)}' used more than once (set 'name')")
@@ -371,6 +403,27 @@ def _validate_cluster(c: ClusterConfig) -> None:
     _check(c.cpus_per_group >= 0, f"cluster.cpus_per_group must be >= 0, got {c.cpus_per_group}")
     _check(c.gpus_per_group > 0, f"cluster.gpus_per_group must be > 0, got {c.gpus_per_group}")
     _check(0 < c.probe_s <= 10, f"cluster.probe_s must be in (0, 10], got {c.probe_s}")
+
+
+def _validate_overload(lat: LatencyConfig, tel: TelemetryConfig) -> None:
+    budget = lat.budget_ms
+    _check(
+        budget is None or 10 <= budget <= 60_000,
+        f"latency.budget_ms (--latency-budget) must be 10..60000 ms, got {budget}",
+    )
+    _check(
+        32 <= lat.min_imgsz <= 4096 and lat.min_imgsz % 32 == 0,
+        f"latency.min_imgsz must be a multiple of 32 between 32 and 4096, got {lat.min_imgsz}",
+    )
+    _check(1 <= lat.max_stride <= 30, f"latency.max_stride must be 1..30, got {lat.max_stride}")
+    _check(
+        tel.leak_warn_mib_per_hour >= 0,
+        f"telemetry.leak_warn_mib_per_hour must be >= 0 (0: never warn), got {tel.leak_warn_mib_per_hour}",
+    )
+    _check(
+        5 <= tel.leak_window_s <= 7 * 86_400,
+        f"telemetry.leak_window_s must be 5 s .. 7 days, got {tel.leak_window_s}",
+    )
 
 
 def _check(ok: bool, message: str) -> None:

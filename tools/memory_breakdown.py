@@ -6,7 +6,12 @@ path runs (``RssFile``), and free heap that glibc holds on to (fragmentation). T
 * ``rss_anon`` / ``rss_file`` from ``/proc/self/status`` (RssAnon, RssFile + RssShmem),
 * glibc's ``mallinfo2()``: ``heap_used`` (bytes handed out by malloc, arenas and mmap'd chunks together),
   ``heap_free`` (free bytes malloc keeps in its arenas), ``heap_mmap`` (large chunks mapped one by one),
-* ``threads``.
+* from ``/proc/self/smaps``: ``heap_rss`` (resident pages of the main heap, ``[heap]``: with one arena,
+  where small and, once glibc has raised its mmap threshold, frame-sized blocks live), ``stack_rss``
+  (thread stacks: 8 MiB anonymous mappings) and ``mmap_rss`` (every other anonymous mapping: large
+  malloc blocks, Python's object arenas, libraries' own pools),
+* ``threads`` and ``fds`` (open file descriptors: sockets, recordings, pipes; a reconnect must give its
+  own back).
 
 A real leak shows as ``heap_used`` growing; fragmentation as ``heap_free`` growing with ``heap_used``
 flat; allocations outside malloc (Python's small-object arenas are malloc'd too, so mostly other mmaps)
@@ -16,10 +21,13 @@ the kernel or libc does not provide them.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import os
 from pathlib import Path
 
+COUNTS = ("threads", "fds")  # plain counts; every other key is bytes
 _STATUS_KEYS = {"RssAnon": "rss_anon", "RssFile": "rss_file", "RssShmem": "rss_shmem", "Threads": "threads"}
 
 
@@ -46,6 +54,31 @@ def _mallinfo2() -> _MallInfo2 | None:
     return info
 
 
+def _smaps() -> dict[str, int]:
+    """Resident bytes of the anonymous mappings by kind (see the module docstring)."""
+    out = {"heap_rss": 0, "stack_rss": 0, "mmap_rss": 0}
+    try:
+        text = Path("/proc/self/smaps").read_text()
+    except OSError:
+        return {}
+    kind: str | None = None
+    for line in text.splitlines():
+        first = line.split(maxsplit=6)
+        if "-" in first[0] and len(first) >= 5 and ":" in first[3]:  # a mapping's header line
+            start, _, end = first[0].partition("-")
+            path = first[5] if len(first) > 5 else ""
+            size_kib = (int(end, 16) - int(start, 16)) // 1024
+            if path == "[heap]":
+                kind = "heap_rss"
+            elif path and not path.startswith("[anon"):
+                kind = None  # files, [vdso], [stack] of the main thread ...
+            else:
+                kind = "stack_rss" if size_kib == 8192 else "mmap_rss"
+        elif kind is not None and first[0] == "Rss:":
+            out[kind] += int(first[1]) * 1024
+    return out
+
+
 def memory_breakdown() -> dict[str, int]:
     """Bytes (and a thread count) as described in the module docstring."""
     out: dict[str, int] = {}
@@ -58,6 +91,9 @@ def memory_breakdown() -> dict[str, int]:
         if key in _STATUS_KEYS:
             number = int(value.split()[0])
             out[_STATUS_KEYS[key]] = number if key == "Threads" else number * 1024
+    with contextlib.suppress(OSError):
+        out["fds"] = len(os.listdir("/proc/self/fd"))
+    out.update(_smaps())
     info = _mallinfo2()
     if info is not None:
         out["heap_used"] = int(info.uordblks + info.hblkhd)
@@ -68,4 +104,4 @@ def memory_breakdown() -> dict[str, int]:
 
 if __name__ == "__main__":
     for k, v in memory_breakdown().items():
-        print(f"{k:10s} {v if k == 'threads' else f'{v / 2**20:.1f} MiB'}")
+        print(f"{k:10s} {v if k in COUNTS else f'{v / 2**20:.1f} MiB'}")

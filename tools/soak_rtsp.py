@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import random
+import re
 import sys
 import tempfile
 import threading
 import time
-from array import array
 from collections import Counter
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from streamseg.allocator import limit_malloc_arenas  # noqa: E402
 from streamseg.config import Config, LiveConfig, ModelConfig, OutputConfig, PipelineConfig, SourceConfig  # noqa: E402
 from streamseg.inference.model_files import resolve_model  # noqa: E402
 from tests.live.server import RtspServer  # noqa: E402
-from tools.memory_breakdown import memory_breakdown  # noqa: E402
+from tools.memory_breakdown import COUNTS, memory_breakdown  # noqa: E402
 
 DEFAULT_MODEL = str(REPO.parent / "shared" / "assets" / "models" / "yolov8n-seg-fixture.pt")
 
@@ -100,6 +101,8 @@ def main() -> int:
     parser.add_argument("--samples", metavar="OUT.jsonl", help="write the 5 s memory samples here")
     parser.add_argument("--default-malloc", action="store_true", help="no malloc arena cap (comparison)")
     args = parser.parse_args()
+    if args.cameras < 1 or args.duration < 30 or args.fps < 1:
+        parser.error("--cameras must be >= 1, --duration >= 30 s and --fps >= 1")
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     if not args.default_malloc:
         limit_malloc_arenas()  # what `streamseg run` does
@@ -121,11 +124,15 @@ def main() -> int:
     stop = threading.Event()
     chaos = Chaos(server, args.chaos_every, stop, args.seed)
     pipeline = Pipeline(config=cfg)
-    ages = array("d")  # 8 bytes a frame: the tool's own growth must not show up as the pipeline's
+    # Everything the tool keeps is allocated (and touched) now: its own growth must not show up as
+    # the pipeline's. Frame ages and their times, and a row of memory figures every 5 s.
+    frames = Series(int(args.cameras * args.fps * (args.duration + 60) * 1.2), 2)  # (elapsed, age)
+    keys = ["rss", *memory_breakdown(), "queued_frames", "queued_results"]
+    mem = Series(int(args.duration / SAMPLE_S) + 20, 1 + len(keys))  # (elapsed, *keys)
+    recoveries = Recoveries()
     counts: Counter[str] = Counter()
     last_seen: dict[str, float] = {}
     hangs: list[str] = []
-    samples: list[tuple[float, dict[str, int]]] = []  # every 5 s: (elapsed, rss + memory_breakdown())
     next_sample = 0.0
     rss_first = proc.memory_info().rss
     started = time.monotonic()
@@ -135,13 +142,17 @@ def main() -> int:
     try:
         for result in pipeline.results():
             now = time.monotonic()
-            ages.append(now - result.frame.capture_time)
+            elapsed = now - started
+            frames.add(elapsed, now - result.frame.capture_time)
             counts[result.source] += 1
             last_seen[result.source] = now
-            elapsed = now - started
             if elapsed >= next_sample:
-                next_sample += 5.0
-                samples.append((elapsed, {"rss": proc.memory_info().rss, **memory_breakdown()}))
+                next_sample += SAMPLE_S
+                snap = pipeline.telemetry.snapshot()
+                reading = {"rss": proc.memory_info().rss, **memory_breakdown(), **_queued(snap["queues"])}
+                mem.add(elapsed, *(reading.get(k, 0) for k in keys))
+                all_live = all(s.get("health") == "live" for s in snap["sources"].values())
+                recoveries.check(elapsed, all_live, chaos.events.total(), chaos.quiet_for(), reading)
             if chaos.quiet_for() > args.hang_s:
                 for src in pipeline.sources:
                     silent = now - last_seen.get(src.name, started)
@@ -152,7 +163,8 @@ def main() -> int:
                 break
             if elapsed >= next_report:
                 next_report += 60
-                parts = ", ".join(f"{k} {_fmt(k, v)}" for k, v in samples[-1][1].items())
+                row = mem.rows()[-1]
+                parts = ", ".join(f"{k} {_fmt(k, v)}" for k, v in zip(keys, row[1:], strict=True))
                 print(f"[{elapsed:5.0f} s] frames {counts.total()}, {parts}", flush=True)
     finally:
         stop.set()
@@ -174,54 +186,186 @@ def main() -> int:
         f.unlink()
     out_dir.rmdir()
 
-    a = np.asarray(ages) if ages else np.zeros(1)
-    p50, p99 = (float(v) for v in np.percentile(a, [50, 99]))
+    t_age = frames.rows()
+    ages = t_age[:, 1] if len(t_age) else np.zeros(1)
+    p50, p99 = (float(v) for v in np.percentile(ages, [50, 99]))
     reconnects = {n: s.get("reconnects", 0) for n, s in snapshot["sources"].items()}
+    rows = mem.rows()
+    w = args.warmup_s  # "minute 2": the minute after the warm-up; "the last minute": the run's last 60 s
+    first_min = (rows[:, 0] >= w) & (rows[:, 0] < w + 60)
+    last_min = rows[:, 0] >= elapsed - 60
+    if not first_min.any() or not last_min.any():
+        first_min = last_min = np.ones(len(rows), bool)
+    rss = rows[:, 1 + keys.index("rss")]
     # Allocator noise is +-10 % sample to sample, so compare medians of one minute after the warm-up
     # and of the last minute: a leak shows as a trend, not as one high sample.
-    after = [m["rss"] for t, m in samples if args.warmup_s <= t < args.warmup_s + 60] or [rss_first]
-    last = [m["rss"] for t, m in samples if t >= elapsed - 60] or [rss_end]
-    base, tail = float(np.median(after)), float(np.median(last))
-    growth = (tail - base) / base * 100
+    base, tail = float(np.median(rss[first_min])), float(np.median(rss[last_min]))
+    growth = _change(base, tail)
+    early_p99, late_p99 = _p99_flat(t_age, w, elapsed)
+    age_flat = late_p99 <= early_p99 * 1.10
     hung = bool(hangs or stop_s >= 3.0 or stuck)
     print()
     print(
-        f"soak: {args.cameras} RTSP cameras {args.size}@{args.fps}, imgsz {args.imgsz}, {args.duration:.0f} s"
+        f"soak: {args.cameras} RTSP cameras {args.size}@{args.fps}, imgsz {args.imgsz}, "
+        f"{args.duration:.0f} s, load average at the end {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
     )
     print(f"chaos events: {dict(chaos.events)}")
     print(f"frames processed: {counts.total()} ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))})")
     print(f"frames dropped (newest-frame policy): {snapshot['total']['dropped']}")
     print(f"reconnects: {reconnects}")
     print(f"frame age (capture -> result): p50 {p50 * 1e3:.0f} ms, p99 {p99 * 1e3:.0f} ms", end="")
-    print(f", max {a.max() * 1e3:.0f} ms")
+    print(f", max {ages.max() * 1e3:.0f} ms")
+    print(
+        f"frame age p99: {early_p99 * 1e3:.0f} ms in minutes 2-7, "
+        f"{late_p99 * 1e3:.0f} ms in the last 5 minutes ({_change(early_p99, late_p99):+.1f} %)"
+    )
     print(
         f"RSS: {rss_first / 2**20:.1f} MiB at start, "
-        f"{base / 2**20:.1f} MiB in the minute after a {args.warmup_s:.0f} s warm-up, "
-        f"{tail / 2**20:.1f} MiB over the last minute ({growth:+.2f} %; medians), "
+        f"{base / 2**20:.1f} MiB in minute 2 (after a {w:.0f} s warm-up), "
+        f"{tail / 2**20:.1f} MiB in the last minute ({growth:+.2f} %; medians), "
         f"{rss_end / 2**20:.1f} MiB at the very end"
     )
-    print("memory breakdown (median of the minute after warm-up -> median of the last minute):")
-    for key in samples[-1][1] if samples else ():
-        first = [m[key] for t, m in samples if args.warmup_s <= t < args.warmup_s + 60 and key in m]
-        final = [m[key] for t, m in samples if t >= elapsed - 60 and key in m]
-        if first and final:
-            a0, a1 = float(np.median(first)), float(np.median(final))
-            print(f"  {key:10s} {_fmt(key, a0)} -> {_fmt(key, a1)} ({_fmt(key, a1 - a0, sign=True)})")
+    growth_now = {k: v for k, v in (snapshot.get("memory_growth_bytes_per_hour") or {}).items() if v}
+    print(
+        "leak watchdog's estimate at the end (telemetry, 30 min window): "
+        + (", ".join(f"{k} {v / 2**20:+.1f} MiB/h" for k, v in growth_now.items()) or "none yet (5 min)")
+    )
+    print("memory breakdown (median of minute 2 -> median of the last minute):")
+    for i, key in enumerate(keys):
+        a0, a1 = float(np.median(rows[first_min, 1 + i])), float(np.median(rows[last_min, 1 + i]))
+        print(f"  {key:14s} {_fmt(key, a0)} -> {_fmt(key, a1)} ({_fmt(key, a1 - a0, sign=True)})")
+    queues_ok = _print_queues(rows, keys, first_min, last_min)
+    threads_ok = recoveries.report()
     if args.samples:
-        with open(args.samples, "w") as f:
-            f.writelines(json.dumps({"t": round(t, 1), **m}) + "\n" for t, m in samples)
-        print(f"memory samples (every 5 s): {args.samples}")
+        with open(args.samples, "w") as out:
+            for r in rows:
+                values = {k: int(v) for k, v in zip(keys, r[1:], strict=True)}
+                out.write(json.dumps({"t": round(float(r[0]), 1), **values}) + "\n")
+        print(f"memory samples (every {SAMPLE_S:g} s): {args.samples}")
     print(f"recordings: {len(files)} segment files, {size_mb:.1f} MiB")
     print(f"stop took {stop_s:.2f} s; hung: {'YES ' + str(hangs or stuck) if hung else 'no'}")
-    ok = growth < 2.0 and not hung and p99 < 1.0
-    print("targets (RSS growth < 2 %, no hang, p99 frame age < 1 s):", "met" if ok else "MISSED")
+    ok = growth < 1.0 and not hung and p99 < 1.0 and age_flat and threads_ok and queues_ok
+    print(
+        "targets (RSS growth < 1 %, threads and fds back after every reconnect, no queue growth, "
+        "p99 frame age flat within 10 % and < 1 s, no hang):",
+        "met" if ok else "MISSED",
+    )
     return 0 if ok else 1
+
+
+SAMPLE_S = 5.0  # memory and queue readings
+
+
+class Series:
+    """A fixed-size float64 table filled row by row, touched up front so it never grows RSS."""
+
+    def __init__(self, capacity: int, columns: int) -> None:
+        self._data = np.full((max(1, capacity), columns), np.nan)
+        self._n = 0
+
+    def add(self, *values: float) -> None:
+        if self._n < len(self._data):
+            self._data[self._n] = values
+            self._n += 1
+
+    def rows(self) -> np.ndarray:
+        return self._data[: self._n]
+
+
+class Recoveries:
+    """Threads and open fds each time every camera is live again after chaos, against the first time.
+
+    A reading is taken once per chaos event, when all cameras have been live and the server healthy
+    for ``settle_s``: by then every reconnect has finished and its old threads and sockets are gone.
+    """
+
+    def __init__(self, settle_s: float = 8.0) -> None:
+        self.settle_s = settle_s
+        self.baseline: dict[str, int] | None = None
+        self.readings: list[tuple[float, int, int]] = []  # (elapsed, threads, fds); few, one per event
+        self.names: Counter[str] = Counter()  # the first reading's threads, by name
+        self.extra: Counter[str] = Counter()  # threads (by name) seen beyond those, over all readings
+        self._seen_events = -1
+
+    def check(
+        self, elapsed: float, all_live: bool, events: int, quiet_s: float, reading: dict[str, int]
+    ) -> None:
+        if not all_live or quiet_s < self.settle_s or events == self._seen_events:
+            return
+        self._seen_events = events
+        names = Counter(thread_names())
+        if self.baseline is None:
+            self.baseline = {"threads": reading.get("threads", 0), "fds": reading.get("fds", 0)}
+            self.names = names
+        else:
+            self.readings.append((elapsed, reading.get("threads", 0), reading.get("fds", 0)))
+            self.extra.update(names - self.names)
+
+    def report(self) -> bool:
+        if self.baseline is None:
+            print("threads/fds after reconnects: no moment with every camera live (not judged)")
+            return False
+        t0, f0 = self.baseline["threads"], self.baseline["fds"]
+        off = [(t, th, fd) for t, th, fd in self.readings if th != t0 or fd != f0]
+        threads = sorted({th for _, th, _ in self.readings} | {t0})
+        fds = sorted({fd for _, _, fd in self.readings} | {f0})
+        print(
+            f"threads/fds with every camera live: {t0} threads, {f0} fds at first; after "
+            f"{len(self.readings)} recoveries: threads {threads}, fds {fds}"
+            + (f"; differing at {[round(t) for t, _, _ in off]} s" if off else " (always back)")
+        )
+        if self.extra:
+            print(f"  threads beyond the first reading (name: readings): {dict(self.extra)}")
+        return not off
+
+
+def thread_names() -> list[str]:
+    """Python threads by name (digits dropped: ``capture-cam0`` -> ``capture-cam``), plus one
+    ``native`` entry per thread that Python did not start (FFmpeg, x264, ONNX Runtime, OpenCV)."""
+    python = [re.sub(r"\d+", "", t.name) for t in threading.enumerate()]
+    try:
+        total = len(os.listdir("/proc/self/task"))
+    except OSError:
+        total = len(python)
+    return python + ["native"] * max(0, total - len(python))
+
+
+def _change(before: float, after: float) -> float:
+    return (after / before - 1) * 100 if before else 0.0
+
+
+def _queued(queues: dict[str, int | None]) -> dict[str, int]:
+    frames = sum(v or 0 for k, v in queues.items() if k.startswith("frames:"))
+    return {"queued_frames": frames, "queued_results": queues.get("results") or 0}
+
+
+def _p99_flat(t_age: np.ndarray, warmup_s: float, elapsed: float) -> tuple[float, float]:
+    """p99 frame age in minutes 2-7 and in the last 5 minutes (the whole run where it is shorter)."""
+    t, age = t_age[:, 0], t_age[:, 1]
+    early = age[(t >= warmup_s) & (t < warmup_s + 300)]
+    late = age[t >= elapsed - 300]
+    if not early.size or not late.size:
+        early = late = age if age.size else np.zeros(1)
+    return float(np.percentile(early, 99)), float(np.percentile(late, 99))
+
+
+def _print_queues(rows: np.ndarray, keys: list[str], first: np.ndarray, last: np.ndarray) -> bool:
+    """Mean depth of the frame and result queues in minute 2 vs the last minute, and the maximum."""
+    ok = True
+    for key in ("queued_frames", "queued_results"):
+        col = rows[:, 1 + keys.index(key)]
+        a0, a1 = float(col[first].mean()), float(col[last].mean())
+        ok = ok and a1 <= a0 + 1.0
+        print(f"  {key}: mean {a0:.2f} in minute 2, {a1:.2f} in the last minute, max {col.max():.0f}")
+    return ok
 
 
 def _fmt(key: str, value: float, sign: bool = False) -> str:
     """A ``memory_breakdown`` value for people: MiB, or a plain count for threads."""
     plus = "+" if sign else ""
-    return f"{value:{plus}.0f}" if key == "threads" else f"{value / 2**20:{plus}.1f} MiB"
+    if key in COUNTS or key.startswith("queued_"):
+        return f"{value:{plus}.0f}"
+    return f"{value / 2**20:{plus}.1f} MiB"
 
 
 if __name__ == "__main__":

@@ -103,6 +103,11 @@ class SourceBase:
     def stats(self) -> SourceStats:
         return self._stats
 
+    @property
+    def draining(self) -> bool:
+        """True once the input is gone and ``read`` only hands out frames still inside the decoder."""
+        return False
+
     def open(self) -> None:
         raise NotImplementedError
 

@@ -167,6 +167,11 @@ class LiveSource(SourceBase):
                         if not self._closing.is_set():
                             self._lost("the stream ended")
                         continue
+                    if getattr(inner, "draining", False):
+                        # The connection is gone; these are the decoder's last frames. Deliver them,
+                        # but health says so now, not "live" (the loss is logged after the last one).
+                        self._state = RECONNECTING
+                        return self._stamp(frame, live=False)
                     return self._stamp(frame)
                 return None
             finally:
@@ -235,13 +240,15 @@ class LiveSource(SourceBase):
         self._state = RECONNECTING
         self._release()
 
-    def _stamp(self, frame: Frame) -> Frame:
+    def _stamp(self, frame: Frame, live: bool = True) -> Frame:
+        """Our index and clock on ``frame``; ``live``: it proves the connection works (health, backoff)."""
         now = frame.capture_time
-        if self._last_frame is None:
-            self._backoff.reset()  # frames flow again: the next outage starts with a short wait
-            self._resolution = frame.resolution_wh
-        self._last_frame = now
-        self._state = LIVE
+        if live:
+            if self._last_frame is None:
+                self._backoff.reset()  # frames flow again: the next outage starts with a short wait
+                self._resolution = frame.resolution_wh
+            self._last_frame = now
+            self._state = LIVE
         pts = self._clock.pts(frame.pts, now)
         out = frame.replace(source=self._name, index=self._index, pts=pts)
         self._index += 1

@@ -50,7 +50,7 @@ class SegmentationEngine:
         self._record = record_stage or (lambda stage, seconds, source: None)
         self.overlay: DeviceOverlay | None = None  # set when frames are annotated on the device
         self.host_masks = True  # copy masks down with each batch (else only when someone reads them)
-        self._letterboxes: dict[tuple[int, int], Letterbox] = {}
+        self._letterboxes: dict[tuple[tuple[int, int], int], Letterbox] = {}  # (frame_hw, imgsz)
         self._decoders: dict[tuple[tuple[int, int], tuple[int, int]], MaskDecoder] = {}
         # Torch/TensorRT on a GPU: letterbox, NMS and mask decoding on the device (inference/device_path).
         self._device_runner: DeviceRunner | None = None
@@ -65,10 +65,13 @@ class SegmentationEngine:
             self.backend.close()
 
     def letterbox_for(self, frame_hw: tuple[int, int]) -> Letterbox:
-        lb = self._letterboxes.get(frame_hw)
+        """Geometry for this frame size at the current ``imgsz`` (which the latency ladder may change
+        between batches; one entry per size it visits)."""
+        key = (frame_hw, self.imgsz)
+        lb = self._letterboxes.get(key)
         if lb is None:
             lb = make_letterbox(frame_hw, self.imgsz, self.info.stride, self.info.fixed_input_hw)
-            self._letterboxes[frame_hw] = lb
+            self._letterboxes[key] = lb
         return lb
 
     @property

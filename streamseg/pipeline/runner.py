@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from streamseg.allocator import HeapTrimmer
 from streamseg.capture import FrameSource, ImageSource, LiveSource, demo_clip_path, open_source
 from streamseg.capture.decode import DecodeTarget, plan_decode
 from streamseg.capture.decode import describe as describe_decode
@@ -41,8 +42,10 @@ from streamseg.inference.segmenter import Segmenter
 from streamseg.inference.segmenters import open_segmenter
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.dynamic_sources import SourceEnds, free_record_path
+from streamseg.pipeline.governor import LatencyGovernor
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
 from streamseg.pipeline.looping import loop_source
+from streamseg.pipeline.overload import GovernedSegmenter, open_governor
 from streamseg.pipeline.render_step import RenderStep
 from streamseg.pipeline.sinks import RecordingSink, Sinks, build_sinks
 from streamseg.pipeline.workers import EndsPerSource, Sink, capture_loop, inference_loop, render_loop
@@ -101,6 +104,8 @@ class Pipeline:
         self._sinks: Sinks = []
         self._extra_sinks = list(sinks)  # e.g. the dashboard's preview; fed after the built-in ones
         self._threads: list[threading.Thread] = []
+        self._trimmer: HeapTrimmer | None = None  # gives free heap back while running (allocator.py)
+        self._governor: LatencyGovernor | None = None  # --latency-budget (pipeline/overload.py)
         self._results_q: queue.Queue[SegResult | PendingResult | EndOfStream] | None = None
         self._out_q: queue.Queue[SegResult | EndOfStream] | None = None
         self._frame_qs: dict[str, queue.Queue[Frame | EndOfStream]] = {}
@@ -214,6 +219,12 @@ class Pipeline:
         cfg = self.config
         life = self._life
         qsize = cfg.pipeline.queue_size
+        priorities = {src.name: sc.priority for src, sc in zip(self._sources, cfg.sources, strict=False)}
+        self._governor = open_governor(
+            cfg, self._sources, priorities, self.engine, self.telemetry, runtime_sources=self._keep_alive
+        )
+        self.telemetry.watch_memory(cfg.telemetry.leak_warn_mib_per_hour, cfg.telemetry.leak_window_s)
+        self._trimmer = HeapTrimmer().start()
         self._results_q = queue.Queue(maxsize=qsize)
         self._out_q = queue.Queue(maxsize=qsize)
         for src in self._sources:
@@ -228,10 +239,12 @@ class Pipeline:
             stay_open=self._keep_alive,
         )
         self._batcher = batcher
+        governor = self._governor
+        segmenter = GovernedSegmenter(self.engine, governor) if governor else self.engine
         self._threads.append(
             threading.Thread(
                 target=inference_loop,
-                args=(batcher, self.engine, self._results_q, life, self.telemetry),
+                args=(batcher, segmenter, self._results_q, life, self.telemetry),
                 name="inference",
                 daemon=True,
             )
@@ -275,9 +288,10 @@ class Pipeline:
         else:  # a file says "ended" once its last frame is through, while the run goes on
             self.telemetry.register_source_info(src.name, functools.partial(self._ended_info, src.name))
         retire = self._retire[src.name] = threading.Event()
+        admit = self._governor.admits if self._governor is not None else None  # --latency-budget
         return threading.Thread(
             target=capture_loop,
-            args=(src, q, self._ready, self._life, self.telemetry, retire),
+            args=(src, q, self._ready, self._life, self.telemetry, retire, admit),
             name=f"{CAPTURE_PREFIX}{src.name}",
             daemon=True,
         )
@@ -315,6 +329,8 @@ class Pipeline:
                     src = loop_source(src, reopen)
                 with self._control:
                     self._check_open_for_changes()
+                    if self._governor is not None and src.is_live:
+                        self._governor.add_source(src.name, sc.priority)
                     self._attach(src)
             except BaseException:
                 src.close()
@@ -372,6 +388,8 @@ class Pipeline:
         log.info("source %s removed", name)
 
     def _detach(self, name: str) -> None:
+        if self._governor is not None:
+            self._governor.remove_source(name)
         self._frame_qs.pop(name, None)
         self._retire.pop(name, None)
         self._ends.forget(name)
@@ -453,6 +471,9 @@ class Pipeline:
         if busy:
             log.warning("threads still busy after %.1f s: %s", timeout, ", ".join(busy))
         self._joined = True
+        self.telemetry.stop_watching_memory()
+        if self._trimmer is not None:
+            self._trimmer.stop()
         self._close_everything()
         self._raise_error()
 

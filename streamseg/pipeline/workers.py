@@ -60,11 +60,13 @@ def capture_loop(
     life: Lifecycle,
     meter: Meter,
     retire: threading.Event | None = None,
+    admit: Callable[[str, int], bool] | None = None,
 ) -> None:
     """Thread 1 (one per source): decode frames into the source's bounded queue.
 
     Files are lossless (blocking put = back-pressure). Live sources keep the newest frames: when the
     queue is full the oldest frame is dropped and counted. ``retire`` ends this source alone.
+    ``admit(name, index)`` (a latency budget's frame striding) may leave frames out before they are queued.
     """
     try:
         while not life.stop.is_set() and not (retire is not None and retire.is_set()):
@@ -72,6 +74,8 @@ def capture_loop(
             if frame is None:
                 break
             meter.count_frame(source.name, "captured")
+            if admit is not None and not admit(source.name, frame.index):
+                continue
             if source.is_live:
                 _put_latest(out, frame, meter, source.name)
             elif not life.put(out, frame):

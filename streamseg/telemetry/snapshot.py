@@ -14,6 +14,8 @@ Snapshot layout (all JSON-serialisable; times in ms, rates in frames per second)
       "batch": {"batches", "mean_size", "recent_mean_size"},   # only once a batch was recorded
       "rss_bytes", "rss_peak_bytes",        # when readable
       "gpu_memory_bytes",                   # only when a GPU is present
+      "memory_growth_bytes_per_hour": {"rss": x, "gpu": y},   # while the leak watch runs (None: too early)
+      "degradation": {...},                 # sections others register (the latency ladder)
     }
 
 ``fps`` is over the last ``fps_window_s`` seconds; ``avg_fps`` over the whole run so far.
@@ -28,6 +30,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from streamseg.periodic import Every
+from streamseg.telemetry.leak import LeakWatch, sample_interval
 from streamseg.telemetry.meters import (
     FRAME_KINDS,
     STAGES,
@@ -93,6 +97,9 @@ class Telemetry:
         self._peak_rss = 0
         self._source_info: dict[str, Callable[[], Mapping[str, Any]]] = {}
         self._observers: tuple[SampleObserver, ...] = ()
+        self._sections: dict[str, Callable[[], Any]] = {}
+        self._sampler: Every | None = None
+        self._leak: LeakWatch | None = None  # the last watch started; its figures outlive its thread
 
     # -- recording (hot path) --------------------------------------------------------------------
 
@@ -145,6 +152,31 @@ class Telemetry:
             self._source_info.pop(source, None)
             for key in [k for k in self._source_stages if k[0] == source]:
                 del self._source_stages[key]
+
+    def register_section(self, key: str, section: Callable[[], Any]) -> None:
+        """Add ``section()`` under ``key`` to every snapshot (e.g. the latency ladder's state)."""
+        with self._create_lock:
+            self._sections[key] = section
+
+    def watch_memory(self, warn_mib_per_hour: float, window_s: float) -> LeakWatch:
+        """Start the leak watchdog (a thread sampling memory; see ``telemetry.leak``) unless it runs."""
+        with self._create_lock:
+            if self._sampler is None or self._leak is None:
+                watch = self._leak = LeakWatch(warn_mib_per_hour, window_s)
+                self._sampler = Every(
+                    sample_interval(window_s),
+                    lambda: watch.observe(time.monotonic(), self._system.read()),  # real time, always
+                    "memory-watch",
+                    at_start=True,
+                ).start()
+            return self._leak
+
+    def stop_watching_memory(self) -> None:
+        """Stop the sampling thread; the last growth figures stay in the snapshot."""
+        with self._create_lock:
+            sampler, self._sampler = self._sampler, None
+        if sampler is not None:
+            sampler.stop()
 
     def add_observer(self, observer: SampleObserver) -> None:
         """Also hand every later latency and batch sample to ``observer`` (on the recording thread)."""
@@ -212,10 +244,15 @@ class Telemetry:
             self._peak_rss = max(self._peak_rss, memory["rss_bytes"], memory.get("rss_peak_bytes", 0))
             memory["rss_peak_bytes"] = self._peak_rss
         snap.update(memory)
+        if self._leak is not None:
+            snap["memory_growth_bytes_per_hour"] = self._leak.growth()
+        for key, section in self._sections.copy().items():
+            snap[key] = section()
         return snap
 
     def close(self) -> None:
-        """Release NVML (if it was used)."""
+        """Stop the leak watchdog and release NVML (if it was used)."""
+        self.stop_watching_memory()
         self._system.close()
 
     # -- internals -------------------------------------------------------------------------------

@@ -54,9 +54,26 @@ def summary_table(snapshot: Mapping[str, Any]) -> str:
         memory.append(f"RSS peak {_mib(snapshot['rss_peak_bytes'])}")
     if "gpu_memory_bytes" in snapshot:
         memory.append(f"GPU {_mib(snapshot['gpu_memory_bytes'])}")
+    growth = {k: v for k, v in (snapshot.get("memory_growth_bytes_per_hour") or {}).items() if v is not None}
+    if growth:
+        rates = ", ".join(f"{k.upper()} {v / 2**20:+.1f} MiB/h" for k, v in growth.items())
+        memory.append(f"growing {rates}")
     if memory:
         lines.append("memory: " + ", ".join(memory))
+    degradation = snapshot.get("degradation")
+    if degradation:
+        lines.append(_degradation_line(degradation))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _degradation_line(d: Mapping[str, Any]) -> str:
+    """Where the latency ladder ended, how deep it went, and what striding left out."""
+    skipped = sum(int(n) for n in (d.get("skipped") or {}).values())
+    return (
+        f"latency budget {float(d['budget_ms']):.0f} ms: rung {d['level']} of {d['levels']} at the end "
+        f"({d['rung']}); deepest {d['deepest']}, {d['steps_down']} steps down, {d['steps_up']} up; "
+        f"{skipped} frames left out by striding"
+    )
 
 
 def _source_row(name: str, src: Mapping[str, Any], width: int) -> str:

@@ -125,9 +125,35 @@ class _StatusCollector(Collector):
             gpu = GaugeMetricFamily("streamseg_gpu_memory_bytes", "GPU memory used by this process.")
             gpu.add_metric([], st["gpu_memory_bytes"])
             yield gpu
+        yield from _overload_metrics(st)
         ready = GaugeMetricFamily("streamseg_ready", "1 when every source is live.")
         ready.add_metric([], 1.0 if st["ready"] else 0.0)
         yield ready
         info = GaugeMetricFamily("streamseg_build_info", "streamseg version.", labels=["version"])
         info.add_metric([__version__], 1.0)
         yield info
+
+
+def _overload_metrics(st: dict[str, Any]) -> Iterator[Metric]:
+    """The leak watchdog's growth per kind of memory, and the latency ladder's rung."""
+    growth = GaugeMetricFamily(
+        "streamseg_memory_growth_bytes_per_hour",
+        "Memory growth over the leak watch's window (telemetry.leak_window_s), a robust slope.",
+        labels=["kind"],
+    )
+    for kind, value in st["memory_growth_bytes_per_hour"].items():
+        if value is not None:
+            growth.add_metric([kind], value)
+    yield growth
+    degradation = st["degradation"] or {}
+    level = GaugeMetricFamily(
+        "streamseg_degradation_level", "Rung of the latency ladder (0: full quality or no --latency-budget)."
+    )
+    level.add_metric([], degradation.get("level", 0))
+    yield level
+    skipped = CounterMetricFamily(
+        "streamseg_frames_skipped", "Frames left out by the latency ladder's striding.", labels=["source"]
+    )
+    for source, n in (degradation.get("skipped") or {}).items():
+        skipped.add_metric([source], n)
+    yield skipped

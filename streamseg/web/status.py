@@ -93,6 +93,8 @@ class StatusBuilder:
             "queues": snap.get("queues", {}),
             "rss_bytes": snap.get("rss_bytes"),
             "gpu_memory_bytes": snap.get("gpu_memory_bytes"),
+            "memory_growth_bytes_per_hour": snap.get("memory_growth_bytes_per_hour") or {},
+            "degradation": snap.get("degradation"),  # None without --latency-budget
             "preview_fps": self.info.preview_fps,
             "history_s": self.info.history_s,
         }

@@ -119,3 +119,29 @@ def test_backoff_wait_is_cut_short_by_close() -> None:
     src.close()
     reader.join(timeout=2)
     assert not reader.is_alive() and out == [None]
+
+
+class DrainingCamera(FakeCamera):
+    """Loses its connection after ``frames`` frames but still hands out ``tail`` from its decoder."""
+
+    def __init__(self, frames: int, tail: int) -> None:
+        super().__init__(frames + tail)
+        self._before_drop = frames
+
+    @property
+    def draining(self) -> bool:
+        return self._i > self._before_drop  # the frame just read came after the drop
+
+
+def test_frames_drained_after_a_drop_do_not_read_as_live() -> None:
+    cams = [DrainingCamera(2, tail=3), FakeCamera(5)]
+    src = LiveSource(factory_of(cams), name="door", uri="rtsp://cam/x", policy=FAST)
+    seen = []
+    for _ in range(7):
+        frame = src.read()
+        assert frame is not None
+        seen.append((frame.index, src.health))
+    # the decoder's last frames still come out (nothing is lost), but health says the camera went
+    assert seen[:5] == [(0, "live"), (1, "live"), *((i, "reconnecting") for i in (2, 3, 4))]
+    assert seen[5:] == [(5, "live"), (6, "live")] and src.reconnects == 1
+    src.close()

@@ -28,7 +28,10 @@ def live_run(tmp_path_factory: pytest.TempPathFactory, random_seg_onnx: Path) ->
     clip = tmp_path_factory.mktemp("clips") / f"{SHORT}.mp4"
     write_video(clip, n_frames=12, fps=10)
     street = require_asset(VIDEOS / f"{STREET}.mp4")
+    config = clip.with_name("watch.yaml")  # a 30 s leak-watch window: its growth figure shows in seconds
+    config.write_text("telemetry: {leak_window_s: 30}\n")
     args = [str(clip), str(street), "--loop", "--model", str(random_seg_onnx), "--imgsz", "320"]
+    args += ["--config", str(config)]
     with cli_dashboard([*args, "--batch", "2", "--dashboard", "127.0.0.1:0", "-q"]) as run:
         yield run
 
@@ -93,6 +96,11 @@ def test_page_shows_live_numbers_and_preview_in_chromium(live_url: str, tmp_path
                 arg=[card, first["seq"], first["processed"]],
                 timeout=30_000,
             )
+            # the leak watch's first figure: a 30 s window reports after 2 s warm-up + 5 buckets of 1 s
+            page.wait_for_function(
+                "() => document.getElementById('memory-growth').textContent.includes('MiB/h')",
+                timeout=30_000,
+            )
             second = _read_page(page, card)
             page.screenshot(path=str(tmp_path / "dashboard.png"))
         finally:
@@ -103,6 +111,8 @@ def test_page_shows_live_numbers_and_preview_in_chromium(live_url: str, tmp_path
     assert float(second["fps"]) > 0 and second["total_fps"] != "–"
     assert second["frame_age"].endswith(" ms")
     assert second["lines"] >= 4  # fps, stage, batch and memory charts have data
+    assert second["ladder"] == "off"  # no --latency-budget
+    assert re.fullmatch(r"RSS [+-]?\d+\.\d MiB/h", second["memory_growth"]), second["memory_growth"]
 
 
 def _read_page(page: Any, card: str) -> dict[str, Any]:
@@ -123,6 +133,8 @@ def _read_page(page: Any, card: str) -> dict[str, Any]:
                 pixels: hash, health: field('health'), fps: field('fps'), frame_age: field('frame_age'),
                 processed: Number(field('processed')),
                 total_fps: document.getElementById('total-fps').textContent,
+                ladder: document.getElementById('degradation').textContent,
+                memory_growth: document.getElementById('memory-growth').textContent,
                 lines: document.querySelectorAll('svg.chart polyline').length,
             };
         }""",
@@ -140,6 +152,10 @@ def test_prometheus_scrapes_a_positive_frame_rate(live_url: str, tmp_path: Path)
         assert up and float(up[0]["value"][1]) == 1
         p50 = query(prom, 'histogram_quantile(0.5, rate(streamseg_stage_seconds_bucket{stage="infer"}[5s]))')
         assert p50 and float(p50[0]["value"][1]) > 0
+        level = query(prom, "streamseg_degradation_level")
+        assert level and float(level[0]["value"][1]) == 0  # files only: never degraded
+        growth = _wait(lambda: query(prom, 'streamseg_memory_growth_bytes_per_hour{kind="rss"}'), timeout=30)
+        assert abs(float(growth[0]["value"][1])) < 1e12  # a number Prometheus stored, not NaN
         # Every query of the Grafana board is valid PromQL, and all but GPU memory have data here.
         for expr in grafana_queries():
             promql = expr.replace("$__rate_interval", "5s").replace("$job", ".*").replace("$instance", ".*")
@@ -174,6 +190,8 @@ def test_metrics_follow_prometheus_conventions(live_url: str) -> None:
         'streamseg_batch_size_bucket{le="2.0"}',
         "streamseg_queue_depth{",
         "process_resident_memory_bytes",
+        "streamseg_degradation_level 0.0",
+        "# TYPE streamseg_memory_growth_bytes_per_hour gauge",
     ):
         assert needle in text, needle
     assert "streamseg_gpu_memory_bytes" not in text  # CPU run: no GPU reading at all, not a fake 0

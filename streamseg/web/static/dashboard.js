@@ -133,6 +133,15 @@ function showStatus(st) {
   setText("total-processed", String(st.total.processed));
   setText("total-dropped", String(st.total.dropped));
   setText("uptime", duration(st.uptime_s));
+  const d = st.degradation;
+  setText("degradation", d ? `${d.level}/${d.levels}` : "off");
+  document.getElementById("degradation-kpi").title = d
+    ? `latency budget ${fmt(d.budget_ms, 0)} ms, p95 frame age ${fmt(d.p95_ms, 0)} ms: ${d.rung}`
+    : "no --latency-budget";
+  const growth = Object.entries(st.memory_growth_bytes_per_hour || {}).filter(([, v]) => v !== null);
+  setText("memory-growth", growth.length
+    ? growth.map(([k, v]) => `${k.toUpperCase()} ${v >= 0 ? "+" : ""}${fmt(v / MiB)} MiB/h`).join(", ")
+    : "–");
   const ready = document.getElementById("ready");
   ready.textContent = st.ready ? "ready" : "not ready";
   ready.className = `badge ${st.ready ? "ready" : "not-ready"}`;
