@@ -43,6 +43,7 @@ from streamseg.inference.segmenters import open_segmenter
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.dynamic_sources import SourceEnds, free_record_path
 from streamseg.pipeline.governor import LatencyGovernor
+from streamseg.pipeline.left_behind import wait_at_exit
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
 from streamseg.pipeline.looping import loop_source
 from streamseg.pipeline.overload import GovernedSegmenter, open_governor
@@ -468,6 +469,8 @@ class Pipeline:
         busy = [name for name in stuck if name not in waiting]
         if waiting:
             log.info("left behind, still waiting on the network: %s", ", ".join(waiting))
+            left = [t for t in self._threads if t.name in waiting]
+            wait_at_exit(left, self.config.pipeline.source_timeout_s)
         if busy:
             log.warning("threads still busy after %.1f s: %s", timeout, ", ".join(busy))
         self._joined = True

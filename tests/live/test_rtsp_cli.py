@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -196,6 +198,31 @@ def test_ctrl_c_while_connecting_is_prompt_and_quiet(
     took = run.stop(signal.SIGINT)
     assert took < 3.0 and run.proc.returncode == 130, run.stderr
     assert "still busy" not in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+def test_a_script_that_stops_while_connecting_exits_cleanly(black_hole: str, random_seg_onnx: Path) -> None:
+    """Python API: a capture thread still inside FFmpeg's open when the script ends must not crash the
+    interpreter's shutdown (PyAV's timeout callback takes the GIL): the script waits for it, bounded."""
+    script = f"""
+import time
+from streamseg import Pipeline
+from streamseg.config import Config, ModelConfig, PipelineConfig, SourceConfig
+cfg = Config(model=ModelConfig(path={str(random_seg_onnx)!r}, imgsz=160),
+             pipeline=PipelineConfig(source_timeout_s=2.0))
+pipeline = Pipeline([SourceConfig({black_hole!r})], config=cfg)
+pipeline.start()
+time.sleep(0.5)
+pipeline.stop()
+pipeline.join()
+print("joined", flush=True)
+"""
+    for _ in range(2):
+        t0 = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0 and "joined" in done.stdout, done.stderr
+        assert time.monotonic() - t0 < 30
 
 
 def test_kill_9_leaves_a_recording_missing_at_most_2_s(
