@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from streamseg.cluster.ray_support import CONTROLLER, NAMESPACE, connect, require_ray
+from streamseg.cluster.ray_support import CONTROLLER, NAMESPACE, ROSTER, connect, require_ray
+from streamseg.cluster.roster import Roster, find_roster
 from streamseg.config import Config, load_yaml, source_from
 from streamseg.errors import ClusterError, ConfigError, StreamsegError
 
@@ -77,16 +78,31 @@ def up(cfg: Config, token: str | None, address: str | None = None) -> dict[str, 
     if any(n.get("Alive") and HEAD_RESOURCE in n["Resources"] for n in ray.nodes()):
         # On the head, with the cluster's own state: a controller there dies only with the cluster.
         options["resources"] = {HEAD_RESOURCE: 0.001}
+    _kill_stale_roster(ray)
+    roster_options = {**options, "name": ROSTER, "max_concurrency": 1}  # one change at a time
+    roster = ray.remote(Roster).options(**roster_options).remote(list(cfg.sources))
     handle = ray.remote(ClusterController).options(**options).remote(cfg, token)
     try:
         info: dict[str, Any] = ray.get(handle.ping.remote(), timeout=UP_TIMEOUT_S)
+        error = info["error"]
     except (ray.exceptions.RayError, TimeoutError) as exc:
-        ray.kill(handle)
-        raise ClusterError(f"the controller did not start: {_reason(exc)}") from None
-    if info["error"]:
-        ray.kill(handle)
-        raise ClusterError(f"the controller did not start: {info['error']}")
+        error = _reason(exc)
+    if error:
+        ray.kill(handle, no_restart=True)
+        ray.kill(roster, no_restart=True)
+        raise ClusterError(f"the controller did not start: {error}")
     return info
+
+
+def _kill_stale_roster(ray: Any) -> None:
+    """A roster left by a controller that was killed outside ``cluster down`` holds an old list."""
+    stale = find_roster(ray)
+    if stale is None:
+        return
+    ray.kill(stale, no_restart=True)
+    deadline = time.monotonic() + GONE_TIMEOUT_S
+    while find_roster(ray) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def status(address: str | None = None) -> dict[str, Any]:
@@ -123,6 +139,9 @@ def down(address: str | None = None) -> dict[str, Any]:
     except (ray.exceptions.RayError, TimeoutError) as exc:
         logger.warning("the controller did not stop cleanly (%s); killing it", _reason(exc))
     ray.kill(handle, no_restart=True)
+    roster = find_roster(ray)
+    if roster is not None:
+        ray.kill(roster, no_restart=True)
     deadline = time.monotonic() + GONE_TIMEOUT_S
     while (left := ours(ray)) and time.monotonic() < deadline:
         time.sleep(0.2)

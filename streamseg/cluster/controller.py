@@ -7,8 +7,10 @@ once wherever Ray finds room, and until a node takes it its cameras read ``unpla
 pipeline cannot start (say its model is missing on that node) is retried with a growing pause.
 
 Group actors are owned by the controller (Ray kills them with it) and never restarted by Ray itself:
-a restart must carry the cameras added and removed since, which only the controller knows. Methods
-called over Ray return a ``StreamsegError`` instead of raising it.
+a restart must carry the cameras added and removed since, which only the controller knows. The
+controller itself is restarted by Ray; it then reads the cameras from the roster (``roster.py``), which
+it tells of every add and remove. Methods called over Ray return a ``StreamsegError`` instead of
+raising it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any
 from streamseg.cluster import plan
 from streamseg.cluster.group import GroupWorker
 from streamseg.cluster.ray_support import NAMESPACE, node_id, require_ray
+from streamseg.cluster.roster import CALL_TIMEOUT_S as ROSTER_TIMEOUT_S
+from streamseg.cluster.roster import find_roster
 from streamseg.config import Config, SourceConfig
 from streamseg.errors import ClusterError, SourceExistsError, StreamsegError, UnknownSourceError
 
@@ -83,8 +87,9 @@ class ClusterController:
         self.init_error: str | None = None
         self.dashboard_url: str | None = None
         self._server: Any = None
+        self._roster = find_roster(self._ray)
         for i, cameras in enumerate(
-            plan.split(config.sources, self._cluster.cameras_per_group, self._slots())
+            plan.split(self._wanted_cameras(), self._cluster.cameras_per_group, self._slots())
         ):
             name = plan.group_name(i + 1)
             self._groups[name] = Group(name, cameras)
@@ -230,6 +235,7 @@ class ClusterController:
         finally:
             with self._lock:
                 self._adding.pop(name, None)
+        self._tell_roster("put", camera)
         logger.info("camera %s added to group %s", name, group.name)
 
     def remove_source(self, name: str) -> None:
@@ -246,6 +252,7 @@ class ClusterController:
             if group.cameras:
                 self._restart_if_starting(group)
         self._drop_if_empty(group)
+        self._tell_roster("drop", name)
         logger.info("camera %s removed from group %s", name, group.name)
 
     # -- placement loop ---------------------------------------------------------------------------
@@ -347,6 +354,26 @@ class ClusterController:
         g.pending = {}
 
     # -- helpers ----------------------------------------------------------------------------------
+
+    def _wanted_cameras(self) -> list[SourceConfig]:
+        """The roster's cameras (this controller may be a restart), else the config's."""
+        if self._roster is not None:
+            try:
+                cameras: list[SourceConfig] = self._ray.get(
+                    self._roster.cameras.remote(), timeout=ROSTER_TIMEOUT_S
+                )
+                return cameras
+            except Exception as exc:  # the roster's node is gone: start from the config
+                logger.warning("the camera roster did not answer (%s); starting from the config", exc)
+        return list(self._config.sources)
+
+    def _tell_roster(self, method: str, arg: Any) -> None:
+        if self._roster is None:
+            return
+        try:
+            self._ray.get(getattr(self._roster, method).remote(arg), timeout=ROSTER_TIMEOUT_S)
+        except Exception as exc:  # the change stands; only a controller restart would not see it
+            logger.warning("the camera roster missed a change (%s %s): %s", method, arg, exc)
 
     def _slots(self) -> int:
         """How many groups to make when ``cameras_per_group`` is 0: GPUs, else nodes that can host one."""

@@ -28,6 +28,7 @@ FAST_HEALTH_CHECK = {
 
 NAMESPACE = "streamseg"
 CONTROLLER = "controller"  # the detached controller actor's name in NAMESPACE
+ROSTER = "roster"  # the camera list that outlives a controller crash (``roster.py``)
 INSTALL_HINT = "pip install 'streamseg[cluster]'"
 PROBE_TIMEOUT_S = 3.0
 

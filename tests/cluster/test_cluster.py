@@ -150,13 +150,17 @@ def test_a_crashed_group_starts_again(
     assert took < RECOVERY_BOUND_S
 
 
-def test_a_crashed_controller_starts_again_from_its_config(
+def test_a_crashed_controller_starts_again_with_the_cameras_it_had(
     ray_cluster: RayCluster, cameras: RtspServer, cluster_config: Callable[..., Config], deployed: Deploy
 ) -> None:
-    """Ray restarts the detached controller; its groups died with it and are placed again."""
+    """Ray restarts the detached controller; its groups died with it and are placed again, with the
+    cameras added and removed while it ran (the roster), not the config's."""
     address = ray_cluster.address
-    deployed(cluster_config(cameras.url(0)))
+    deployed(cluster_config(cameras.url(0), cameras.url(1)))
     wait_until(address, "cam0 live", lambda c: flowing(c["cam0"]))
+    client.remove("cam1", address)
+    client.add("door", cameras.url(2), address)
+    wait_until(address, "door live", lambda c: flowing(c["door"]))
     before = client.status(address)
     os.kill(before["controller_pid"], signal.SIGKILL)
     deadline = time.monotonic() + 60
@@ -169,9 +173,14 @@ def test_a_crashed_controller_starts_again_from_its_config(
             break
         assert time.monotonic() < deadline, "the controller did not come back"
         time.sleep(0.5)
-    cams = wait_until(address, "cam0 live again", lambda c: flowing(c["cam0"]))
-    assert cams["cam0"]["group"] == "g1"
-    assert after["groups"][0]["pid"] != before["groups"][0]["pid"]
+    cams = wait_until(
+        address,
+        "cam0 and door live again",
+        lambda c: flowing(c["cam0"]) and "door" in c and flowing(c["door"]),
+    )
+    assert sorted(cams) == ["cam0", "door"]
+    old_pids = {g["pid"] for g in before["groups"]}
+    assert not old_pids & {g["pid"] for g in client.status(address)["groups"]}
 
 
 def test_node_loss_moves_cameras_and_waits_for_capacity(
