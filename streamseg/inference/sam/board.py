@@ -1,7 +1,9 @@
 """Click prompts per source, shared by the dashboard (writes) and the inference thread (reads).
 
-A click is a point prompt that stays where it was put until cleared: the object under it is segmented on
-every following frame of that source. A lock guards the dict; readers get a copy, never a live list.
+A click is a point prompt for the object under it, segmented on every following frame of that source
+until cleared. It follows the object: after each frame the inference thread moves it to the middle of
+the object's new mask (``move``), so a clicked person stays masked as they walk. A lock guards the dict;
+readers get a copy, never a live list.
 """
 
 from __future__ import annotations
@@ -53,6 +55,17 @@ class PromptBoard:
             if frame_wh is not None:
                 self._sizes[source] = frame_wh
             return list(self._prompts.get(source, ()))
+
+    def move(self, source: str, prompt: Prompt, moved: Prompt) -> bool:
+        """Replace ``prompt`` (the very object ``prompts`` handed out) with ``moved``; False when it was
+        cleared or pushed out meanwhile."""
+        with self._lock:
+            prompts = self._prompts.get(source, [])
+            for i, current in enumerate(prompts):
+                if current is prompt:
+                    prompts[i] = moved
+                    return True
+            return False
 
     def frame_size(self, source: str) -> tuple[int, int] | None:
         """(width, height) of the source's pictures, once a frame of it has been seen."""

@@ -11,12 +11,15 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 
+import cv2
+import numpy as np
+
 from streamseg.inference.sam.board import PromptBoard
 from streamseg.inference.sam.predictor import SamOutput, SamPredictor
 from streamseg.inference.sam.prompts import Prompt
 from streamseg.inference.sam.results import with_prompt_objects, with_refined_masks
 from streamseg.inference.segmenter import Segmenter
-from streamseg.types import Frame, InstanceMasks, SegResult
+from streamseg.types import BoolArray, Frame, InstanceMasks, SegResult
 
 StageRecorder = Callable[[str, float, str | None], None]
 
@@ -60,9 +63,32 @@ class SamStage:
         if boxes:
             result = with_refined_masks(result, refined)
         result = with_prompt_objects(result, clicked)
+        if self.board is not None:
+            follow(self.board, result.source, clicks, clicked.masks)
         seconds = time.perf_counter() - started
         self._record("refine", seconds, result.source)
         return dataclasses.replace(result, stage_seconds={**result.stage_seconds, "refine": seconds})
+
+
+def follow(board: PromptBoard, source: str, clicks: Sequence[Prompt], masks: InstanceMasks) -> None:
+    """Move each one-point click to the middle of the mask it gave, for the next frame."""
+    for prompt, crop, origin in zip(clicks, masks.crops, masks.origins, strict=True):
+        if prompt.kind != ("points", 1) or prompt.labels[0] != 1:
+            continue
+        middle = innermost_point(crop)
+        if middle is not None:  # an empty mask (the object left): the point stays
+            moved = Prompt.from_point(middle[0] + int(origin[0]), middle[1] + int(origin[1]))
+            board.move(source, prompt, moved)
+
+
+def innermost_point(mask: BoolArray) -> tuple[int, int] | None:
+    """(x, y) of the mask pixel farthest from its edge (on the object even when it is not convex)."""
+    if mask.size == 0 or not mask.any():
+        return None
+    padded = np.pad(mask.astype(np.uint8), 1)  # the crop's border is the mask's edge too
+    distance = cv2.distanceTransform(padded, cv2.DIST_L2, 3)
+    y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    return int(x) - 1, int(y) - 1
 
 
 def _split(out: SamOutput, n: int) -> tuple[SamOutput, SamOutput]:
