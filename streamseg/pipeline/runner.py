@@ -48,7 +48,7 @@ from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
 from streamseg.pipeline.looping import loop_source
 from streamseg.pipeline.overload import GovernedSegmenter, open_governor
 from streamseg.pipeline.render_step import RenderStep
-from streamseg.pipeline.sinks import RecordingSink, Sinks, build_sinks
+from streamseg.pipeline.sinks import RecordingSink, Sinks, build_sinks, check_outputs_have_sources
 from streamseg.pipeline.workers import EndsPerSource, Sink, capture_loop, inference_loop, render_loop
 from streamseg.render import record_path_for
 from streamseg.render.device_overlay import DeviceOverlay
@@ -164,6 +164,7 @@ class Pipeline:
                     loop_source(src, functools.partial(reopen, sc))
                     for src, sc in zip(self._sources, source_cfgs, strict=True)
                 ]
+            check_outputs_have_sources(cfg, self._sources)  # before the model loads: it can take long
             if cfg.sam.model:
                 self.prompts = PromptBoard([s.name for s in self._sources], cfg.sam.max_prompts)
             # YOLO or Mask R-CNN on the configured runtime, SAM after it when asked (segmenters).

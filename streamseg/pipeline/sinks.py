@@ -132,8 +132,7 @@ def build_sinks(
     ``record_path_for``)."""
     stills = [s for s in sources if isinstance(s, ImageSource)]
     videos = [s for s in sources if not isinstance(s, ImageSource)]
-    if sources:  # a pipeline may start empty and take sources later
-        _check_outputs_have_sources(cfg, stills, videos)
+    check_outputs_have_sources(cfg, sources)
     sinks: Sinks = []
     try:
         if cfg.output.save_results:
@@ -150,9 +149,13 @@ def build_sinks(
     return sinks
 
 
-def _check_outputs_have_sources(
-    cfg: Config, stills: Sequence[ImageSource], videos: Sequence[FrameSource]
-) -> None:
+def check_outputs_have_sources(cfg: Config, sources: Sequence[FrameSource]) -> None:
+    """``--record`` needs a video source and ``--save-images`` a still one (a pipeline that starts empty
+    and takes sources later is not judged). Cheap: the pipeline asks before it loads the model."""
+    if not sources:
+        return
+    stills = [s for s in sources if isinstance(s, ImageSource)]
+    videos = [s for s in sources if not isinstance(s, ImageSource)]
     if cfg.output.record and not videos:
         raise ConfigError("--record writes video, and every source is a still image: use --save-images DIR")
     if cfg.output.save_images and not stills:
