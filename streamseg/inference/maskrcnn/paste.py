@@ -18,20 +18,20 @@ PADDING = 1
 
 def paste_masks(masks: FloatArray, boxes: FloatArray, frame_hw: tuple[int, int]) -> InstanceMasks:
     """``masks`` (N, 1, M, M) probabilities, ``boxes`` (N, 4) frame pixels -> crops inside the frame."""
-    h, w = frame_hw
     m = masks.shape[-1]
     scale = (m + 2 * PADDING) / m
     crops, origins = [], []
     for mask, box in zip(masks.reshape(-1, m, m), boxes, strict=True):
         x0, y0, x1, y1 = _expanded_box(box, scale)
-        bw, bh = max(x1 - x0 + 1, 1), max(y1 - y0 + 1, 1)
-        padded = np.pad(mask.astype(np.float32), PADDING)
-        resized = cv2.resize(padded, (bw, bh), interpolation=cv2.INTER_LINEAR)
-        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1 + 1, w), min(y1 + 1, h)
+        cx0, cy0, cx1, cy1 = _inside(x0, y0, x1, y1, frame_hw)
         if cx1 <= cx0 or cy1 <= cy0:
             crops.append(np.zeros((0, 0), bool))
             origins.append((0, 0))
             continue
+        bw, bh = max(x1 - x0 + 1, 1), max(y1 - y0 + 1, 1)
+        resized = cv2.resize(
+            np.pad(mask.astype(np.float32), PADDING), (bw, bh), interpolation=cv2.INTER_LINEAR
+        )
         crops.append(resized[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] > MASK_THRESHOLD)
         origins.append((cx0, cy0))
     return InstanceMasks(tuple(crops), np.array(origins, np.int32).reshape(-1, 2), frame_hw)
@@ -44,8 +44,7 @@ def crop_full_masks(masks: FloatArray, boxes: FloatArray, frame_hw: tuple[int, i
     scale = (28 + 2 * PADDING) / 28
     crops, origins = [], []
     for mask, box in zip(masks.reshape(len(boxes), h, w), boxes, strict=True):
-        x0, y0, x1, y1 = _expanded_box(box, scale)
-        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1 + 1, w), min(y1 + 1, h)
+        cx0, cy0, cx1, cy1 = _inside(*_expanded_box(box, scale), frame_hw)
         if cx1 <= cx0 or cy1 <= cy0:
             crops.append(np.zeros((0, 0), bool))
             origins.append((0, 0))
@@ -53,6 +52,12 @@ def crop_full_masks(masks: FloatArray, boxes: FloatArray, frame_hw: tuple[int, i
         crops.append(mask[cy0:cy1, cx0:cx1] > MASK_THRESHOLD)
         origins.append((cx0, cy0))
     return InstanceMasks(tuple(crops), np.array(origins, np.int32).reshape(-1, 2), frame_hw)
+
+
+def _inside(x0: int, y0: int, x1: int, y1: int, frame_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The part of the inclusive box (x0, y0)-(x1, y1) inside the frame, end-exclusive (may be empty)."""
+    h, w = frame_hw
+    return max(x0, 0), max(y0, 0), min(x1 + 1, w), min(y1 + 1, h)
 
 
 def _expanded_box(box: FloatArray, scale: float) -> tuple[int, int, int, int]:
