@@ -81,15 +81,20 @@ def up(cfg: Config, token: str | None, address: str | None = None) -> dict[str, 
     _kill_stale_roster(ray)
     roster_options = {**options, "name": ROSTER, "max_concurrency": 1}  # one change at a time
     roster = ray.remote(Roster).options(**roster_options).remote(list(cfg.sources))
-    handle = ray.remote(ClusterController).options(**options).remote(cfg, token)
+    # The token goes by a call, not as an argument Ray would keep in its cluster state (roster.py).
+    without_token = dataclasses.replace(cfg, dashboard=dataclasses.replace(cfg.dashboard, token=None))
+    handle = None
     try:
+        ray.get(roster.keep_token.remote(token), timeout=UP_TIMEOUT_S)
+        handle = ray.remote(ClusterController).options(**options).remote(without_token)
         info: dict[str, Any] = ray.get(handle.ping.remote(), timeout=UP_TIMEOUT_S)
         error = info["error"]
     except (ray.exceptions.RayError, TimeoutError) as exc:
         error = _reason(exc)
     if error:
-        ray.kill(handle, no_restart=True)
-        ray.kill(roster, no_restart=True)
+        for actor in (handle, roster):
+            if actor is not None:
+                ray.kill(actor, no_restart=True)
         raise ClusterError(f"the controller did not start: {error}")
     return info
 

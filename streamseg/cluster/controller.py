@@ -73,7 +73,8 @@ class Group:
 class ClusterController:
     """See the module docstring. Built by ``streamseg cluster up`` as a detached, named actor."""
 
-    def __init__(self, config: Config, token: str | None = None) -> None:
+    def __init__(self, config: Config) -> None:
+        """``config`` holds no dashboard token: the controller takes it from the roster."""
         self._ray = require_ray()
         self._config = config
         self._cluster = config.cluster
@@ -94,7 +95,7 @@ class ClusterController:
             name = plan.group_name(i + 1)
             self._groups[name] = Group(name, cameras)
         try:
-            self._start_dashboard(token)
+            self._start_dashboard(self._roster_token())
         except StreamsegError as exc:
             self.init_error = str(exc)
             return
@@ -366,6 +367,16 @@ class ClusterController:
             except Exception as exc:  # the roster's node is gone: start from the config
                 logger.warning("the camera roster did not answer (%s); starting from the config", exc)
         return list(self._config.sources)
+
+    def _roster_token(self) -> str | None:
+        if self._roster is None:
+            return None
+        try:
+            token: str | None = self._ray.get(self._roster.token.remote(), timeout=ROSTER_TIMEOUT_S)
+        except Exception as exc:  # the dashboard then starts only on loopback (or with the variable)
+            logger.warning("the camera roster did not answer (%s); no dashboard token from it", exc)
+            return None
+        return token
 
     def _tell_roster(self, method: str, arg: Any) -> None:
         if self._roster is None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from streamseg import __version__
 from streamseg.cluster import metrics as cluster_metrics
 from streamseg.config import Config
-from streamseg.web.access import DEFAULT_HOST, DEFAULT_PORT, parse_listen
+from streamseg.web.access import DEFAULT_HOST, DEFAULT_PORT, parse_listen, resolve_token
 from streamseg.web.preview import Jpeg
 from streamseg.web.server import DashboardServer
 from streamseg.web.status import StatusBuilder
@@ -33,6 +33,7 @@ def cluster_dashboard(controller: ClusterController, config: Config, token: str 
     """Start the page, ``/metrics`` and the sources API for the whole cluster (raises ``DashboardError``)."""
     settings = config.dashboard
     address = parse_listen(settings.listen or f"{DEFAULT_HOST}:{DEFAULT_PORT}")
+    token = resolve_token(address, token)  # off loopback, never without one (a roster that lost it)
     server = DashboardServer(
         address,
         token,

@@ -72,12 +72,13 @@ def cluster_config(tmp_path: Path, random_seg_onnx: Path, engines_dir: Path) -> 
 
 
 @pytest.fixture
-def deployed(ray_cluster: RayCluster) -> Iterator[Callable[[Config], dict[str, Any]]]:
-    """``deploy(config)`` runs ``cluster up``; whatever a test leaves running is brought down after it."""
+def deployed(ray_cluster: RayCluster) -> Iterator[Callable[..., dict[str, Any]]]:
+    """``deploy(config, token=None)`` runs ``cluster up``; whatever a test leaves running is brought
+    down after it."""
     from streamseg.cluster import client
 
-    def deploy(cfg: Config) -> dict[str, Any]:
-        return client.up(cfg, None, ray_cluster.address)
+    def deploy(cfg: Config, token: str | None = None) -> dict[str, Any]:
+        return client.up(cfg, token, ray_cluster.address)
 
     yield deploy
     try:

@@ -31,8 +31,9 @@ from .conftest import cameras_by_name, flowing, our_processes, wait_until
 from .local import RayCluster
 
 pytestmark = pytest.mark.slow
+TOKEN = "a-cluster-token-of-some-length"
 RECOVERY_BOUND_S = 10.0  # the issue's bound: live again within 10 s of the loss
-Deploy = Callable[[Config], dict[str, Any]]
+Deploy = Callable[..., dict[str, Any]]  # deploy(config, token=None)
 
 
 def test_cameras_spread_over_nodes_with_one_view(
@@ -154,9 +155,13 @@ def test_a_crashed_controller_starts_again_with_the_cameras_it_had(
     ray_cluster: RayCluster, cameras: RtspServer, cluster_config: Callable[..., Config], deployed: Deploy
 ) -> None:
     """Ray restarts the detached controller; its groups died with it and are placed again, with the
-    cameras added and removed while it ran (the roster), not the config's."""
+    cameras added and removed while it ran (the roster), not the config's, and the dashboard still
+    demands the token given to ``cluster up`` (which no actor was built with)."""
     address = ray_cluster.address
-    deployed(cluster_config(cameras.url(0), cameras.url(1)))
+    info = deployed(cluster_config(cameras.url(0), cameras.url(1)), TOKEN)
+    sources_api = info["dashboard"] + "api/sources/nobody"
+    assert send("DELETE", sources_api).status == 401
+    assert send("DELETE", sources_api, headers={"Authorization": f"Bearer {TOKEN}"}).status == 404
     wait_until(address, "cam0 live", lambda c: flowing(c["cam0"]))
     client.remove("cam1", address)
     client.add("door", cameras.url(2), address)
@@ -181,6 +186,9 @@ def test_a_crashed_controller_starts_again_with_the_cameras_it_had(
     assert sorted(cams) == ["cam0", "door"]
     old_pids = {g["pid"] for g in before["groups"]}
     assert not old_pids & {g["pid"] for g in client.status(address)["groups"]}
+    sources_api = client.status(address)["dashboard"] + "api/sources/nobody"  # a new port (listen :0)
+    assert send("DELETE", sources_api).status == 401
+    assert send("DELETE", sources_api, headers={"Authorization": f"Bearer {TOKEN}"}).status == 404
 
 
 def test_node_loss_moves_cameras_and_waits_for_capacity(
