@@ -119,7 +119,10 @@ def test_add_and_remove_while_running(clips: dict[str, Path], make_pipeline: Cal
     paths = sorted(Path(p).name for p in pipeline.recordings)
     assert paths == ["out_a.mp4", "out_b.mp4", "out_cam-c.mp4"]
     times_c, *_ = read_video(Path(pipeline.recordings[-1]).with_name("out_cam-c.mp4"))
-    assert len(times_c) == run.counts["cam-c"]
+    # stop() ends results() at once: results already drawn and recorded but still queued for the
+    # consumer are not handed out (the removed source above was finished, so its counts are exact).
+    in_flight = pipeline.config.pipeline.queue_size + pipeline.config.model.batch
+    assert 0 <= len(times_c) - run.counts["cam-c"] <= in_flight, (len(times_c), run.counts["cam-c"])
 
 
 def test_bad_input_changes_nothing(clips: dict[str, Path], make_pipeline: Callable[..., Pipeline]) -> None:
