@@ -104,7 +104,7 @@ def test_stalled_while_a_read_hangs_and_close_never_blocks() -> None:
     assert src.health == "stalled"
     started = time.monotonic()
     src.close()
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 0.3  # blocking would wait out the read's remaining 0.6 s
     reader.join(timeout=3)
     assert not reader.is_alive()
 
