@@ -95,7 +95,7 @@ class ClusterController:
             name = plan.group_name(i + 1)
             self._groups[name] = Group(name, cameras)
         try:
-            self._start_dashboard(self._roster_token())
+            self._start_dashboard(self._ask_roster("token"))  # None: loopback only, or the variable
         except StreamsegError as exc:
             self.init_error = str(exc)
             return
@@ -236,7 +236,7 @@ class ClusterController:
         finally:
             with self._lock:
                 self._adding.pop(name, None)
-        self._tell_roster("put", camera)
+        self._ask_roster("put", camera)  # missed: only a controller restart would not see it
         logger.info("camera %s added to group %s", name, group.name)
 
     def remove_source(self, name: str) -> None:
@@ -253,7 +253,7 @@ class ClusterController:
             if group.cameras:
                 self._restart_if_starting(group)
         self._drop_if_empty(group)
-        self._tell_roster("drop", name)
+        self._ask_roster("drop", name)
         logger.info("camera %s removed from group %s", name, group.name)
 
     # -- placement loop ---------------------------------------------------------------------------
@@ -358,33 +358,18 @@ class ClusterController:
 
     def _wanted_cameras(self) -> list[SourceConfig]:
         """The roster's cameras (this controller may be a restart), else the config's."""
-        if self._roster is not None:
-            try:
-                cameras: list[SourceConfig] = self._ray.get(
-                    self._roster.cameras.remote(), timeout=ROSTER_TIMEOUT_S
-                )
-                return cameras
-            except Exception as exc:  # the roster's node is gone: start from the config
-                logger.warning("the camera roster did not answer (%s); starting from the config", exc)
-        return list(self._config.sources)
+        cameras: list[SourceConfig] | None = self._ask_roster("cameras")
+        return list(self._config.sources) if cameras is None else cameras
 
-    def _roster_token(self) -> str | None:
+    def _ask_roster(self, method: str, *args: Any) -> Any:
+        """The roster's answer to ``method(*args)``; None without a roster, or when it does not answer."""
         if self._roster is None:
             return None
         try:
-            token: str | None = self._ray.get(self._roster.token.remote(), timeout=ROSTER_TIMEOUT_S)
-        except Exception as exc:  # the dashboard then starts only on loopback (or with the variable)
-            logger.warning("the camera roster did not answer (%s); no dashboard token from it", exc)
+            return self._ray.get(getattr(self._roster, method).remote(*args), timeout=ROSTER_TIMEOUT_S)
+        except Exception as exc:  # its node is gone, or it is being restarted
+            logger.warning("the camera roster did not answer %s (%s)", method, exc)
             return None
-        return token
-
-    def _tell_roster(self, method: str, arg: Any) -> None:
-        if self._roster is None:
-            return
-        try:
-            self._ray.get(getattr(self._roster, method).remote(arg), timeout=ROSTER_TIMEOUT_S)
-        except Exception as exc:  # the change stands; only a controller restart would not see it
-            logger.warning("the camera roster missed a change (%s %s): %s", method, arg, exc)
 
     def _slots(self) -> int:
         """How many groups to make when ``cameras_per_group`` is 0: GPUs, else nodes that can host one."""

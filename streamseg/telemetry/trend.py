@@ -86,9 +86,9 @@ class GrowthTrend:
         return theil_sen_slope(t[:mid], v[:mid]), theil_sen_slope(t[mid:], v[mid:])
 
     def _close_bucket(self) -> bool:
-        closed = bool(self._filled) and self._bucket_start is not None
-        if closed and self._bucket_start is not None:
-            n = min(self._filled, len(self._bucket))
-            self._points.append((self._bucket_start + self.bucket_s / 2, float(np.median(self._bucket[:n]))))
+        start, n = self._bucket_start, min(self._filled, len(self._bucket))
         self._filled = 0
-        return closed
+        if start is None or n == 0:
+            return False
+        self._points.append((start + self.bucket_s / 2, float(np.median(self._bucket[:n]))))
+        return True
