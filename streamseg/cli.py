@@ -337,9 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def entry() -> None:
     """The ``streamseg`` command: ``main()``, then an exit that a thread left in FFmpeg cannot crash."""
     code = main()
-    runner = sys.modules.get("streamseg.pipeline.runner")
-    prefix = getattr(runner, "CAPTURE_PREFIX", None)
-    if prefix and any(t.daemon and t.name.startswith(prefix) for t in threading.enumerate()):
+    left_behind = sys.modules.get("streamseg.pipeline.left_behind")  # loaded only if a pipeline ran
+    if left_behind is not None and left_behind.still_waiting():
         # A capture thread still inside a network open or read re-enters Python (PyAV's interrupt
         # callback takes the GIL) and crashes interpreter shutdown. Outputs are finalized by now, so
         # leave without the shutdown: flush what would be flushed, then exit with the same code.

@@ -26,6 +26,12 @@ def wait_at_exit(threads: Iterable[threading.Thread], bound_s: float) -> None:
         _waiting.extend((t, bound_s + MARGIN_S) for t in threads)
 
 
+def still_waiting() -> bool:
+    """Whether a thread left behind is still inside its network call."""
+    with _lock:
+        return any(t.is_alive() for t, _ in _waiting)
+
+
 def _join_left_behind() -> None:
     with _lock:
         waiting = [(t, bound) for t, bound in _waiting if t.is_alive()]

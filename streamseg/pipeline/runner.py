@@ -49,7 +49,7 @@ from streamseg.pipeline.looping import loop_source
 from streamseg.pipeline.overload import GovernedSegmenter, open_governor
 from streamseg.pipeline.render_step import RenderStep
 from streamseg.pipeline.sinks import RecordingSink, Sinks, build_sinks, check_outputs_have_sources
-from streamseg.pipeline.workers import EndsPerSource, Sink, capture_loop, inference_loop, render_loop
+from streamseg.pipeline.workers import Sink, capture_loop, end_source, inference_loop, render_loop
 from streamseg.render import record_path_for
 from streamseg.render.device_overlay import DeviceOverlay
 from streamseg.render.encoders import X264, choose_encoder
@@ -379,9 +379,7 @@ class Pipeline:
             started = self._started
         if not started:
             src.close()
-            for sink in self._sinks:
-                if isinstance(sink, EndsPerSource):
-                    sink.end_source(name)
+            end_source(self._sinks, name)
         elif not self._ends.wait(name, timeout, self._life.stop) and not self._life.stop.is_set():
             raise StreamsegError(f"source '{name}' did not finish within {timeout:g} s; it is still stopping")
         with self._control:

@@ -7,7 +7,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol, runtime_checkable
 
 from streamseg.errors import DecodeError, SourceGaveUp
@@ -51,6 +51,13 @@ class EndsPerSource(Protocol):
     """A sink with per-source outputs (a recording per camera): told when a source's last frame is through."""
 
     def end_source(self, name: str) -> None: ...
+
+
+def end_source(sinks: Iterable[object], name: str) -> None:
+    """Tell every sink with per-source outputs that ``name`` has ended (its files are finalized)."""
+    for sink in sinks:
+        if isinstance(sink, EndsPerSource):
+            sink.end_source(name)
 
 
 def capture_loop(
@@ -157,9 +164,7 @@ def render_loop(
             if item is None or (isinstance(item, EndOfStream) and not item.source):
                 break
             if isinstance(item, EndOfStream):  # one source ended: its last frame is through
-                for sink in sinks:
-                    if isinstance(sink, EndsPerSource):
-                        sink.end_source(item.source)
+                end_source(sinks, item.source)
                 continue
             t0 = time.perf_counter()
             result, annotated, stage = render(item)
