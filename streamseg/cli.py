@@ -20,11 +20,12 @@ from streamseg.config import (
     DEFAULT_MODEL,
     ENCODER_CHOICES,
     Config,
-    SourceConfig,
     load_yaml,
     merge,
+    source_from,
 )
 from streamseg.errors import ConfigError, StreamsegError
+from streamseg.redact import RedactingFormatter
 
 log = logging.getLogger("streamseg")
 
@@ -175,6 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
         "time, and climb back when there is room (default: off; files are never degraded)",
     )
     live.add_argument(
+        "--max-sources",
+        type=int,
+        metavar="N",
+        help="most sources at once, also those added while running (default: 8 per CPU core, 16 to 64)",
+    )
+    live.add_argument(
+        "--allow-listen",
+        action="store_true",
+        help="let sources bind a port and wait for a pushed stream (listen=1, udp://@:PORT, SRT "
+        "listener); off by default: sources connect to cameras",
+    )
+    live.add_argument(
         "--segment", metavar="DURATION", help="start a new recording file every DURATION (e.g. 10m, 30s, 1h)"
     )
     web = run.add_argument_group("dashboard and metrics")
@@ -189,6 +202,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--dashboard-token",
         metavar="TOKEN",
         help="required off loopback; prefer the STREAMSEG_DASHBOARD_TOKEN variable (not shown in ps)",
+    )
+    web.add_argument(
+        "--dashboard-host",
+        action="append",
+        metavar="NAME",
+        help="a host name the dashboard is reached by (a reverse proxy's, a DNS name), besides loopback and "
+        "the address it listens on; repeat for more. Other names are refused (DNS rebinding)",
+    )
+    web.add_argument(
+        "--api-file-root",
+        action="append",
+        metavar="DIR",
+        help="POST /api/sources may start video files under DIR (repeat for more); without one, only "
+        "cameras and streams can be added while running",
     )
     web.add_argument(
         "--loop", action="store_true", help="play file sources again from the start when they end"
@@ -225,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> Config:
     cfg = load_yaml(args.config) if args.config else Config()
     if args.sources:
-        cfg = dataclasses.replace(cfg, sources=tuple(SourceConfig(uri=s) for s in args.sources))
+        sources = tuple(source_from(s, f"source {i + 1}") for i, s in enumerate(args.sources))
+        cfg = dataclasses.replace(cfg, sources=sources)
     return merge(
         cfg,
         model={
@@ -255,7 +283,13 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "loop": True if args.loop else None,
             "decode": args.decode,
         },
-        dashboard={"listen": args.dashboard, "token": args.dashboard_token},
+        dashboard={
+            "listen": args.dashboard,
+            "token": args.dashboard_token,
+            "allowed_hosts": tuple(args.dashboard_host) if args.dashboard_host else None,
+        },
+        api={"file_roots": tuple(args.api_file_root) if args.api_file_root else None},
+        source_rules={"max": args.max_sources, "allow_listen": True if args.allow_listen else None},
         sam=sam_overrides(args.refine, args.sam),
         live={
             "rtsp_transport": args.rtsp_transport,
@@ -305,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:  # whatever a library logs, secrets in URLs are masked
+        handler.setFormatter(RedactingFormatter(handler.formatter))
     from streamseg.cli_cluster import cmd_cluster  # noqa: PLC0415
     from streamseg.cli_gpu import cmd_build_engine, cmd_doctor  # noqa: PLC0415
     from streamseg.cli_segment import cmd_segment  # noqa: PLC0415

@@ -7,6 +7,8 @@ Precedence: built-in defaults < YAML file (``--config``) < command-line flags. E
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -16,12 +18,16 @@ from urllib.parse import urlsplit
 import yaml
 
 from streamseg.errors import ConfigError
+from streamseg.redact import safe_name, without_secret_pairs
+from streamseg.uri_policy import check_client_uri
 
 DEFAULT_MODEL = "yolov8n-seg.pt"
 BACKENDS = ("auto", "onnxruntime", "torch", "tensorrt")
 DECODE_CHOICES = ("auto", "cpu", "gpu")
 ENCODER_CHOICES = ("auto", "x264", "nvenc")
 PRIORITIES = ("low", "normal", "high")  # live sources under a latency budget: low ones degrade first
+MAX_URI_CHARS = 4096  # longer is refused before any work: no camera URL comes near it
+MAX_NAME_CHARS = 128
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,16 @@ class SourceConfig:
 
     def display_name(self) -> str:
         return self.name or default_source_name(self.uri)
+
+
+@dataclass(frozen=True)
+class SourceRules:
+    """Which sources a run takes and how many: ``sources:`` written as a mapping in YAML
+    (``{max: 32, allow_listen: false, list: [...]}``); the plain list form keeps these defaults."""
+
+    max: int = 0  # most sources at once; 0 = sized from the machine (8 per CPU core, 16 to 64)
+    allow_listen: bool = False  # let a source bind a port (listen=1, udp://@:port, srt listener): off
+    min_fps: float = 1.0  # refuse a runtime add that would leave each source fewer processed frames/s
 
 
 @dataclass(frozen=True)
@@ -107,9 +123,17 @@ class DashboardConfig:
 
     listen: str | None = None  # [HOST:]PORT, e.g. 8080 or 0.0.0.0:8080; None = no dashboard
     token: str | None = None  # required off loopback (or set STREAMSEG_DASHBOARD_TOKEN)
+    allowed_hosts: tuple[str, ...] = ()  # names it is reached by besides loopback and its own address
     preview_fps: float = 2.0  # most preview JPEGs per second per source (made only while watched)
     preview_width: int = 640  # previews are downscaled to at most this width
     history_s: int = 300  # seconds of chart history kept
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """What ``POST /api/sources`` (the dashboard's, or the cluster's) may start."""
+
+    file_roots: tuple[str, ...] = ()  # folders whose video files may be added; none: no local files
 
 
 @dataclass(frozen=True)
@@ -151,12 +175,14 @@ class TelemetryConfig:
 @dataclass(frozen=True)
 class Config:
     sources: tuple[SourceConfig, ...] = ()
+    source_rules: SourceRules = field(default_factory=SourceRules)
     model: ModelConfig = field(default_factory=ModelConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     sam: SamConfig = field(default_factory=SamConfig)
     latency: LatencyConfig = field(default_factory=LatencyConfig)
@@ -174,6 +200,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "pipeline": PipelineConfig,
     "live": LiveConfig,
     "dashboard": DashboardConfig,
+    "api": ApiConfig,
     "cluster": ClusterConfig,
     "sam": SamConfig,
     "latency": LatencyConfig,
@@ -185,16 +212,27 @@ def default_source_name(uri: str) -> str:
     """A short name safe for file names: the file stem, ``cam0`` for webcam 0, ``video2`` for /dev/video2."""
     if uri.isdigit():
         return f"cam{uri}"
-    if "://" in uri:  # a URL: never derive a name from its user:password@ part
-        parts = urlsplit(uri)
-        stem = Path(parts.path.rstrip("/")).stem or (parts.hostname or "source")
-        return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
+    if "://" in uri:  # a URL: never from its user:password@ part, its query, nor a secret in its path
+        try:
+            parts = urlsplit(uri)
+            hostname = parts.hostname
+        except ValueError:  # a malformed authority ([::1 without its bracket, a bad port)
+            return "source"
+        return _name_from(Path(parts.path.rstrip("/")).stem, hostname or "source")
     if any(ch in uri for ch in "*?["):  # an image glob: the deepest folder before the wildcard
-        fixed = re.split(r"[^/]*[*?\[]", uri, maxsplit=1)[0]
-        stem = Path(fixed.rstrip("/")).name or "images"
-        return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
-    stem = Path(uri.split("?", maxsplit=1)[0].rstrip("/")).stem or "source"
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
+        fixed = uri[: min(uri.find(ch) for ch in "*?[" if ch in uri)]
+        return _name_from(Path(fixed[: fixed.rfind("/") + 1].rstrip("/")).name, "images")
+    return _name_from(Path(uri.split("?", maxsplit=1)[0].rstrip("/")).stem, "source")
+
+
+def _name_from(stem: str, fallback: str) -> str:
+    """``stem`` made safe for file names, every ``password=...`` pair (key and value) left out first: DVR
+    paths such as ``user=admin_password=X_channel=1`` would otherwise name the source after a secret."""
+    cleaned = without_secret_pairs(stem)
+    name = safe_name(cleaned)
+    if cleaned != stem:
+        name = re.sub(r"_{2,}", "_", name).strip("_")
+    return name or safe_name(fallback) or "source"
 
 
 def load_yaml(path: str | Path) -> Config:
@@ -229,14 +267,22 @@ def from_dict(data: dict[str, Any], origin: str = "config") -> Config:
         if not isinstance(raw, dict):
             raise ConfigError(f"{origin}: '{name}' must be a mapping, got {type(raw).__name__}")
         sections[name] = _build(cls, raw, f"{origin}: {name}")
-    sources = _parse_sources(data.get("sources") or [], origin)
-    return Config(sources=sources, **sections).validated()
+    sources, rules = _parse_sources(data.get("sources") or [], origin)
+    return Config(sources=sources, source_rules=rules, **sections).validated()
 
 
-def _parse_sources(raw: Any, origin: str) -> tuple[SourceConfig, ...]:
-    if not isinstance(raw, list):
-        raise ConfigError(f"{origin}: 'sources' must be a list")
-    return tuple(source_from(item, f"{origin}: sources[{i}]") for i, item in enumerate(raw))
+def _parse_sources(raw: Any, origin: str) -> tuple[tuple[SourceConfig, ...], SourceRules]:
+    """``sources:`` is a list of sources, or a mapping of the rules (``max``, ``allow_listen``,
+    ``min_fps``) with the sources under ``list``."""
+    items: Any = raw
+    rules = SourceRules()
+    if isinstance(raw, dict):
+        items = raw.get("list") or []
+        rules = _build(SourceRules, {k: v for k, v in raw.items() if k != "list"}, f"{origin}: sources")
+    if not isinstance(items, list):
+        raise ConfigError(f"{origin}: 'sources' must be a list (or a mapping with the sources under 'list')")
+    sources = tuple(source_from(item, f"{origin}: sources[{i}]") for i, item in enumerate(items))
+    return sources, rules
 
 
 def source_from(item: Any, where: str = "source") -> SourceConfig:
@@ -253,13 +299,16 @@ def source_from(item: Any, where: str = "source") -> SourceConfig:
 
 def _checked_source(sc: SourceConfig, where: str) -> SourceConfig:
     _check(bool(sc.uri.strip()), f"{where}: 'uri' must not be empty")
+    # Before anything else reads it: redaction and URL parsing then only ever see a bounded string.
+    _check(len(sc.uri) <= MAX_URI_CHARS, f"{where}: 'uri' is longer than {MAX_URI_CHARS} characters")
+    _check(len(sc.name) <= MAX_NAME_CHARS, f"{where}: 'name' is longer than {MAX_NAME_CHARS} characters")
     _check(sc.width >= 0 and sc.height >= 0, f"{where}: width and height must be >= 0")
     _check(sc.fps >= 0, f"{where}: fps must be >= 0, got {sc.fps}")
     _check_priority(sc, where)
     name = sc.display_name()
     _check(
-        0 < len(name) <= 128 and name.isprintable() and "/" not in name,
-        f"{where}: name must be 1-128 printable characters without '/', got {name!r}",
+        0 < len(name) <= MAX_NAME_CHARS and name.isprintable() and "/" not in name,
+        f"{where}: name must be 1-{MAX_NAME_CHARS} printable characters without '/', got {name!r}",
     )
     return sc
 
@@ -295,9 +344,14 @@ def _coerce(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
             return value
         raise ConfigError(f"{where} must be an integer, got {value!r}")
     if kind.startswith("float"):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
-        raise ConfigError(f"{where} must be a number, got {value!r}")
+        raise ConfigError(f"{where} must be a finite number, got {value!r}")
+    if kind.startswith("tuple[str"):
+        items = [value] if isinstance(value, str) else value
+        if isinstance(items, (list, tuple)) and all(isinstance(v, str) and v for v in items):
+            return tuple(items)
+        raise ConfigError(f"{where} must be a list of strings, got {value!r}")
     if kind.startswith("str"):
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
@@ -350,11 +404,37 @@ def validate(cfg: Config) -> None:
     _validate_overload(cfg.latency, cfg.telemetry)
     _check(not cfg.sam.refine or bool(cfg.sam.model), "sam.refine needs sam.model, a SAM checkpoint")
     _check(1 <= cfg.sam.max_prompts <= 64, f"sam.max_prompts must be 1..64, got {cfg.sam.max_prompts}")
+    _validate_sources(cfg)
+
+
+def _validate_sources(cfg: Config) -> None:
+    rules = cfg.source_rules
+    _check(rules.max >= 0, f"sources.max must be >= 0 (0: sized from the machine), got {rules.max}")
+    _check(0 <= rules.min_fps <= 240, f"sources.min_fps must be 0..240, got {rules.min_fps}")
+    limit = max_sources(rules)
+    _check(
+        len(cfg.sources) <= limit,
+        f"{len(cfg.sources)} sources given, more than sources.max = {limit} (--max-sources raises it)",
+    )
     for s in cfg.sources:
         _check_priority(s, f"source {s.display_name()}")
+        check_client_uri(s.uri, rules.allow_listen)
     names = [s.display_name() for s in cfg.sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     _check(not dupes, f"source names must be unique, '{', '.join(dupes)}' used more than once (set 'name')")
+    for root in cfg.api.file_roots:
+        _check(Path(root).expanduser().is_dir(), f"api.file_roots: {root} is not a folder")
+    for host in cfg.dashboard.allowed_hosts:
+        _check(
+            re.fullmatch(r"[A-Za-z0-9.\-:\[\]]{1,253}", host) is not None,
+            f"dashboard.allowed_hosts: {host!r} is not a host name or address",
+        )
+
+
+def max_sources(rules: SourceRules) -> int:
+    """``sources.max``, or when 0 the default for this machine: 8 per CPU core, at least 16, at most 64
+    (each source is a decoding thread and an encoder; 100 on two cores starved the first ones to 0 fps)."""
+    return rules.max or min(64, max(16, 8 * (os.cpu_count() or 1)))
 
 
 def _validate_live(lv: LiveConfig, o: OutputConfig) -> None:

@@ -41,6 +41,14 @@ class SourceExistsError(StreamsegError, ValueError):
     """A source with that name is already running (names must be unique)."""
 
 
+class SourceLimitError(StreamsegError, RuntimeError):
+    """One more source would pass ``sources.max`` or leave the running ones too few frames."""
+
+
+class SourceForbidden(StreamsegError, PermissionError):
+    """A source this run is not allowed to open (a local file outside ``api.file_roots``)."""
+
+
 class UnknownSourceError(StreamsegError, LookupError):
     """No source of that name is running."""
 

@@ -29,6 +29,7 @@ from streamseg.cluster.roster import CALL_TIMEOUT_S as ROSTER_TIMEOUT_S
 from streamseg.cluster.roster import find_roster
 from streamseg.config import Config, SourceConfig
 from streamseg.errors import ClusterError, SourceExistsError, StreamsegError, UnknownSourceError
+from streamseg.uri_policy import check_client_uri
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +202,7 @@ class ClusterController:
     # -- the dashboard's control (raises; see sources_api) ----------------------------------------
 
     def add_source(self, camera: SourceConfig) -> None:
+        check_client_uri(camera.uri, self._config.source_rules.allow_listen)  # before any group sees it
         name = camera.display_name()
         with self._lock:
             taken = any(name in g.names() for g in self._groups.values()) or name in self._adding

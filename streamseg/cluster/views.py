@@ -42,6 +42,8 @@ def cluster_dashboard(controller: ClusterController, config: Config, token: str 
         ClusterMetrics(controller),
         settings.history_s,
         control=controller,
+        allowed_hosts=settings.allowed_hosts,
+        file_roots=config.api.file_roots,
     )
     return server.start()
 

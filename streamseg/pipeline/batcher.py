@@ -37,6 +37,7 @@ class Batcher:
         self._stay_open = stay_open  # with no source left, wait for new ones instead of finishing
         self._lock = threading.Lock()  # guards _joining and _closed: add() runs on other threads
         self._joining: list[tuple[str, queue.Queue[Frame | EndOfStream]]] = []
+        self._retiring: set[str] = set()
         self._closed = False
         self._ended: list[str] = []
 
@@ -52,6 +53,14 @@ class Batcher:
             self._joining.append((name, q))
         self._ready.set()
         return True
+
+    def retire(self, name: str) -> None:
+        """End ``name`` at the next batch: frames of it still queued are dropped, and its end is handed
+        on as if its stream had ended. Removal then waits for no capture thread, which may sit in a
+        network read for its whole timeout."""
+        with self._lock:
+            self._retiring.add(name)
+        self._ready.set()
 
     def take_ended(self) -> list[str]:
         """Sources whose end was reached since the last call (every frame of theirs already batched)."""
@@ -89,6 +98,13 @@ class Batcher:
                     self._queues[name] = q
                     self._active.append(name)
                 self._joining.clear()
+            for name in self._retiring:
+                if name in self._queues:
+                    self._active.remove(name)
+                    del self._queues[name]
+                    self._ended.append(name)
+                    self._next = self._next % len(self._active) if self._active else 0
+            self._retiring.clear()
             if not self._active and not self._stay_open:
                 self._closed = True
             return not self._closed

@@ -31,7 +31,6 @@ from streamseg.errors import (
     ConfigError,
     PipelineStopped,
     SourceExistsError,
-    StreamsegError,
     UnknownSourceError,
 )
 from streamseg.inference.backends import InferenceBackend
@@ -40,6 +39,7 @@ from streamseg.inference.loader import planned_device_path
 from streamseg.inference.sam.board import PromptBoard
 from streamseg.inference.segmenter import Segmenter
 from streamseg.inference.segmenters import open_segmenter
+from streamseg.pipeline.admission import InferenceCapacity, check_admission
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.dynamic_sources import SourceEnds, free_record_path
 from streamseg.pipeline.governor import LatencyGovernor
@@ -55,6 +55,7 @@ from streamseg.render.device_overlay import DeviceOverlay
 from streamseg.render.encoders import X264, choose_encoder
 from streamseg.telemetry import Telemetry
 from streamseg.types import Frame, SegResult
+from streamseg.uri_policy import check_client_uri
 
 if TYPE_CHECKING:
     import torch
@@ -64,7 +65,9 @@ log = logging.getLogger(__name__)
 JOIN_TIMEOUT_S = 2.5  # SIGINT/SIGTERM must finish within 3 s, recording finalized
 CAPTURE_GRACE_S = 0.3  # once outputs are done, how long to wait for capture threads still in network I/O
 CAPTURE_PREFIX = "capture-"
-REMOVE_TIMEOUT_S = 10.0  # remove_source: a live source may sit in a network read for its source timeout
+REMOVE_TIMEOUT_S = (
+    4.5  # remove_source answers within this; a recording may finish after it, in the background
+)
 
 
 class Pipeline:
@@ -118,6 +121,8 @@ class Pipeline:
         self._ends = SourceEnds()
         self._control = threading.Lock()  # add_source / remove_source against each other and stop
         self._adding: set[str] = set()
+        self._removing: set[str] = set()  # names of removed sources whose last frames are still in flight
+        self._capacity = InferenceCapacity()  # how many more sources inference can serve (admission)
         self._decode: DecodeTarget | None = None
         self._opened = False
         self._started = False
@@ -226,6 +231,8 @@ class Pipeline:
             cfg, self._sources, priorities, self.engine, self.telemetry, runtime_sources=self._keep_alive
         )
         self.telemetry.watch_memory(cfg.telemetry.leak_warn_mib_per_hour, cfg.telemetry.leak_window_s)
+        self.telemetry.add_observer(self._capacity)
+        self.telemetry.register_section("finalizing", self._finalizing)
         self._trimmer = HeapTrimmer().start()
         self._results_q = queue.Queue(maxsize=qsize)
         self._out_q = queue.Queue(maxsize=qsize)
@@ -312,10 +319,15 @@ class Pipeline:
         sc = source if isinstance(source, SourceConfig) else source_from(source)
         name = sc.display_name()
         cfg = self.config
+        check_client_uri(sc.uri, cfg.source_rules.allow_listen)
         with self._control:
             self._check_open_for_changes()
             if name in self._adding or any(s.name == name for s in self._sources):
                 raise SourceExistsError(f"a source named '{name}' is already running (names must be unique)")
+            if name in self._removing:
+                raise SourceExistsError(f"source '{name}' is still being removed; add it again in a moment")
+            running = len(self._sources) + len(self._adding)
+            check_admission(cfg.source_rules, running, self._capacity.frames_per_second())
             self._adding.add(name)
         try:
             # Network waits happen here, unlocked.
@@ -334,6 +346,8 @@ class Pipeline:
                     if self._governor is not None and src.is_live:
                         self._governor.add_source(src.name, sc.priority)
                     self._attach(src)
+                    if self.prompts is not None:
+                        self.prompts.add_source(src.name)
             except BaseException:
                 src.close()
                 raise
@@ -364,9 +378,12 @@ class Pipeline:
             return self._record_path(name)
         return free_record_path(record_path_for(self.config.output.record or "", name, 2))
 
-    def remove_source(self, name: str, timeout: float = REMOVE_TIMEOUT_S) -> None:
-        """Stop one source, the others running on; returns once its last frame is through and its
-        recording finalized. Raises ``UnknownSourceError`` for a name that is not running."""
+    def remove_source(self, name: str, timeout: float = REMOVE_TIMEOUT_S) -> bool:
+        """Stop one source, the others running on. It leaves the list at once; this returns within
+        ``timeout`` s, True when its last frame is through and its recording finalized, False when that
+        is still finishing in the background (the status's ``finalizing`` says so; its name is free again
+        once its last frames are through). Raises ``UnknownSourceError`` for a name that is not running."""
+        deadline = time.monotonic() + timeout
         with self._control:
             src = next((s for s in self._sources if s.name == name), None)
             if src is None:
@@ -377,15 +394,50 @@ class Pipeline:
             if isinstance(src, LiveSource):
                 src.close()  # never blocks; wakes a capture thread that is waiting to reconnect
             started = self._started
+            if started and self._batcher is not None:
+                self._batcher.retire(name)  # ends it at the next batch, whatever its capture thread does
+            self._sources.remove(src)
+            self._removing.add(name)
+            if self.prompts is not None:
+                self.prompts.remove_source(name)
         if not started:
             src.close()
             end_source(self._sinks, name)
         elif not self._ends.wait(name, timeout, self._life.stop) and not self._life.stop.is_set():
-            raise StreamsegError(f"source '{name}' did not finish within {timeout:g} s; it is still stopping")
-        with self._control:
-            self._sources.remove(src)
-            self._detach(name)
+            log.warning(
+                "source %s: its last frames are still in flight; removal finishes in the background", name
+            )
+            threading.Thread(
+                target=self._detach_when_ended, args=(name,), name=f"remove-{name}", daemon=True
+            ).start()
+            return False
+        self._forget(name)
+        finalized = all(
+            sink.finalized(name, max(0.0, deadline - time.monotonic()))
+            for sink in self._sinks
+            if isinstance(sink, RecordingSink)
+        )
+        log.info("source %s removed%s", name, "" if finalized else "; its recording is still being finished")
+        return finalized
+
+    def _detach_when_ended(self, name: str) -> None:
+        while not self._ends.wait(name, 1.0, self._life.stop):
+            if self._life.stop.is_set():
+                return
+        self._forget(name)
         log.info("source %s removed", name)
+
+    def _forget(self, name: str) -> None:
+        with self._control:
+            self._detach(name)
+            self._removing.discard(name)
+
+    def _finalizing(self) -> list[str]:
+        """Removed sources whose last frames or recording are still being finished (for the status)."""
+        with self._control:
+            removing = set(self._removing)
+        recording = {n for s in self._sinks if isinstance(s, RecordingSink) for n in s.finalizing}
+        return sorted(removing | recording)
 
     def _detach(self, name: str) -> None:
         if self._governor is not None:

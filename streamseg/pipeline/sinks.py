@@ -5,7 +5,9 @@ Sinks are created in ``Pipeline.open()`` so an unwritable path fails before any 
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from streamseg.render.recorder import SourceRecorder, StageRecorder
 from streamseg.render.stills import StillImageSink
 from streamseg.telemetry import Telemetry
 from streamseg.types import SegResult, UInt8Array
+
+logger = logging.getLogger(__name__)
 
 
 class RecordingSink:
@@ -46,6 +50,9 @@ class RecordingSink:
         self._record_stage = record_stage
         self._recorders: dict[str, SourceRecorder] = {}
         self._finished: list[str] = []
+        self._finishing: dict[str, threading.Thread] = {}  # ended sources whose files are being closed
+        self._errors: list[BaseException] = []  # from closing those, raised by close()
+        self._lock = threading.Lock()
         try:
             for src in sources:
                 path = path_for(src.name) if path_for else record_path_for(base, src.name, len(sources))
@@ -56,8 +63,10 @@ class RecordingSink:
 
     @property
     def paths(self) -> list[str]:
-        """Every recording so far: finalized ones (of sources that ended) first."""
-        return [*self._finished, *(str(r.path) for r in list(self._recorders.values()))]
+        """Every recording so far: those of sources that ended (finalized or being finished) first."""
+        with self._lock:
+            finished = list(self._finished)
+        return [*finished, *(str(r.path) for r in list(self._recorders.values()))]
 
     def add_source(self, src: FrameSource, path: Path, sharing: int = 0) -> None:
         """Record ``src`` into ``path`` too (raises ``OutputError`` when it cannot be written).
@@ -73,11 +82,43 @@ class RecordingSink:
         )
 
     def end_source(self, name: str) -> None:
-        """Finalize the recording of a source whose last frame has been handed over."""
+        """Finalize the recording of a source whose last frame has been handed over, on a thread of its
+        own: the render thread (and every other camera) never waits for one encoder to drain."""
         recorder = self._recorders.pop(name, None)
-        if recorder is not None:
-            recorder.close()
+        if recorder is None:
+            return
+        recorder.stop_later()
+        finisher = threading.Thread(target=self._finish, args=(name, recorder), name=f"finalize-{name}")
+        with self._lock:
             self._finished.append(str(recorder.path))
+            self._finishing[name] = finisher
+        finisher.start()
+
+    def finalized(self, name: str, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for ``name``'s recording to be finished; False if it still is not."""
+        with self._lock:
+            finisher = self._finishing.get(name)
+        if finisher is not None:
+            finisher.join(timeout)
+            return not finisher.is_alive()
+        return True
+
+    @property
+    def finalizing(self) -> list[str]:
+        """Sources whose recordings are still being finished."""
+        with self._lock:
+            return list(self._finishing)
+
+    def _finish(self, name: str, recorder: SourceRecorder) -> None:
+        try:
+            recorder.close()
+        except Exception as exc:
+            logger.error("finishing the recording of %s failed: %s", name, exc)
+            with self._lock:
+                self._errors.append(exc)
+        with self._lock:
+            if self._finishing.get(name) is threading.current_thread():
+                del self._finishing[name]
 
     def write(self, result: SegResult, annotated: UInt8Array | I420Picture | None) -> None:
         recorder = self._recorders.get(result.source)
@@ -92,12 +133,17 @@ class RecordingSink:
         recorders = list(self._recorders.values())
         for recorder in recorders:
             recorder.stop_later()
-        errors = []
+        errors: list[BaseException] = []
         for recorder in recorders:
             try:
                 recorder.close()
             except Exception as exc:
                 errors.append(exc)
+        with self._lock:
+            finishers = list(self._finishing.values())
+        for finisher in finishers:
+            finisher.join()
+        errors += self._errors
         if errors:
             raise errors[0]
 

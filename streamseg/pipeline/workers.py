@@ -85,7 +85,7 @@ def capture_loop(
                 continue
             if source.is_live:
                 _put_latest(out, frame, meter, source.name)
-            elif not life.put(out, frame):
+            elif not _put(out, frame, life, retire):
                 return
             ready.set()
     except (DecodeError, SourceGaveUp) as exc:  # report after the run drains; other sources carry on
@@ -95,8 +95,26 @@ def capture_loop(
         return
     finally:
         source.close()
-    life.put(out, EndOfStream(source.name))
+    if retire is not None and retire.is_set():
+        return  # removed: the batcher has ended this source already and reads its queue no more
+    _put(out, EndOfStream(source.name), life, retire)
     ready.set()
+
+
+def _put(
+    out: queue.Queue[Frame | EndOfStream],
+    item: Frame | EndOfStream,
+    life: Lifecycle,
+    retire: threading.Event | None,
+) -> bool:
+    """Blocking put (files are lossless) that gives up when the pipeline stops or the source is removed."""
+    while not life.stop.is_set() and not (retire is not None and retire.is_set()):
+        try:
+            out.put(item, timeout=life.poll_s)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def _put_latest(out: queue.Queue[Frame | EndOfStream], frame: Frame, meter: Meter, name: str) -> None:

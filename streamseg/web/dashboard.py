@@ -59,6 +59,8 @@ class Dashboard:
             self._config.dashboard.history_s,
             control=pipeline,
             prompts=pipeline.prompts,
+            allowed_hosts=self._config.dashboard.allowed_hosts,
+            file_roots=self._config.api.file_roots,
         )
         self.server.start()
         return self

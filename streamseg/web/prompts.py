@@ -1,10 +1,10 @@
 """Click to segment: ``POST /api/prompts/<source>`` adds a point prompt, ``DELETE`` clears the source's.
 
 Body: ``{"fx": 0.42, "fy": 0.61}`` (fractions of the picture, what the page sends) or ``{"x": 540, "y":
-440}`` (frame pixels), optionally ``"label": 0`` for a point *off* the object. These change state, so
-beyond the dashboard's token rule (required when set; a token must be set off loopback) they accept
-only JSON (a cross-site form cannot send it without a CORS preflight, which is never granted) and
-refuse a request whose ``Origin`` is another site: a page elsewhere cannot click for you on loopback.
+440}`` (frame pixels, inside the picture), optionally ``"label": 0`` for a point *off* the object; refused
+(409) until the source has shown a picture. These change state, so beyond the dashboard's guard (token,
+Host, no request from another site's page: ``guard``) they accept only JSON (a cross-site form cannot
+send it without a CORS preflight, which is never granted).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from streamseg.errors import ConfigError
 from streamseg.inference.sam.board import PromptBoard
 from streamseg.inference.sam.prompts import Prompt
+from streamseg.web.bodies import BadBody, json_object
 
 NO_SAM = "click prompts need a SAM model: start the run with --sam CHECKPOINT (or --refine CHECKPOINT)"
 
@@ -36,27 +36,31 @@ class PromptRoutes:
 
     async def _add(self, request: web.Request) -> web.StreamResponse:
         board, source = self._checked(request)
-        if request.content_type != "application/json":
-            return self._error(415, "send the click as JSON (Content-Type: application/json)")
         try:
-            body = await request.json()
-        except ValueError:
-            return self._error(400, "the body is not valid JSON")
+            body = await json_object(request, "the click", '{"fx": 0.5, "fy": 0.5}')
+        except BadBody as exc:
+            return self._error(exc.status, exc.message)
+        size = board.frame_size(source)
+        if size is None:
+            return self._error(409, "no picture from this source yet: click again once it shows")
         try:
-            x, y, label = _point(body, board.frame_size(source))
+            x, y, label = _point(body, size)
             count = board.add(source, Prompt.from_point(x, y, label))
         except ConfigError as exc:
             return self._error(400, str(exc))
+        except KeyError:  # removed meanwhile
+            raise web.HTTPNotFound(text="no such source\n", headers=self._headers) from None
         return self._json({"source": source, "prompts": count, "x": round(x, 1), "y": round(y, 1)})
 
     async def _clear(self, request: web.Request) -> web.StreamResponse:
         board, source = self._checked(request)
-        return self._json({"source": source, "cleared": board.clear(source), "prompts": 0})
+        try:
+            cleared = board.clear(source)
+        except KeyError:  # removed meanwhile
+            raise web.HTTPNotFound(text="no such source\n", headers=self._headers) from None
+        return self._json({"source": source, "cleared": cleared, "prompts": 0})
 
     def _checked(self, request: web.Request) -> tuple[PromptBoard, str]:
-        origin = request.headers.get("Origin")
-        if origin is not None and urlsplit(origin).netloc != request.host:
-            raise web.HTTPForbidden(text="cross-site request refused\n", headers=self._headers)
         if self._board is None:
             raise web.HTTPConflict(text=NO_SAM + "\n", headers=self._headers)
         source = request.match_info["source"]
@@ -71,21 +75,17 @@ class PromptRoutes:
         return web.Response(status=status, text=message + "\n", headers=self._headers)
 
 
-def _point(body: object, size: tuple[int, int] | None) -> tuple[float, float, int]:
-    """Frame pixels from ``x``/``y`` or from fractions ``fx``/``fy`` (which need the picture's size)."""
-    if not isinstance(body, dict):
-        raise ConfigError('expected a JSON object like {"fx": 0.5, "fy": 0.5}')
+def _point(body: dict[str, Any], size: tuple[int, int]) -> tuple[float, float, int]:
+    """Frame pixels from ``x``/``y`` or from fractions ``fx``/``fy``, inside the picture (w, h)."""
     label = body.get("label", 1)
-    if label not in (0, 1):
+    if isinstance(label, bool) or label not in (0, 1):
         raise ConfigError("label must be 1 (on the object) or 0 (not on it)")
     if "fx" in body or "fy" in body:
-        if size is None:
-            raise ConfigError("no picture from this source yet: click again once it shows")
         fx, fy = _number(body, "fx"), _number(body, "fy")
         if not (0 <= fx <= 1 and 0 <= fy <= 1):
             raise ConfigError(f"fx and fy are fractions of the picture (0..1), got {fx:g}, {fy:g}")
         return fx * size[0], fy * size[1], int(label)
-    return _number(body, "x"), _number(body, "y"), int(label)
+    return _number(body, "x"), _number(body, "y"), int(label)  # the board checks they are inside
 
 
 def _number(body: dict[str, Any], key: str) -> float:

@@ -4,7 +4,7 @@ Routes: ``/`` page, ``/api/status`` JSON, ``/api/events`` live updates (SSE), ``
 one JPEG (long-poll for a newer one), ``/stream/<source>`` MJPEG, ``/metrics`` Prometheus,
 ``/healthz`` and ``/readyz``; ``POST``/``DELETE /api/prompts/<source>`` (clicks to segment, ``prompts``);
 with a ``control``, ``POST /api/sources`` and ``DELETE /api/sources/<name>`` (see ``sources_api``).
-Off loopback every route but the two probes needs the token.
+Off loopback every route but the two probes needs the token; ``guard`` says what else is refused.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,8 @@ from aiohttp import web
 from streamseg.errors import DashboardError
 from streamseg.redact import redact_text
 from streamseg.web.access import ListenAddress, token_matches
+from streamseg.web.bodies import MAX_BODY_BYTES
+from streamseg.web.guard import HostCheck, TokenGuesses, cross_site
 from streamseg.web.metrics import CONTENT_TYPE
 from streamseg.web.preview import Jpeg
 from streamseg.web.prompts import PromptRoutes
@@ -61,8 +64,15 @@ class DashboardServer:
         history_s: int = 300,
         control: SourceControl | None = None,
         prompts: PromptBoard | None = None,
+        allowed_hosts: Sequence[str] = (),
+        file_roots: Sequence[str] = (),
     ) -> None:
+        """``allowed_hosts``: names it is reached by besides loopback and its own address;
+        ``file_roots``: folders whose files ``POST /api/sources`` may start (``api.file_roots``)."""
         self.address = address
+        self._hosts = HostCheck(address, allowed_hosts)
+        self._guesses = TokenGuesses()
+        self._file_roots = tuple(file_roots)
         self._prompts = PromptRoutes(prompts, SECURITY_HEADERS)  # click to segment (SAM)
         self._token = token
         self._status = status
@@ -131,7 +141,7 @@ class DashboardServer:
     async def _startup(self) -> web.AppRunner:
         self._done = asyncio.Event()
         self._tick = asyncio.Event()
-        app = web.Application(middlewares=[self._guard])
+        app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY_BYTES)
         app.add_routes(
             [
                 web.get("/", self._index),
@@ -148,7 +158,7 @@ class DashboardServer:
             ]
         )
         if self._control is not None:
-            app.add_routes(source_routes(self._control, SECURITY_HEADERS))
+            app.add_routes(source_routes(self._control, SECURITY_HEADERS, self._file_roots))
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.25)
         await runner.setup()
         site = web.TCPSite(runner, self.address.host, self.address.port, reuse_address=True)
@@ -196,23 +206,44 @@ class DashboardServer:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if self._token is not None and request.path not in OPEN_PATHS and not self._authorized(request):
-            return web.Response(
-                status=401,
-                text="401: dashboard token required\n",
-                headers={"WWW-Authenticate": 'Bearer realm="streamseg"', **SECURITY_HEADERS},
-            )
+        """Host, then a pause for token guessers, then the token, then the site of a state change
+        (``guard``); the two probes answer anyone, by any name."""
+        if request.path not in OPEN_PATHS:
+            refused = self._refusal(request)
+            if refused is not None:
+                return refused
         response: web.StreamResponse = await handler(request)
         return response
 
-    def _authorized(self, request: web.Request) -> bool:
-        token = self._token or ""
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        headers = request.headers
+        if not self._hosts.allows(headers.get("Host")):
+            return _plain(421, "421: not served under this host name (see dashboard.allowed_hosts)")
+        address = request.remote or "?"
+        wait = self._guesses.paused(address)
+        if wait > 0:
+            return _plain(429, "429: too many wrong tokens; try again later", {"Retry-After": f"{wait:.0f}"})
+        if self._token is not None:
+            presented = self._presented(request)
+            if presented is None or not token_matches(self._token, presented):
+                if presented is not None:
+                    self._guesses.failed(address, presented, request.path)
+                return _plain(
+                    401, "401: dashboard token required", {"WWW-Authenticate": 'Bearer realm="streamseg"'}
+                )
+        if cross_site(
+            request.method, headers.get("Host"), headers.get("Origin"), headers.get("Sec-Fetch-Site")
+        ):
+            return _plain(403, "403: cross-site request refused")
+        return None
+
+    @staticmethod
+    def _presented(request: web.Request) -> str | None:
+        """The token the request offers: a Bearer header, the page's cookie, or ``?token=``."""
         header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer ") and token_matches(token, header[len("Bearer ") :].strip()):
-            return True
-        return token_matches(token, request.cookies.get(COOKIE)) or token_matches(
-            token, request.query.get("token")
-        )
+        if header.startswith("Bearer "):
+            return header[len("Bearer ") :].strip()
+        return request.cookies.get(COOKIE) or request.query.get("token")
 
     # -- pages -----------------------------------------------------------------------------------
 
@@ -349,6 +380,10 @@ class DashboardServer:
     async def _fresh_status(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._status.status)
+
+
+def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, text=text + "\n", headers={**(headers or {}), **SECURITY_HEADERS})
 
 
 def _json_response(data: dict[str, Any]) -> web.Response:

@@ -1,10 +1,12 @@
 """``POST /api/sources`` and ``DELETE /api/sources/<name>``: add and retire sources of a running run.
 
 The body of a POST is one source as JSON, with the fields of a source in the YAML config (``uri``,
-``name``, ``width``, ``height``, ``fps``). Bad input gets a 4xx with one line ``{"error": "..."}`` and
-changes nothing. Both routes change state, so the server's token guard applies to them like to every
-route but the probes; a POST must also say it is JSON, which a cross-site form cannot do without a
-CORS preflight that this server never grants.
+``name``, ``width``, ``height``, ``fps``, ``priority``). Bad input gets a 4xx with one line ``{"error":
+"..."}`` and changes nothing. Both routes change state, so the server's guard applies (token, Host,
+and no request from another site's page); a POST must also say it is JSON, which a cross-site form
+cannot do without a CORS preflight that this server never grants. Sources are clients (no listening
+URIs, see ``uri_policy``), local files come only from ``api.file_roots``, and a run takes at most
+``sources.max`` sources (``pipeline.admission``).
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
 
+from streamseg.capture.webcam import parse_webcam_uri
 from streamseg.config import SourceConfig, source_from
 from streamseg.errors import (
     ClusterError,
@@ -23,16 +28,22 @@ from streamseg.errors import (
     PipelineStopped,
     SourceError,
     SourceExistsError,
+    SourceForbidden,
+    SourceLimitError,
     StreamsegError,
     UnknownSourceError,
 )
 from streamseg.redact import redact_text
+from streamseg.uri_policy import check_client_uri, uri_scheme
+from streamseg.web.bodies import BadBody, json_object
 
 logger = logging.getLogger(__name__)
 
 # Most specific first: SourceExistsError and ConfigError are both ValueErrors, for instance.
 STATUS_FOR: tuple[tuple[type[BaseException], int], ...] = (
+    (SourceForbidden, 403),
     (SourceExistsError, 409),
+    (SourceLimitError, 409),
     (UnknownSourceError, 404),
     (PipelineStopped, 409),
     (ConfigError, 400),
@@ -49,21 +60,29 @@ class SourceControl(Protocol):
     def remove_source(self, name: str) -> Any: ...
 
 
-def source_routes(control: SourceControl, headers: dict[str, str]) -> list[web.RouteDef]:
-    """The two routes, answering with ``headers`` added."""
+def source_routes(
+    control: SourceControl, headers: dict[str, str], file_roots: Sequence[str] = ()
+) -> list[web.RouteDef]:
+    """The two routes, answering with ``headers`` added. Local files are taken only from under
+    ``file_roots`` (``api.file_roots``)."""
+    roots = FileRoots(file_roots)
 
     async def add(request: web.Request) -> web.StreamResponse:
-        if request.content_type != "application/json":
-            return _error(415, "send the source as JSON (Content-Type: application/json)", headers)
         try:
-            body = json.loads(await request.text())
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "the body is not valid JSON", headers)
-        if not isinstance(body, dict):
-            return _error(400, 'the body must be a JSON object: {"uri": ..., "name": ...}', headers)
+            body = await json_object(request, "the source", '{"uri": ..., "name": ...}')
+        except BadBody as exc:
+            return _error(exc.status, exc.message, headers)
         try:
             source = source_from(body, "source")
-            await asyncio.to_thread(control.add_source, source)
+            check_client_uri(source.uri, allow_listen=True)  # the protocol; listening is the run's to judge
+            local = roots.check(source.uri)
+            try:
+                await asyncio.to_thread(control.add_source, source)
+            except SourceError as exc:
+                if local is None:
+                    raise
+                # One answer for missing, unreadable and not-a-video: no oracle for what files exist.
+                raise SourceError(f"{local}: not a playable video file under api.file_roots") from exc
         except StreamsegError as exc:
             return _failed(exc, headers)
         name = source.display_name()
@@ -73,13 +92,38 @@ def source_routes(control: SourceControl, headers: dict[str, str]) -> list[web.R
     async def remove(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         try:
-            await asyncio.to_thread(control.remove_source, name)
+            done = await asyncio.to_thread(control.remove_source, name)
         except StreamsegError as exc:
             return _failed(exc, headers)
         logger.info("source %s removed through the dashboard", name)
-        return _json(200, {"name": name, "removed": True}, headers)
+        # A Pipeline says whether the recording is finalized yet (False: it finishes in the background).
+        return _json(200, {"name": name, "removed": True, "finalizing": done is False}, headers)
 
     return [web.post("/api/sources", add), web.delete("/api/sources/{name}", remove)]
+
+
+class FileRoots:
+    """Which local files the API may start: those under ``api.file_roots`` (symlinks and ``..`` resolved
+    first); none when no root is configured. Cameras, streams and webcams are not files."""
+
+    def __init__(self, roots: Sequence[str]) -> None:
+        self._roots = [Path(r).expanduser().resolve() for r in roots]
+
+    def check(self, uri: str) -> str | None:
+        """None for a non-file source; the path as given for an allowed file; ``SourceForbidden`` else
+        (the same answer whether the file exists or not)."""
+        scheme = uri_scheme(uri)
+        if scheme not in ("", "file") or (not scheme and parse_webcam_uri(uri) is not None):
+            return None
+        given = uri[len("file://") :] if scheme == "file" else uri
+        try:
+            resolved = Path(given).expanduser().resolve()
+        except (OSError, RuntimeError, ValueError):
+            resolved = None
+        if resolved is None or not any(resolved.is_relative_to(root) for root in self._roots):
+            where = "api.file_roots" if self._roots else "api.file_roots (none is configured)"
+            raise SourceForbidden(f"{given}: local files can be added only from folders in {where}")
+        return given
 
 
 def _failed(exc: StreamsegError, headers: dict[str, str]) -> web.Response:

@@ -95,6 +95,7 @@ class StatusBuilder:
             "gpu_memory_bytes": snap.get("gpu_memory_bytes"),
             "memory_growth_bytes_per_hour": snap.get("memory_growth_bytes_per_hour") or {},
             "degradation": snap.get("degradation"),  # None without --latency-budget
+            "finalizing": snap.get("finalizing") or [],  # removed sources whose recordings are finishing
             "preview_fps": self.info.preview_fps,
             "history_s": self.info.history_s,
         }

@@ -167,3 +167,34 @@ def test_an_empty_pipeline_waits_for_sources(
     assert names == ["out_cam-2.mp4", "out_cam.mp4"]
     for name in names:
         assert len(read_video(tmp_path / "rec" / name)[0]) > 4
+
+
+@pytest.mark.slow
+def test_removing_a_hung_camera_answers_within_5_s_and_frees_its_name(
+    clips: dict[str, Path], make_pipeline: Callable[..., Pipeline], tmp_path: Path
+) -> None:
+    """Issue 20, item 5: the camera's server freezes mid-stream, so its capture thread sits in a network
+    read for the source timeout; removal does not wait for it, the name is free at once, and the file
+    is finalized."""
+    from tests.live.server import RtspServer, gst_rtsp_available
+
+    if gst_rtsp_available() is not None:
+        pytest.fail("GStreamer's RTSP server is needed (see .ci/run)")
+    pipeline = make_pipeline(clips["a"])
+    run = Consumer(pipeline)
+    with RtspServer(mounts=1) as server:
+        pipeline.add_source(SourceConfig(server.url(0), name="door"))
+        run.wait_for("frames of door", lambda: run.counts["door"] > 5)
+        server.freeze()
+        time.sleep(0.5)
+        started = time.monotonic()
+        finished = pipeline.remove_source("door")
+        took = time.monotonic() - started
+        assert took < 5.0, f"remove_source took {took:.1f} s"
+        assert "door" not in pipeline.source_names
+        server.resume()
+        pipeline.add_source(SourceConfig(server.url(0), name="door"))  # the name is free again
+        run.wait_for("frames of the new door", lambda: "door" in pipeline.source_names)
+    run.finish()
+    first = tmp_path / "rec" / "out_door.mp4"
+    assert finished and len(read_video(first)[0]) > 5

@@ -131,7 +131,7 @@ def test_default_yaml_documents_the_new_keys() -> None:
     ("data", "needle"),
     [
         ({"latency": {"budget_ms": 5}}, "latency.budget_ms (--latency-budget) must be 10..60000 ms"),
-        ({"latency": {"budget_ms": "fast"}}, "latency.budget_ms must be a number"),
+        ({"latency": {"budget_ms": "fast"}}, "latency.budget_ms must be a finite number"),
         ({"latency": {"min_imgsz": 100}}, "latency.min_imgsz must be a multiple of 32"),
         ({"latency": {"max_stride": 0}}, "latency.max_stride must be 1..30"),
         ({"telemetry": {"leak_warn_mib_per_hour": -1}}, "telemetry.leak_warn_mib_per_hour must be >= 0"),

@@ -19,7 +19,7 @@ SOURCE = "cam"
 
 
 def send(url: str, method: str, body: object = None, **headers: str) -> Reply:
-    data = None if body is None else json.dumps(body).encode()
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
     base = {"Content-Type": "application/json"} if body is not None else {}
     request = urllib.request.Request(url, data=data, method=method, headers={**base, **headers})
     try:
@@ -75,7 +75,11 @@ def test_clicks_become_point_prompts_and_delete_clears(loopback: str, board: Pro
         ({"fx": 1.5, "fy": 0.1}, 400, "fractions of the picture"),
         ({"x": 900, "y": 10}, 400, "outside the 640x480 picture"),
         ({"x": "a", "y": 1}, 400, "'x' must be a number"),
-        ([1, 2], 400, "expected a JSON object"),
+        ([1, 2], 400, "must be a JSON object"),
+        ({"x": 1e9, "y": -1e9}, 400, "outside the 640x480 picture"),
+        (b'{"x": NaN, "y": 1}', 400, "NaN is not a JSON number"),
+        (b"[" * 50_000, 400, "nested too deeply"),
+        (b'{"x": "' + b"a" * 100_000 + b'"}', 413, "larger than 64 KiB"),
     ],
 )
 def test_bad_clicks_change_nothing(
@@ -84,6 +88,29 @@ def test_bad_clicks_change_nothing(
     reply = send(loopback, "POST", body)
     assert reply.status == status and needle in reply.text
     assert board.prompts(SOURCE) == []
+
+
+def test_no_click_before_the_source_shows_a_picture(loopback: str) -> None:
+    fresh = PromptBoard([SOURCE])
+    server = serve(None, fresh)
+    try:
+        url = f"http://127.0.0.1:{server.port}/api/prompts/{SOURCE}"
+        reply = send(url, "POST", {"x": 10, "y": 10})
+        assert reply.status == 409 and "no picture from this source yet" in reply.text
+        fresh.prompts(SOURCE, (320, 240))
+        assert send(url, "POST", {"x": 10, "y": 10}).status == 200
+    finally:
+        server.stop()
+
+
+def test_sources_that_join_and_leave_the_board(loopback: str, board: PromptBoard) -> None:
+    other = loopback.replace(SOURCE, "door")
+    assert send(other, "POST", {"x": 1, "y": 1}).status == 404
+    board.add_source("door")
+    board.prompts("door", (160, 96))
+    assert send(other, "POST", {"x": 1, "y": 1}).json()["prompts"] == 1
+    board.remove_source("door")
+    assert send(other, "POST", {"x": 1, "y": 1}).status == 404
 
 
 def test_json_only_same_origin_known_source(loopback: str, board: PromptBoard) -> None:

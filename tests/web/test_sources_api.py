@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 from streamseg import Pipeline
-from streamseg.config import Config, DashboardConfig, ModelConfig, OutputConfig, PipelineConfig, SourceConfig
+from streamseg.config import (
+    ApiConfig,
+    Config,
+    DashboardConfig,
+    ModelConfig,
+    OutputConfig,
+    PipelineConfig,
+    SourceConfig,
+    SourceRules,
+)
 from streamseg.telemetry import Telemetry
 from streamseg.web import Dashboard
 from tests.live.server import free_port
@@ -29,10 +38,12 @@ def served(tmp_path: Path, random_seg_onnx: Path, engines_dir: Path) -> Iterator
         write_video(tmp_path / f"{name}.mp4", n_frames=5, size_wh=(160, 96))
     cfg = Config(
         sources=(SourceConfig(str(tmp_path / "a.mp4")),),
+        source_rules=SourceRules(max=3),
         model=ModelConfig(path=str(random_seg_onnx), imgsz=160, batch=2, engines_dir=str(engines_dir)),
         output=OutputConfig(record=str(tmp_path / "out.mp4")),
         pipeline=PipelineConfig(loop=True),
         dashboard=DashboardConfig(listen="127.0.0.1:0", token=TOKEN),
+        api=ApiConfig(file_roots=(str(tmp_path),)),
     )
     telemetry = Telemetry(gpu_index=None)
     dashboard = Dashboard(cfg, telemetry)
@@ -66,7 +77,7 @@ def test_add_and_remove_through_the_dashboard(served: tuple[str, Pipeline], tmp_
         time.sleep(0.1)
 
     reply = send("DELETE", url + "api/sources/door", headers=AUTH)
-    assert (reply.status, reply.json()) == (200, {"name": "door", "removed": True})
+    assert (reply.status, reply.json()) == (200, {"name": "door", "removed": True, "finalizing": False})
     assert names(url) == ["a"]
     assert get(url + "api/preview/door", AUTH).status == 404
     frames, codec, *_ = read_video(tmp_path / "out_door.mp4")  # finalized when DELETE answered
@@ -84,7 +95,7 @@ def test_bad_input_is_one_clear_4xx_and_changes_nothing(served: tuple[str, Pipel
     cases = [
         (bad(url, "POST", "api/sources", {"uri": clip, "colour": "red"}), 400, "unknown config key 'colour'"),
         (bad(url, "POST", "api/sources", {"uri": str(tmp_path / "a.mp4")}), 409, "'a' is already running"),
-        (bad(url, "POST", "api/sources", {"uri": str(tmp_path / "nope.mp4")}), 422, "nope.mp4"),
+        (bad(url, "POST", "api/sources", {"uri": str(tmp_path / "nope.mp4")}), 422, "not a playable video"),
         (bad(url, "POST", "api/sources", {"uri": f"rtsp://u:pw@127.0.0.1:{free_port()}/x"}), 422, "u:***@"),
         (bad(url, "POST", "api/sources", {"name": "x"}), 400, "'uri' is missing"),
         (bad(url, "POST", "api/sources", ["a"]), 400, "JSON object"),
@@ -99,3 +110,70 @@ def test_bad_input_is_one_clear_4xx_and_changes_nothing(served: tuple[str, Pipel
     assert names(url) == ["a"]
     assert pipeline.recordings == [str(tmp_path / "out.mp4")]
     assert not pipeline.stopping
+
+
+def test_sources_are_clients_and_inputs_are_bounded(served: tuple[str, Pipeline], tmp_path: Path) -> None:
+    """Issue 20, items 1, 2 and 6: listening URIs, foreign protocols, oversized and odd bodies; each a 4xx
+    with one line, and the run goes on untouched."""
+    url, pipeline = served
+    post = "api/sources"
+    raw = {"Content-Type": "application/json", **AUTH}
+    cases = [
+        (bad(url, "POST", post, {"uri": "tcp://0.0.0.0:18102?listen=1"}), 400, "'listen' makes it listen"),
+        (bad(url, "POST", post, {"uri": "udp://@:5000"}), 400, "without a multicast group"),
+        (bad(url, "POST", post, {"uri": "srt://:9000"}), 400, "listener"),
+        (bad(url, "POST", post, {"uri": "rtmp://127.0.0.1/live?listen=2"}), 400, "allow_listen"),
+        (bad(url, "POST", post, {"uri": "ftp://h/x.mp4"}), 400, "not a camera or stream protocol"),
+        (bad(url, "POST", post, {"uri": "concat:a.mp4|b.mp4"}), 400, "protocol prefixes"),
+        (bad(url, "POST", post, {"uri": "rtsp://cam/" + "a" * 5000}), 400, "longer than 4096 characters"),
+        (bad(url, "POST", post, {"uri": "rtsp://cam/x", "name": "n" * 200}), 400, "longer than 128"),
+        (send("POST", url + post, b'{"uri": "rtsp://cam/x", "fps": Infinity}', raw), 400, "Infinity"),
+        (send("POST", url + post, b"[" * 60_000, raw), 400, "nested too deeply"),
+        (send("POST", url + post, b'{"uri": "' + b"a" * 1_000_000 + b'"}', raw), 413, "larger than 64 KiB"),
+    ]
+    for reply, status, message in cases:
+        assert reply.status == status, reply.text
+        error = reply.json()["error"]
+        assert message in error and "\n" not in error and "Traceback" not in error
+    assert names(url) == ["a"] and not pipeline.stopping
+
+
+def test_local_files_only_from_the_roots_and_one_answer_for_missing_and_not_video(
+    served: tuple[str, Pipeline], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    url, _ = served
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    write_video(elsewhere / "real.mp4", n_frames=3, size_wh=(160, 96))
+    (tmp_path / "notes.mp4").write_text("not a video")
+    outside = [bad(url, "POST", "api/sources", {"uri": str(elsewhere / n)}) for n in ("real.mp4", "none.mp4")]
+    escape = bad(url, "POST", "api/sources", {"uri": str(tmp_path / ".." / elsewhere.name / "real.mp4")})
+    inside = [bad(url, "POST", "api/sources", {"uri": str(tmp_path / n)}) for n in ("notes.mp4", "none.mp4")]
+    for replies, status, message in (
+        ([*outside, escape], 403, "local files can be added only from folders in api.file_roots"),
+        (inside, 422, "not a playable video file under api.file_roots"),
+    ):
+        texts = {r.json()["error"].split(": ", 1)[1] for r in replies}
+        assert [r.status for r in replies] == [status] * len(replies) and texts == {message}, texts
+    assert names(url) == ["a"]
+
+
+def test_the_source_limit_is_a_4xx_that_names_it(served: tuple[str, Pipeline], tmp_path: Path) -> None:
+    url, _ = served
+    for name in ("b1", "b2"):
+        reply = bad(url, "POST", "api/sources", {"uri": str(tmp_path / "b.mp4"), "name": name})
+        assert reply.status == 201, reply.text
+    reply = bad(url, "POST", "api/sources", {"uri": str(tmp_path / "b.mp4"), "name": "b3"})
+    assert reply.status == 409 and "sources.max = 3" in reply.json()["error"]
+    assert names(url) == ["a", "b1", "b2"]
+
+
+def test_a_removed_name_is_free_at_once(served: tuple[str, Pipeline], tmp_path: Path) -> None:
+    url, pipeline = served
+    body = {"uri": str(tmp_path / "b.mp4"), "name": "door"}
+    for _ in range(3):
+        assert bad(url, "POST", "api/sources", body).status == 201
+        started = time.monotonic()
+        reply = bad(url, "DELETE", "api/sources/door")
+        assert reply.status == 200 and time.monotonic() - started < 5.0, reply.text
+        assert names(url) == ["a"]
+    assert len([p for p in pipeline.recordings if "door" in p]) == 3  # out_door.mp4, -2, -3: none overwritten

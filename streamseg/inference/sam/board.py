@@ -27,6 +27,17 @@ class PromptBoard:
     def sources(self) -> list[str]:
         return list(self._prompts)
 
+    def add_source(self, source: str) -> None:
+        """A source that joined the run: it can be clicked on from now on."""
+        with self._lock:
+            self._prompts.setdefault(source, [])
+
+    def remove_source(self, source: str) -> None:
+        """A source that left the run: its prompts and picture size go with it."""
+        with self._lock:
+            self._prompts.pop(source, None)
+            self._sizes.pop(source, None)
+
     def add(self, source: str, prompt: Prompt) -> int:
         """Add a prompt (the oldest goes when full); returns how many the source now has.
 

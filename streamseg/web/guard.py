@@ -1,0 +1,160 @@
+"""Who may ask the dashboard what: the name a request is addressed to, the site a state change comes
+from, the token, and a pause for addresses that keep guessing it.
+
+* **Host.** A page on ``rebind.attacker.example`` whose name is re-pointed at 127.0.0.1 (DNS rebinding)
+  reaches a loopback dashboard with its own name in ``Host``. Only loopback names and addresses, the
+  address the dashboard listens on (any IP literal when that is every interface: a literal cannot be
+  rebound) and ``dashboard.allowed_hosts`` are served; anything else gets 421.
+* **Origin.** Every request that changes state (POST, DELETE: sources, clicks, the cluster's cameras)
+  from a page of another site is refused (403), whatever cookie it carries: ``Origin`` must name this
+  host (and port, when both give one), and ``Sec-Fetch-Site`` must not say cross-site or same-site.
+* **Token guesses.** An address that presents ``MAX_WRONG_TOKENS`` different wrong tokens within
+  ``WINDOW_S`` gets 429 for ``PAUSE_S``; failures are logged at most once a minute per address, never
+  with the token. A stale cookie repeated by a polling page is one wrong token, not many.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from streamseg.web.access import ListenAddress, is_loopback_host
+
+logger = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_WRONG_TOKENS = 10  # distinct wrong tokens from one address within WINDOW_S ...
+WINDOW_S = 60.0
+PAUSE_S = 60.0  # ... and it is answered 429 for this long
+LOG_EVERY_S = 60.0
+MAX_TRACKED = 4096  # addresses remembered at once (the oldest are forgotten first)
+
+
+class HostCheck:
+    """The names this dashboard answers to (see the module docstring)."""
+
+    def __init__(self, address: ListenAddress, allowed_hosts: Iterable[str] = ()) -> None:
+        self._names = {"localhost", *(_bare(h) for h in allowed_hosts)}
+        self._any_literal = _is_unspecified(address.host)
+        if self._any_literal:
+            self._names.add(socket.gethostname().lower())
+        else:
+            self._names.add(_bare(address.host))
+
+    def allows(self, host_header: str | None) -> bool:
+        """Whether a request with this ``Host`` header is addressed to us (no header: not a browser)."""
+        if host_header is None:
+            return True
+        host = _bare(_split_host(host_header)[0])
+        if host in self._names or is_loopback_host(host):
+            return True
+        return self._any_literal and _is_ip(host)
+
+
+def cross_site(method: str, host_header: str | None, origin: str | None, fetch_site: str | None) -> bool:
+    """Whether a state-changing request comes from a page of another site (see the module docstring)."""
+    if method.upper() in SAFE_METHODS:
+        return False
+    if fetch_site is not None and fetch_site.lower() in ("cross-site", "same-site"):
+        return True
+    if origin is None:
+        return False  # not sent by a browser page (curl, scripts, Prometheus): the token rule applies
+    try:
+        parts = urlsplit(origin)
+        origin_host, origin_port = (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return True
+    if origin == "null" or not origin_host or host_header is None:
+        return True
+    host, port = _split_host(host_header)
+    if _bare(host) != _bare(origin_host):
+        return True
+    return origin_port is not None and port is not None and origin_port != port
+
+
+@dataclass
+class _Record:
+    wrong: dict[str, float] = field(default_factory=dict)  # digest of a wrong token -> last seen
+    paused_until: float = 0.0
+    logged_at: float = float("-inf")
+    unlogged: int = 0
+
+
+class TokenGuesses:
+    """Per-address count of distinct wrong tokens; ``paused(address)`` says when to answer 429."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._records: OrderedDict[str, _Record] = OrderedDict()
+
+    def paused(self, address: str) -> float:
+        """Seconds ``address`` must still wait (0: it may ask)."""
+        record = self._records.get(address)
+        return max(0.0, record.paused_until - self._clock()) if record is not None else 0.0
+
+    def failed(self, address: str, presented: str, path: str) -> None:
+        """``address`` presented ``presented`` (wrong) asking for ``path``."""
+        now = self._clock()
+        record = self._records.pop(address, None) or _Record()
+        self._records[address] = record  # most recent last
+        while len(self._records) > MAX_TRACKED:
+            self._records.popitem(last=False)
+        digest = hashlib.sha256(presented.encode()).hexdigest()[:16]
+        record.wrong = {d: t for d, t in record.wrong.items() if now - t < WINDOW_S}
+        record.wrong[digest] = now
+        if len(record.wrong) >= MAX_WRONG_TOKENS and record.paused_until <= now:
+            record.paused_until = now + PAUSE_S
+            record.wrong.clear()
+            logger.warning(
+                "dashboard: %s presented %d different wrong tokens within %.0f s; refusing it for %.0f s",
+                address,
+                MAX_WRONG_TOKENS,
+                WINDOW_S,
+                PAUSE_S,
+            )
+            return
+        if now - record.logged_at >= LOG_EVERY_S:
+            more = f" (and {record.unlogged} more since the last report)" if record.unlogged else ""
+            logger.warning("dashboard: wrong token from %s for %s%s", address, path, more)
+            record.logged_at, record.unlogged = now, 0
+        else:
+            record.unlogged += 1
+
+
+def _split_host(host_header: str) -> tuple[str, int | None]:
+    """``[::1]:8080`` -> (``::1``, 8080); ``name`` -> (``name``, None)."""
+    text = host_header.strip()
+    if text.startswith("["):
+        inside, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+        return inside, int(port_text) if port_text.isdigit() else None
+    host, sep, port_text = text.rpartition(":")
+    if sep and port_text.isdigit() and ":" not in host:
+        return host, int(port_text)
+    return text, None
+
+
+def _bare(host: str) -> str:
+    return host.strip().strip("[]").rstrip(".").lower()
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(_bare(host)).is_unspecified
+    except ValueError:
+        return False
