@@ -162,6 +162,7 @@ class LatencyConfig:
     budget_ms: float | None = None  # p95 frame age of live sources to hold; None = off (files never degrade)
     min_imgsz: int = 256  # the network input never shrinks below this (nor grows above model.imgsz)
     max_stride: int = 4  # at worst every camera is processed every 4th frame; 1 = never stride
+    shed_decoding: bool = True  # then decode less: no non-reference frames, then keyframes only
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Literal, Protocol, TypeVar, runtime_checkable
 
 from streamseg.types import Frame
 
@@ -29,6 +29,32 @@ class SourceStats:
     @property
     def decode_fps(self) -> float:
         return self.frames_decoded / self.decode_seconds if self.decode_seconds > 0 else 0.0
+
+
+class FrameGate(Protocol):
+    """What a live source asks its pipeline before spending work on a frame (the latency ladder,
+    ``pipeline/governor.py``); one gate per source, asked from its capture thread only."""
+
+    def admits(self, index: int) -> bool:
+        """Whether the decoded frame about to be numbered ``index`` will be used. One that is not is
+        passed over before colour conversion: it keeps its number and never leaves the source."""
+        ...
+
+    @property
+    def skip_frame(self) -> str:
+        """What the decoder may leave undecoded now (FFmpeg's ``skip_frame``, ``SKIP_MODES``)."""
+        ...
+
+
+SkipMode = Literal["DEFAULT", "NONREF", "NONKEY"]
+SKIP_MODES: tuple[SkipMode, ...] = ("DEFAULT", "NONREF", "NONKEY")  # all / no non-reference / keyframes only
+
+
+@runtime_checkable
+class GatedSource(Protocol):
+    """A source that can ask a ``FrameGate`` itself (a PyAV stream, and ``LiveSource`` around one)."""
+
+    def set_gate(self, gate: FrameGate | None) -> None: ...
 
 
 @runtime_checkable

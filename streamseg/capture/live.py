@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamseg.capture.backoff import Backoff, probe_address, wait
-from streamseg.capture.base import FrameSource, SourceBase, SourceStats
+from streamseg.capture.base import FrameGate, FrameSource, GatedSource, SourceBase, SourceStats
 from streamseg.capture.live_clock import LiveClock
 from streamseg.errors import SourceError, SourceGaveUp
 from streamseg.redact import redact_text, redact_uri
@@ -83,6 +83,7 @@ class LiveSource(SourceBase):
         self._resolution = inner.resolution_wh if inner is not None else (0, 0)
         self._fps = inner.nominal_fps if inner is not None else None
         self._index = 0
+        self._gate: FrameGate | None = None
         self.reconnects = 0  # connections re-established after a loss
         self.last_error: str | None = None  # redacted, for telemetry and the summary
 
@@ -117,6 +118,9 @@ class LiveSource(SourceBase):
         state = self._state
         if state in (LIVE, CONNECTING, RECONNECTING) and self._connected_at is not None:
             since = self._last_frame or self._connected_at
+            quiet = getattr(self._inner, "skipped_packet_at", None)  # keyframes only: packets say it lives
+            if quiet is not None and self._last_frame is not None:
+                since = max(since, quiet)
             if self._inner is not None and time.monotonic() - since > self._policy.stall_s:
                 return STALLED
         return state
@@ -178,6 +182,15 @@ class LiveSource(SourceBase):
                 if self._closing.is_set():
                     self._release()
 
+    def set_gate(self, gate: FrameGate | None) -> None:
+        """The latency ladder's gate (``FrameGate``), handed to every connection's decoder: frames it
+        refuses are passed over before conversion and still take a number of ours, so the ladder's
+        round-robin phases hold across them."""
+        self._gate = gate
+        inner = self._inner
+        if isinstance(inner, GatedSource):
+            inner.set_gate(_Renumbered(self, gate) if gate is not None else None)
+
     def close(self) -> None:
         """Never blocks: a reader stuck in a network read notices within its timeout and cleans up."""
         self._closing.set()
@@ -212,6 +225,8 @@ class LiveSource(SourceBase):
 
     def _adopt(self, src: FrameSource) -> None:
         self._inner = src
+        if self._gate is not None and isinstance(src, GatedSource):
+            src.set_gate(_Renumbered(self, self._gate))
         self._connected_at = time.monotonic()
         self._last_frame = None
         self._clock.reset()
@@ -269,6 +284,26 @@ class LiveSource(SourceBase):
             logger.debug("%s: closing the old connection failed", self._label, exc_info=True)
         if self._closing.is_set() and self._state != FAILED:
             self._state = ENDED
+
+
+class _Renumbered:
+    """The gate as a connection's decoder sees it: asked with the connection's frame numbers, answered
+    for ours (which keep counting across reconnects); a refused frame uses up its number."""
+
+    def __init__(self, live: LiveSource, gate: FrameGate) -> None:
+        self._live = live
+        self._gate = gate
+
+    def admits(self, index: int) -> bool:
+        live = self._live
+        if self._gate.admits(live._index):
+            return True
+        live._index += 1
+        return False
+
+    @property
+    def skip_frame(self) -> str:
+        return self._gate.skip_frame
 
 
 def _reason(exc: BaseException, label: str) -> str:

@@ -23,8 +23,9 @@ import av.error
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from streamseg.capture.base import SourceBase, SourceStats
+from streamseg.capture.base import FrameGate, SourceBase, SourceStats
 from streamseg.capture.decode import DecodeTarget
+from streamseg.capture.skipping import DecodeSkipper
 from streamseg.capture.sniff import riff_shortfall, sniff_container
 from streamseg.capture.surfaces import SurfaceImporter, nvdec_accel
 from streamseg.capture.timestamps import PtsTracker
@@ -78,6 +79,8 @@ class PyAVFileSource(SourceBase):
         self._decode_target = decode
         self._nvdec = decode is not None and decode.nvdec  # cleared when NVDEC will not open the stream
         self._surfaces: SurfaceImporter | None = None
+        self._gate: FrameGate | None = None  # the latency ladder's say on each frame (live streams)
+        self._skipper: DecodeSkipper | None = None
         self._stats = SourceStats()
         self._lock = threading.Lock()
         self._closing = False
@@ -112,6 +115,16 @@ class PyAVFileSource(SourceBase):
     @property
     def nominal_fps(self) -> float | None:
         return self._nominal_fps
+
+    @property
+    def skipped_packet_at(self) -> float | None:
+        """When the last packet came while the decoder was skipping frames (it is alive, if quiet)."""
+        return self._skipper.packet_at if self._skipper is not None else None
+
+    def set_gate(self, gate: FrameGate | None) -> None:
+        """Ask ``gate`` before converting each decoded frame, and decode only what its ``skip_frame``
+        leaves (set from the reader's thread, or before it starts)."""
+        self._gate = gate
 
     @property
     def draining(self) -> bool:
@@ -247,6 +260,7 @@ class PyAVFileSource(SourceBase):
             prefer_dts=fmt == "avi",  # AVI has no presentation timestamps; its packet pts are invented
         )
         self._stream = stream
+        self._skipper = DecodeSkipper(stream.codec_context, tb)
         self._packets = container.demux(stream)
         logger.info(
             "opened %s: %s/%s %s, ~%s frames, %.3g fps nominal",
@@ -285,12 +299,25 @@ class PyAVFileSource(SourceBase):
     # -- decoding ---------------------------------------------------------------------------------
 
     def _next_frame(self) -> Frame | None:
-        while not self._pending:
-            if self._eof:
-                self._finish()
+        while True:
+            while not self._pending:
+                if self._eof:
+                    self._finish()
+                    return None
+                self._step()
+            vf = self._pending.popleft()
+            if self._gate is None or self._gate.admits(self._index):
+                return self._to_frame(vf)
+            self._pass_over(vf)
+            if self._closing:
                 return None
-            self._step()
-        return self._to_frame(self._pending.popleft())
+
+    def _pass_over(self, vf: av.VideoFrame) -> None:
+        """A frame the gate will not use: numbered and timed like the others, never converted."""
+        if self._tracker is not None:
+            self._last_pts = self._tracker.next_seconds(vf.pts, vf.dts, vf.duration or None)
+        self._index += 1
+        self._stats.frames_decoded += 1
 
     def _step(self) -> None:
         """Demux one packet and decode it; failures are counted, never fatal mid-stream."""
@@ -313,6 +340,8 @@ class PyAVFileSource(SourceBase):
             return
         if packet.size > 0:
             self._packets_read += 1
+        if self._skipper is not None:  # sees every packet: keyframe spacing is known before it matters
+            self._skipper.before(packet, self._gate.skip_frame if self._gate is not None else "DEFAULT")
         self._decode(packet)
 
     def _decode(self, packet: av.Packet[av.VideoStream] | None) -> None:

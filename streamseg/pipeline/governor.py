@@ -11,11 +11,15 @@ and the inference thread's work per frame (``preprocess``, ``infer``, ``postproc
 * **Up** when p95 has stayed under ``HEADROOM`` x budget for ``UP_AFTER_S`` *and* the inference thread,
   scaled by the cost of the rung above, would stay under ``MAX_BUSY``: a climb that is sure to fail is
   not tried. If the ladder has to step down again soon after a climb, the next climb waits twice as
-  long (up to ``MAX_HOLD_S``); a climb that holds resets the wait.
+  long (up to ``MAX_HOLD_S``); a climb that holds resets the wait. Out of a rung that sheds decoding,
+  the cost of the rung above is the frame rate measured there (per camera still delivering, against
+  the rate now), not the ladder's guess: how many frames a decoder leaves out depends on the stream.
 
 Capture threads ask ``admits(source, index)`` per frame (the stride of the source's tier in the current
-rung, and the source's phase); the inference thread reads ``imgsz`` between batches. Both are plain
-reads of the current rung. A live source added while running joins with ``add_source``.
+rung, and the source's phase); with decode shedding a stream's decoder asks it through ``gate(source)``
+before converting a frame, and reads the gate's ``skip_frame`` before each packet. The inference thread
+reads ``imgsz`` between batches. All are plain reads of the current rung. A live source added while
+running joins with ``add_source``.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ MAX_BUSY = 0.8  # ... and the inference thread, scaled to the rung above, under 
 UP_AFTER_S = 8.0  # ... both for this long
 MAX_HOLD_S = 16 * UP_AFTER_S  # the longest wait after climbs that failed
 WORK_STAGES = frozenset({"preprocess", "infer", "postprocess", "refine"})
+MIN_RATE_S = 1.0  # a rung's frame rates are kept once it has been on for this long
+RATE_WINDOW_S = UP_AFTER_S  # frame rates "now" are over the last 8 s (a camera gone quiet costs nothing)
 
 
 class LatencyGovernor:
@@ -67,6 +73,11 @@ class LatencyGovernor:
         self._position: dict[str, int] = {}
         self._next_phase = 0  # sources ever put on the ladder: the next one's phase
         self.skipped: dict[str, int] = {}  # frames left out by striding, per source
+        self._admitted: dict[str, int] = {}  # frames let through, per source (one writer each)
+        self._admitted_then: dict[str, int] = {}  # ... at the last change of rung
+        self._rates: dict[int, dict[str, float]] = {}  # level -> frames/s let through per source there
+        self._counts: deque[tuple[float, dict[str, int]]] = deque()  # (tick, ``_admitted`` then)
+        self.sheds_decoding = any(rung.sheds_decoding for rung in rungs)
         for name, priority in priorities.items():
             self.add_source(name, priority)
         self._clock = clock
@@ -103,6 +114,7 @@ class LatencyGovernor:
         if name not in self._position:
             self._tier[name] = nearest_tier(priority, self._tiers)
             self.skipped.setdefault(name, 0)
+            self._admitted.setdefault(name, 0)
             self._position[name] = self._next_phase  # set last: ``admits`` reads it first
             self._next_phase += 1
 
@@ -111,6 +123,7 @@ class LatencyGovernor:
         self._position.pop(name, None)
         self._tier.pop(name, None)
         self.skipped.pop(name, None)
+        self._admitted.pop(name, None)
 
     def admits(self, source: str, index: int) -> bool:
         """Whether the capture thread of ``source`` should hand on its frame ``index``."""
@@ -119,9 +132,21 @@ class LatencyGovernor:
             return True
         stride = self._rung.strides[self._tier.get(source, self._tiers[0])]
         if stride == 1 or index % stride == position % stride:
+            # one writer per key (the source's capture thread), as for ``skipped``
+            self._admitted[source] = self._admitted.get(source, 0) + 1
             return True
-        self.skipped[source] = self.skipped.get(source, 0) + 1  # one writer per key: its capture thread
+        self.skipped[source] = self.skipped.get(source, 0) + 1
         return False
+
+    def skip_frame(self, source: str) -> str:
+        """What the decoder of ``source`` may leave undecoded now (FFmpeg's ``skip_frame``)."""
+        tier = self._tier.get(source)
+        return "DEFAULT" if tier is None else self._rung.skips.get(tier, "DEFAULT")
+
+    def gate(self, source: str) -> SourceGate | None:
+        """The ``FrameGate`` a stream's decoder asks itself, or None (no decode shedding, or a source
+        not on the ladder: it is asked ``admits`` after each frame, as before)."""
+        return SourceGate(self, source) if self.sheds_decoding and source in self._position else None
 
     def section(self) -> dict[str, Any]:
         """The telemetry snapshot's ``degradation`` entry."""
@@ -133,6 +158,7 @@ class LatencyGovernor:
             "rung": rung.label,
             "imgsz": rung.imgsz,
             "strides": {name: rung.strides[tier] for name, tier in self._tier.copy().items()},
+            "skip_frame": {name: rung.skips.get(tier, "DEFAULT") for name, tier in self._tier.copy().items()},
             "p95_ms": round(self.p95_s * 1e3, 1) if self.p95_s is not None else None,
             "inference_busy": round(self.busy, 3) if self.busy is not None else None,
             "steps_down": self.steps_down,
@@ -166,6 +192,9 @@ class LatencyGovernor:
             self._climbed, self._hold_s = None, UP_AFTER_S  # the last climb held
         while self._work and self._work[0][0] < now - WINDOW_S:
             self._work.popleft()
+        self._counts.append((now, self._admitted.copy()))
+        while self._counts[0][0] < now - RATE_WINDOW_S:
+            self._counts.popleft()
         since = self._changed
         recent = [(t, age) for t, age in self._ages if t - age >= since]
         if len(recent) < MIN_FRAMES:
@@ -181,7 +210,10 @@ class LatencyGovernor:
             return
         if self._level == 0:
             return
-        predicted = busy * self.rungs[self._level - 1].cost / self._rung.cost
+        ratio = self._measured_ratio(now) if self._rung.sheds_decoding else None
+        if ratio is None:
+            ratio = self.rungs[self._level - 1].cost / self._rung.cost
+        predicted = busy * ratio
         if p95 >= HEADROOM * self.budget_s or predicted >= MAX_BUSY:
             self._headroom_since = None
         elif self._headroom_since is None:
@@ -195,6 +227,35 @@ class LatencyGovernor:
         if now <= start:
             return 0.0
         return min(1.0, sum(s for t, s in self._work if t >= start) / (now - start))
+
+    def _rates_since_change(self, now: float) -> dict[str, float] | None:
+        """Frames per second let through per source on the current rung (None: too soon to say)."""
+        seconds = now - self._changed
+        if seconds < MIN_RATE_S:
+            return None
+        then = self._admitted_then
+        return {s: (n - then.get(s, 0)) / seconds for s, n in self._admitted.copy().items()}
+
+    def _recent_rates(self, now: float) -> dict[str, float] | None:
+        """Frames per second let through per source over the last ``RATE_WINDOW_S`` on this rung."""
+        start = next(((t, counts) for t, counts in self._counts if t >= self._changed), None)
+        if start is None or now - start[0] < MIN_RATE_S:
+            return None
+        seconds, then = now - start[0], start[1]
+        return {s: (n - then.get(s, 0)) / seconds for s, n in self._admitted.copy().items()}
+
+    def _measured_ratio(self, now: float) -> float | None:
+        """Frames the rung above let through (as measured when the ladder was last there) over frames
+        let through now, for the cameras delivering now; None when either was not measured."""
+        above, here = self._rates.get(self._level - 1), self._recent_rates(now)
+        if not above or not here:
+            return None
+        names = [s for s, rate in here.items() if rate > 0 and s in above]
+        done = sum(here[s] for s in names)
+        if done <= 0:
+            return None
+        pixels = (self.rungs[self._level - 1].imgsz / self._rung.imgsz) ** 2
+        return max(1.0, sum(above[s] for s in names) / done) * pixels
 
     def _down(self, now: float, p95: float) -> None:
         if self._level == len(self.rungs) - 1:
@@ -240,10 +301,31 @@ class LatencyGovernor:
         )
 
     def _set(self, level: int, now: float) -> None:
+        rates = self._rates_since_change(now)
+        if rates:
+            self._rates[self._level] = rates
+        self._admitted_then = self._admitted.copy()
         self._level = level
         self._rung = self.rungs[level]
         self._changed = now
         self._headroom_since = None
+
+
+class SourceGate:
+    """One live source's view of the ladder (``capture.base.FrameGate``), asked by its decoder."""
+
+    __slots__ = ("_governor", "_source")
+
+    def __init__(self, governor: LatencyGovernor, source: str) -> None:
+        self._governor = governor
+        self._source = source
+
+    def admits(self, index: int) -> bool:
+        return self._governor.admits(self._source, index)
+
+    @property
+    def skip_frame(self) -> str:
+        return self._governor.skip_frame(self._source)
 
 
 def _draining(recent: Sequence[tuple[float, float]]) -> bool:

@@ -10,21 +10,34 @@ Rung 0 is full quality. Going down, each rung changes one thing:
    models whose input size can change: a TensorRT plan or a static ONNX has one size and skips these.
 3. **More striding**: every 3rd frame, then every 4th ... up to ``latency.max_stride``, again lowest
    priority first.
+4. **Less decoding** (``latency.shed_decoding``), for when decoding every frame of every camera is
+   what the machine cannot afford: the decoder leaves out the non-reference frames (FFmpeg's
+   ``skip_frame = NONREF``: B-frames and other frames nothing is predicted from; striding still
+   applies), then decodes **keyframes only** (``NONKEY``; every keyframe is used, so no striding on
+   top), again lowest priority first. Only streams decoded by PyAV can skip; a webcam is unaffected,
+   and a stream whose keyframes are more than 2 s apart keeps its reference frames (it would starve;
+   ``capture/skipping.py``). With shedding on, a frame that striding refuses is also never converted
+   to BGR, at any rung.
 
 A stride of k with phase p processes the frames whose index is p modulo k; cameras get different
 phases (round-robin, in the order they joined), so the load is spread over time instead of all
 cameras landing in the same batch. Each rung
 carries its cost relative to rung 0 (frames per second times input pixels), which the governor uses
-to judge whether there is room to climb back.
+to judge whether there is room to climb back. What the decoder leaves out depends on the stream (a
+camera without B-frames has no non-reference frames; keyframes may come every 0.5 or every 2 s), so the
+costs of those rungs are guesses (``NONREF_SHARE``, ``KEYFRAME_SHARE``) that the governor replaces with
+the frame rates it measured when it has them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 PRIORITY_ORDER = ("low", "normal", "high")  # degraded in this order
 SHRINK = 0.8  # each smaller input is at most this fraction of the previous one, per side
+NONREF_SHARE = 0.5  # guessed share of frames left without the non-reference ones (IBP cameras: 1/3)
+KEYFRAME_SHARE = 1 / 60  # guessed share of keyframes: one each 2 s at 30 fps, the most "NONKEY" allows
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,11 @@ class Rung:
     imgsz: int
     cost: float  # inference work relative to rung 0
     label: str  # what the rung means, for logs, the summary and the dashboard
+    skips: Mapping[str, str] = field(default_factory=dict)  # tier -> decoder skip_frame; absent: DEFAULT
+
+    @property
+    def sheds_decoding(self) -> bool:
+        return any(mode != "DEFAULT" for mode in self.skips.values())
 
 
 def smaller_sizes(imgsz: int, floor: int, stride: int = 32) -> list[int]:
@@ -57,24 +75,33 @@ def build_ladder(
     max_stride: int,
     resizable: bool,
     stride: int = 32,
+    shed_decoding: bool = True,
 ) -> list[Rung]:
     """Rungs for ``cameras`` (tier -> how many live sources have it), rung 0 first."""
-    steps: list[tuple[str, int]] = [("stride", 2)] if max_stride >= 2 else []
+    steps: list[tuple[str, int | str]] = [("stride", 2)] if max_stride >= 2 else []
     if resizable:
         steps += [("imgsz", size) for size in smaller_sizes(imgsz, min_imgsz, stride)]
     steps += [("stride", k) for k in range(3, max_stride + 1)]
+    if shed_decoding:
+        steps += [("skip", "NONREF"), ("skip", "NONKEY")]
     tiers = [t for t in PRIORITY_ORDER if cameras.get(t)] or ["normal"]
     strides = dict.fromkeys(tiers, 1)
+    skips = dict.fromkeys(tiers, "DEFAULT")
     size = imgsz
-    rungs = [_rung(strides, size, imgsz, cameras)]
+    rungs = [_rung(strides, skips, size, imgsz, cameras)]
     for what, value in steps:
         if what == "imgsz":
-            size = value
-            rungs.append(_rung(strides, size, imgsz, cameras))
+            size = int(value)
+            rungs.append(_rung(strides, skips, size, imgsz, cameras))
             continue
         for tier in tiers:  # lowest priority first, one tier per rung
-            strides[tier] = value
-            rungs.append(_rung(strides, size, imgsz, cameras))
+            if what == "stride":
+                strides[tier] = int(value)
+            else:
+                skips[tier] = str(value)
+                if value == "NONKEY":
+                    strides[tier] = 1  # every keyframe is used: striding them too would starve the camera
+            rungs.append(_rung(strides, skips, size, imgsz, cameras))
     return rungs
 
 
@@ -87,18 +114,31 @@ def nearest_tier(priority: str, tiers: Sequence[str]) -> str:
     return min(tiers, key=lambda t: (abs(PRIORITY_ORDER.index(t) - rank), PRIORITY_ORDER.index(t)))
 
 
-def _rung(strides: Mapping[str, int], imgsz: int, base: int, cameras: Mapping[str, int]) -> Rung:
+def _rung(
+    strides: Mapping[str, int], skips: Mapping[str, str], imgsz: int, base: int, cameras: Mapping[str, int]
+) -> Rung:
     n = sum(cameras.get(t, 0) for t in strides) or 1
-    rate = sum(cameras.get(t, 0) / k for t, k in strides.items()) / n if any(cameras.values()) else 1.0
-    return Rung(dict(strides), imgsz, rate * (imgsz / base) ** 2, _label(strides, imgsz))
+    share = {"NONREF": NONREF_SHARE, "NONKEY": KEYFRAME_SHARE}
+    rates = {t: share.get(skips[t], 1.0) / k for t, k in strides.items()}
+    rate = sum(cameras.get(t, 0) * r for t, r in rates.items()) / n if any(cameras.values()) else 1.0
+    return Rung(dict(strides), imgsz, rate * (imgsz / base) ** 2, _label(strides, skips, imgsz), dict(skips))
 
 
-def _label(strides: Mapping[str, int], imgsz: int) -> str:
-    if len(set(strides.values())) <= 1:
-        frames = _every(next(iter(strides.values()), 1))
+def _label(strides: Mapping[str, int], skips: Mapping[str, str], imgsz: int) -> str:
+    what = {tier: _frames(k, skips[tier]) for tier, k in strides.items()}
+    if len(set(what.values())) <= 1:
+        frames = next(iter(what.values()))
     else:
-        frames = ", ".join(f"{tier}: {_every(k)}" for tier, k in strides.items())
+        frames = ", ".join(f"{tier}: {text}" for tier, text in what.items())
     return f"{frames}, input {imgsz}"
+
+
+def _frames(k: int, skip: str) -> str:
+    if skip == "NONKEY":
+        return "keyframes only"
+    if skip == "NONREF":
+        return f"{_every(k)} (non-reference frames not decoded)"
+    return _every(k)
 
 
 def _every(k: int) -> str:

@@ -52,6 +52,7 @@ def open_governor(
         max_stride=cfg.latency.max_stride,
         resizable=engine is not None,
         stride=engine.info.stride if engine is not None else 32,
+        shed_decoding=cfg.latency.shed_decoding,
     )
     governor = LatencyGovernor(budget_ms / 1e3, rungs, live)
     telemetry.add_observer(governor)

@@ -297,7 +297,7 @@ class Pipeline:
         else:  # a file says "ended" once its last frame is through, while the run goes on
             self.telemetry.register_source_info(src.name, functools.partial(self._ended_info, src.name))
         retire = self._retire[src.name] = threading.Event()
-        admit = self._governor.admits if self._governor is not None else None  # --latency-budget
+        admit = self._governor  # --latency-budget: striding, decode shedding (None without a budget)
         return threading.Thread(
             target=capture_loop,
             args=(src, q, self._ready, self._life, self.telemetry, retire, admit),

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol, runtime_checkable
 
+from streamseg.capture.base import FrameGate, GatedSource
 from streamseg.errors import DecodeError, SourceGaveUp
 from streamseg.inference.engine import PendingResult
 from streamseg.inference.segmenter import Segmenter
@@ -27,6 +28,13 @@ class Source(Protocol):
 
     def read(self) -> Frame | None: ...
     def close(self) -> None: ...
+
+
+class Ladder(Protocol):
+    """The latency budget's ladder as capture threads see it (``pipeline/governor.py``)."""
+
+    def admits(self, source: str, index: int) -> bool: ...
+    def gate(self, source: str) -> FrameGate | None: ...
 
 
 class Meter(Protocol):
@@ -67,21 +75,23 @@ def capture_loop(
     life: Lifecycle,
     meter: Meter,
     retire: threading.Event | None = None,
-    admit: Callable[[str, int], bool] | None = None,
+    ladder: Ladder | None = None,
 ) -> None:
     """Thread 1 (one per source): decode frames into the source's bounded queue.
 
     Files are lossless (blocking put = back-pressure). Live sources keep the newest frames: when the
     queue is full the oldest frame is dropped and counted. ``retire`` ends this source alone.
-    ``admit(name, index)`` (a latency budget's frame striding) may leave frames out before they are queued.
+    ``ladder`` (a latency budget) may leave frames out before they are queued, and may have the source's
+    decoder skip frames (see ``_admission``).
     """
     try:
+        admit = _admission(source, ladder, meter)
         while not life.stop.is_set() and not (retire is not None and retire.is_set()):
             frame = source.read()
             if frame is None:
                 break
             meter.count_frame(source.name, "captured")
-            if admit is not None and not admit(source.name, frame.index):
+            if admit is not None and not admit(frame.index):
                 continue
             if source.is_live:
                 _put_latest(out, frame, meter, source.name)
@@ -115,6 +125,37 @@ def _put(
         except queue.Full:
             continue
     return False
+
+
+def _admission(source: Source, ladder: Ladder | None, meter: Meter) -> Callable[[int], bool] | None:
+    """How this thread applies the ladder: a stream that can ask it itself (``GatedSource``, when the
+    ladder sheds decoding) gets a gate and passes over refused frames before converting them (counted
+    as captured all the same); any other source is asked after each frame it hands out."""
+    if ladder is None:
+        return None
+    name = source.name
+    gate = ladder.gate(name)
+    if gate is not None and isinstance(source, GatedSource):
+        source.set_gate(_CountingGate(gate, meter, name))
+        return None
+    return lambda index: ladder.admits(name, index)
+
+
+class _CountingGate:
+    """A gate that counts each frame it refuses as captured (decoded, then passed over)."""
+
+    def __init__(self, gate: FrameGate, meter: Meter, name: str) -> None:
+        self._gate, self._meter, self._name = gate, meter, name
+
+    def admits(self, index: int) -> bool:
+        if self._gate.admits(index):
+            return True
+        self._meter.count_frame(self._name, "captured")
+        return False
+
+    @property
+    def skip_frame(self) -> str:
+        return self._gate.skip_frame
 
 
 def _put_latest(out: queue.Queue[Frame | EndOfStream], frame: Frame, meter: Meter, name: str) -> None:

@@ -5,7 +5,9 @@ Run by Debian's ``/usr/bin/python3`` (which has ``gi``), never the venv: ::
     /usr/bin/python3 tests/live/rtsp_server.py --port 8554 --mounts 2 --size 320x240 --fps 15
 
 Serves ``rtsp://127.0.0.1:PORT/cam0`` .. ``camN-1``: a moving test pattern, H.264. Prints
-``READY`` on stdout once it accepts connections. One shared encoder per mount, whatever the clients.
+``READY`` on stdout once it accepts connections. One shared encoder per mount, whatever the clients;
+a keyframe every ``--fps`` frames (with ``--gop-spread``, every fps + i frames on mount i, so the
+mounts' keyframes do not all come together).
 With ``--auth USER:PASSWORD`` every mount demands that login (HTTP basic), like a real IP camera.
 """
 
@@ -28,6 +30,7 @@ def main() -> int:
     parser.add_argument("--size", default="320x240")
     parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--auth", metavar="USER:PASSWORD", help="demand HTTP basic authentication")
+    parser.add_argument("--gop-spread", action="store_true", help="keyframe every fps + i frames on mount i")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     Gst.init(None)
@@ -37,11 +40,12 @@ def main() -> int:
     mounts = server.get_mount_points()
     for i in range(args.mounts):
         pattern = ("ball", "smpte", "snow", "pinwheel")[i % 4]
+        gop = args.fps + i if args.gop_spread else args.fps
         launch = (
             f"( videotestsrc is-live=true pattern={pattern} ! "
             f"video/x-raw,width={width},height={height},framerate={args.fps}/1 ! "
             "videoconvert ! "
-            f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps} threads=1 ! "
+            f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} threads=1 ! "
             "rtph264pay name=pay0 pt=96 config-interval=1 )"
         )
         factory = GstRtspServer.RTSPMediaFactory()

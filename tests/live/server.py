@@ -49,12 +49,16 @@ class RtspServer:
         fps: int = 15,
         port: int | None = None,
         auth: str | None = None,
+        gop_spread: bool = False,
     ) -> None:
+        """``gop_spread``: mount i sends a keyframe every fps + i frames, not every fps, so the mounts'
+        keyframes do not all land together (as independent cameras' never do)."""
         self.port = port or free_port()
         self.mounts = mounts
         self.size = size
         self.fps = fps
         self.auth = auth  # "user:password" the server demands, or None
+        self.gop_spread = gop_spread
         self.proc: subprocess.Popen[str] | None = None
         self.frozen = False
 
@@ -67,6 +71,8 @@ class RtspServer:
         cmd += ["--size", self.size, "--fps", str(self.fps)]
         if self.auth:
             cmd += ["--auth", self.auth]
+        if self.gop_spread:
+            cmd += ["--gop-spread"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

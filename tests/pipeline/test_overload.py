@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import queue
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -23,13 +26,16 @@ from streamseg.inference.engine import SegmentationEngine
 from streamseg.inference.postprocess import Thresholds
 from streamseg.pipeline.governor import LatencyGovernor
 from streamseg.pipeline.ladder import build_ladder
+from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle
 from streamseg.pipeline.overload import GovernedSegmenter, open_governor, resizable_engine
+from streamseg.pipeline.workers import capture_loop
 from streamseg.telemetry import Telemetry, summary_table
 from streamseg.types import Frame
 from streamseg.web.metrics import PipelineMetrics
 from streamseg.web.preview import PreviewSink
 from streamseg.web.status import RunInfo, StatusBuilder
 from tests.conftest import REPO, VIDEOS, read_frames
+from tests.pipeline.test_live_policy import IMAGE, Counter
 from tests.telemetry.fakes import FakeMemory
 from tests.test_cli import OFFLINE_ENV
 
@@ -66,9 +72,11 @@ def test_governor_covers_live_sources_with_their_priorities(engine: Segmentation
     governor = open_governor(budget(300), src, {"yard": "low"}, engine, telemetry)
     assert governor is not None
     assert governor.rungs[1].strides == {"low": 2, "normal": 1}  # the low-priority camera first
-    assert [r.imgsz for r in governor.rungs] == [320, 320, 320, 256, 256, 256, 256, 256]
+    assert [r.imgsz for r in governor.rungs] == [320, 320, 320, 256, 256, 256, 256, 256, 256, 256, 256, 256]
+    assert [r.sheds_decoding for r in governor.rungs].index(True) == 8  # after striding: decoding
     section = telemetry.snapshot()["degradation"]
-    assert section["level"] == 0 and section["levels"] == 7 and section["budget_ms"] == 300
+    assert section["level"] == 0 and section["levels"] == 11 and section["budget_ms"] == 300
+    assert section["skip_frame"] == {"front": "DEFAULT", "yard": "DEFAULT"}
     assert governor.admits("clip", 1)  # the file is not on the ladder
 
 
@@ -115,6 +123,50 @@ def test_the_input_size_changes_between_batches_and_boxes_stay_in_frame_pixels(
     governor._set(0, 0.0)
     again = segmenter.run([frame])[0]
     np.testing.assert_array_equal(again.xyxy, full.xyxy)  # back at 320: the same answer as before
+
+
+class GatedBurst:
+    """A live stream that asks its gate about each of ``n`` decoded frames, as PyAV's does."""
+
+    name = "cam"
+    is_live = True
+
+    def __init__(self, n: int) -> None:
+        self.left, self.index, self.gate = n, 0, None
+        self.modes: list[str] = []
+
+    def set_gate(self, gate: Any) -> None:
+        self.gate = gate
+
+    def read(self) -> Frame | None:
+        while self.left:
+            self.left -= 1
+            self.modes.append(self.gate.skip_frame if self.gate is not None else "DEFAULT")
+            index, self.index = self.index, self.index + 1
+            if self.gate is None or self.gate.admits(index):
+                return Frame("cam", index, index / 30, time.monotonic(), IMAGE)
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("shed", [True, False])
+def test_a_capture_thread_hands_the_ladder_to_the_decoder_when_it_sheds_decoding(shed: bool) -> None:
+    rungs = build_ladder({"normal": 1}, 320, min_imgsz=320, max_stride=3, resizable=True, shed_decoding=shed)
+    governor = LatencyGovernor(0.3, rungs, {"cam": "normal"})
+    governor._set(len(rungs) - 2 if shed else 2, 0.0)  # every 3rd frame (without non-reference frames)
+    source, meter, q = GatedBurst(9), Counter(), queue.Queue[Any]()
+    capture_loop(source, q, threading.Event(), Lifecycle(0.05), meter, None, governor)
+    frames = [q.get_nowait() for _ in range(q.qsize())]
+    assert [f.index for f in frames if isinstance(f, Frame)] == [0, 3, 6]
+    assert isinstance(frames[-1], EndOfStream)
+    assert meter.counts[("cam", "captured")] == 9  # the refused frames were decoded all the same
+    assert governor.section()["skipped"] == {"cam": 6}
+    # shedding: the stream itself asks (and would pass over refused frames before converting them);
+    # without: it is asked after each frame it hands out, and its decoder is never told to skip
+    assert (source.gate is not None) is shed
+    assert set(source.modes) == ({"NONREF"} if shed else {"DEFAULT"})
 
 
 # -- configuration ------------------------------------------------------------------------------------
