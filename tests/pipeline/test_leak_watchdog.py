@@ -25,6 +25,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_stray_threads")]
 
 WINDOW_S = 6.0
 WARN_MIB_PER_HOUR = 2048.0  # 0.57 MiB/s; holding 320x240 frames at ~20 fps is ~4.4 MiB/s
+# A normal run is judged against 1.7 MiB/s, still under half the hoarder's rate: over a 6 s window a
+# loaded 2-core box has shown +3.5 MiB of allocator noise (2126 MiB/h) in a run that leaks nothing.
+NORMAL_WARN_MIB_PER_HOUR = 3 * WARN_MIB_PER_HOUR
 HOARD: list[UInt8Array] = []  # what the leaking source keeps, across --loop passes
 
 
@@ -59,12 +62,14 @@ def leaking_sources(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     HOARD.clear()
 
 
-def watched_run(clip: Path, model: Path, engines: Path, seconds: float) -> dict[str, Any]:
+def watched_run(
+    clip: Path, model: Path, engines: Path, seconds: float, warn: float = WARN_MIB_PER_HOUR
+) -> dict[str, Any]:
     cfg = Config(
         sources=(SourceConfig(str(clip)),),
         model=ModelConfig(path=str(model), imgsz=160, batch=2, engines_dir=str(engines)),
         pipeline=PipelineConfig(loop=True),
-        telemetry=TelemetryConfig(leak_warn_mib_per_hour=WARN_MIB_PER_HOUR, leak_window_s=WINDOW_S),
+        telemetry=TelemetryConfig(leak_warn_mib_per_hour=warn, leak_window_s=WINDOW_S),
     )
     pipeline = Pipeline(config=cfg)
     started = time.monotonic()
@@ -95,7 +100,7 @@ def test_a_normal_run_does_not(
     clip: Path, random_seg_onnx: Path, engines_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="streamseg.telemetry.leak"):
-        snap = watched_run(clip, random_seg_onnx, engines_dir, WINDOW_S * 2.5)
+        snap = watched_run(clip, random_seg_onnx, engines_dir, WINDOW_S * 2.5, NORMAL_WARN_MIB_PER_HOUR)
     assert not caplog.records, [r.getMessage() for r in caplog.records]
     # Reported, but not judged by its last value: over a 6 s window one heap trim (every 10 s) and the
     # regrowth after it make a slope of a few GiB/h for a moment; the warning asks for it to persist.
