@@ -21,7 +21,7 @@ IntArray = npt.NDArray[np.int64]
 
 
 class DeviceSurface(Protocol):
-    """A decoded picture that stays in accelerator memory (see ``streamseg.device.surface``).
+    """A decoded picture that stays in accelerator memory (see ``streamseg.gpu.surface``).
 
     The pipeline never needs it on the host; ``to_host_bgr`` is there for whoever asks for
     ``Frame.image`` (the Python API, the dashboard preview).

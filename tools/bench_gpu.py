@@ -120,7 +120,7 @@ def ints(text: str) -> list[int]:
 
 
 def pick_backend(args: argparse.Namespace) -> str:
-    from streamseg.inference.devices import choose_backend
+    from streamseg.inference.runtimes.probe import choose_backend
 
     if args.backend != "auto":
         return str(args.backend)
@@ -132,8 +132,8 @@ def pick_backend(args: argparse.Namespace) -> str:
 def model_only(args: argparse.Namespace) -> list[dict[str, Any]]:
     import torch
 
-    from streamseg.inference.backends import create_backend
-    from streamseg.inference.letterbox import make_letterbox
+    from streamseg.inference.runtimes import create_backend
+    from streamseg.inference.yolo.letterbox import make_letterbox
 
     input_hw = make_letterbox((720, 1280), args.imgsz).input_hw
     cuda = args.device.startswith("cuda")
@@ -157,7 +157,7 @@ def _tensorrt_model_only(
     args: argparse.Namespace, input_hw: tuple[int, int], torch: Any
 ) -> list[dict[str, Any]]:
     from streamseg.config import ModelConfig
-    from streamseg.inference.loader import open_backend
+    from streamseg.inference.runtimes.select import open_backend
 
     try:
         cfg = ModelConfig(path=args.model, backend="tensorrt", device=args.device, imgsz=args.imgsz, batch=16)
@@ -211,7 +211,7 @@ class _Null:
 def decode_run(args: argparse.Namespace, streams: int, gpu: bool) -> dict[str, Any]:
     """Frames/s of our capture path over ``streams`` threads (each loops its clip) for the window."""
     from streamseg.capture import PyAVFileSource
-    from streamseg.capture.decode import DecodeTarget
+    from streamseg.gpu.decode import DecodeTarget
 
     target = None
     if gpu:
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(path).is_file():
             print(f"bench_gpu: missing {path}", file=sys.stderr)
             return 2
-    from streamseg.inference.devices import doctor, parse_device
+    from streamseg.inference.runtimes.probe import doctor, parse_device
 
     report: dict[str, Any] = {"args": vars(args), "doctor": []}
     print("== environment", flush=True)

@@ -34,11 +34,11 @@ def main() -> None:
     import torch
     from torchvision.models.detection import maskrcnn_resnet50_fpn
 
-    from streamseg.inference.backends.maskrcnn_onnx import MaskRCNNOnnxBackend
     from streamseg.inference.maskrcnn.coco import COCO_CATEGORIES
     from streamseg.inference.maskrcnn.engine import MaskRCNNEngine
     from streamseg.inference.maskrcnn.export import export_maskrcnn
-    from streamseg.inference.postprocess import Thresholds
+    from streamseg.inference.maskrcnn.onnx_backend import MaskRCNNOnnxBackend
+    from streamseg.inference.yolo.postprocess import Thresholds
     from streamseg.types import Frame
     from tests.conftest import read_frames
 

@@ -41,7 +41,7 @@ def session(model: str, pattern: bool) -> Any:
 
 def memory_child(model: str, pattern: bool, hw: tuple[int, int]) -> dict[str, float]:
     """RSS (anonymous) after the first five batch-4 calls and at the end of ``BATCHES``."""
-    from streamseg.allocator import limit_malloc_arenas
+    from streamseg.util.allocator import limit_malloc_arenas
     from tools.memory_breakdown import memory_breakdown
 
     limit_malloc_arenas()

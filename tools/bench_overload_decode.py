@@ -60,8 +60,8 @@ ARMS = {"today": {"latency": {"shed_decoding": False}}, "shedding": {}}
 def child(out: Path, settle_s: float, measure_s: float, argv: list[str]) -> int:
     """One arm: ``streamseg run ARGV`` as the command line runs it, every result stamped."""
     from streamseg import Pipeline
-    from streamseg.allocator import limit_malloc_arenas
     from streamseg.cli import build_parser, config_from_args
+    from streamseg.util.allocator import limit_malloc_arenas
 
     limit_malloc_arenas()
     cfg = config_from_args(build_parser().parse_args(["run", *argv]))

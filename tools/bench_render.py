@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from streamseg.config import RenderConfig  # noqa: E402
+from streamseg.record.writer import VideoWriter  # noqa: E402
 from streamseg.render import BoxAnnotator, FrameAnnotator, HudAnnotator, LabelAnnotator, MaskAnnotator  # noqa: E402
-from streamseg.render.writer import VideoWriter  # noqa: E402
 from streamseg.types import Frame, InstanceMasks, SegResult  # noqa: E402
 
 DEFAULT_VIDEO = REPO.parent / "shared" / "assets" / "videos" / "street_pedestrians_720p30.mp4"

@@ -214,10 +214,10 @@ def worker_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
 
     from streamseg.capture import open_source
     from streamseg.config import ModelConfig, SourceConfig
-    from streamseg.inference.backends import create_backend
-    from streamseg.inference.engine import SegmentationEngine
-    from streamseg.inference.letterbox import to_tensor
-    from streamseg.inference.postprocess import Thresholds
+    from streamseg.inference.runtimes import create_backend
+    from streamseg.inference.yolo.engine import SegmentationEngine
+    from streamseg.inference.yolo.letterbox import to_tensor
+    from streamseg.inference.yolo.postprocess import Thresholds
 
     defaults = ModelConfig()
     threads = spec["threads"] if spec.get("threads") is not None else defaults.threads

@@ -3,7 +3,7 @@
 Why: the stubs are generated from the pybind11 signatures and contain four parameters named ``in``
 (a keyword) and one non-default parameter after defaults, which are syntax errors that stop mypy
 before it checks anything. We rename ``in`` to ``in_`` and give ``channel_axis`` a default; nothing
-else changes, so ``streamseg/inference/backends/tensorrt.py`` is still checked against NVIDIA's API as
+else changes, so ``streamseg/inference/runtimes/tensorrt/runtime.py`` is still checked against NVIDIA's API as
 the stubs describe it. Idempotent; a no-op once upstream fixes the stubs.
 """
 

@@ -38,9 +38,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from streamseg import Pipeline  # noqa: E402
-from streamseg.allocator import limit_malloc_arenas  # noqa: E402
 from streamseg.config import Config, LiveConfig, ModelConfig, OutputConfig, PipelineConfig, SourceConfig  # noqa: E402
 from streamseg.inference.model_files import resolve_model  # noqa: E402
+from streamseg.util.allocator import limit_malloc_arenas  # noqa: E402
 from tests.live.server import RtspServer  # noqa: E402
 from tools.memory_breakdown import COUNTS, memory_breakdown  # noqa: E402
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from streamseg.capture.base import FrameSource
-from streamseg.capture.decode import DecodeTarget
 from streamseg.capture.images import ImageSource, is_image_uri
 from streamseg.capture.live import LiveSource, ReconnectPolicy
 from streamseg.capture.pyav_file import LIVE_SCHEMES, PyAVFileSource
 from streamseg.capture.webcam import WebcamSource, parse_webcam_uri
 from streamseg.config import LiveConfig, SourceConfig
+from streamseg.gpu.decode import DecodeTarget
 
 # How long a network source may stay silent while opening or reading before it is reconnected.
 NETWORK_TIMEOUT_S = 5.0

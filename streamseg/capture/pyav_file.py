@@ -24,18 +24,18 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from streamseg.capture.base import FrameGate, SourceBase, SourceStats
-from streamseg.capture.decode import DecodeTarget
 from streamseg.capture.skipping import DecodeSkipper
 from streamseg.capture.sniff import riff_shortfall, sniff_container
-from streamseg.capture.surfaces import SurfaceImporter, nvdec_accel
 from streamseg.capture.timestamps import PtsTracker
 from streamseg.config import default_source_name
 from streamseg.errors import DecodeError, SourceError, SourceNotFoundError, SourceTimeout
+from streamseg.gpu.decode import DecodeTarget
+from streamseg.gpu.nvdec import SurfaceImporter, nvdec_accel
 from streamseg.redact import redact_text, redact_uri
 from streamseg.types import Frame
 
 if TYPE_CHECKING:
-    from streamseg.device.surface import YuvSurface
+    from streamseg.gpu.surface import YuvSurface
 
 logger = logging.getLogger(__name__)
 

@@ -22,14 +22,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamseg.cluster import plan
+from streamseg.cluster import placement as plan
 from streamseg.cluster.group import GroupWorker
 from streamseg.cluster.ray_support import NAMESPACE, node_id, require_ray
 from streamseg.cluster.roster import CALL_TIMEOUT_S as ROSTER_TIMEOUT_S
 from streamseg.cluster.roster import find_roster
 from streamseg.config import Config, SourceConfig
+from streamseg.config.uris import check_client_uri
 from streamseg.errors import ClusterError, SourceExistsError, StreamsegError, UnknownSourceError
-from streamseg.uri_policy import check_client_uri
 
 logger = logging.getLogger(__name__)
 

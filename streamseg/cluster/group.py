@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from streamseg.allocator import limit_malloc_arenas
 from streamseg.cluster.ray_support import node_id
 from streamseg.config import Config, DashboardConfig, SourceConfig
 from streamseg.errors import ClusterError, StreamsegError, UnknownSourceError
 from streamseg.pipeline import Pipeline
-from streamseg.pipeline.dynamic_sources import free_record_path
+from streamseg.pipeline.source_ends import free_record_path
 from streamseg.telemetry import Telemetry
+from streamseg.util.allocator import limit_malloc_arenas
 from streamseg.web.dashboard import PipelineViews
 from streamseg.web.preview import PreviewSink
 
@@ -85,7 +85,7 @@ class GroupWorker:
     def start(self) -> StreamsegError | None:
         """Load the model, then start every camera; a camera that cannot be opened here is reported in
         ``status`` as failed while the others run. An error means the group cannot run at all."""
-        limit_malloc_arenas()  # as `streamseg run` does: groups run for days (see streamseg/allocator.py)
+        limit_malloc_arenas()  # as `streamseg run` does: groups run for days (see util/allocator.py)
         try:
             telemetry = Telemetry(gpu_index=0 if self._config.model.device != "cpu" else None)
             preview = PreviewSink()

@@ -14,10 +14,10 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from streamseg.closing import ClosesOnExit
 from streamseg.errors import OutputError
 from streamseg.export.rle import encode_crop
 from streamseg.types import SegResult
+from streamseg.util.closing import ClosesOnExit
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from streamseg.types import Frame, SegResult
 
 if TYPE_CHECKING:
-    from streamseg.inference.engine import PendingResult
+    from streamseg.inference.yolo.engine import PendingResult
 
 
 class Segmenter(Protocol):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from streamseg.config import RenderConfig
-from streamseg.inference.engine import PendingResult
+from streamseg.inference.yolo.engine import PendingResult
 from streamseg.render.annotate import FrameAnnotator
 from streamseg.render.i420 import I420Picture, I420TextAnnotator
 from streamseg.telemetry import Telemetry

@@ -21,41 +21,41 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from streamseg.allocator import HeapTrimmer
 from streamseg.capture import FrameSource, ImageSource, LiveSource, demo_clip_path, open_source
-from streamseg.capture.decode import DecodeTarget, plan_decode
-from streamseg.capture.decode import describe as describe_decode
 from streamseg.capture.webcam import parse_webcam_uri
 from streamseg.config import Config, SourceConfig, merge, source_from
+from streamseg.config.uris import check_client_uri
 from streamseg.errors import (
     ConfigError,
     PipelineStopped,
     SourceExistsError,
     UnknownSourceError,
 )
-from streamseg.inference.backends import InferenceBackend
-from streamseg.inference.engine import PendingResult, SegmentationEngine
-from streamseg.inference.loader import planned_device_path
+from streamseg.gpu.decode import DecodeTarget, plan_decode
+from streamseg.gpu.decode import describe as describe_decode
+from streamseg.gpu.overlay import DeviceOverlay
+from streamseg.inference.factory import open_segmenter
+from streamseg.inference.runtimes import InferenceBackend
+from streamseg.inference.runtimes.select import planned_device_path
 from streamseg.inference.sam.board import PromptBoard
 from streamseg.inference.segmenter import Segmenter
-from streamseg.inference.segmenters import open_segmenter
+from streamseg.inference.yolo.engine import PendingResult, SegmentationEngine
 from streamseg.pipeline.admission import InferenceCapacity, check_admission
 from streamseg.pipeline.batcher import Batcher
-from streamseg.pipeline.dynamic_sources import SourceEnds, free_record_path
-from streamseg.pipeline.governor import LatencyGovernor
 from streamseg.pipeline.left_behind import wait_at_exit
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
 from streamseg.pipeline.looping import loop_source
-from streamseg.pipeline.overload import GovernedSegmenter, open_governor
+from streamseg.pipeline.overload.governor import LatencyGovernor
+from streamseg.pipeline.overload.wiring import GovernedSegmenter, open_governor
 from streamseg.pipeline.render_step import RenderStep
 from streamseg.pipeline.sinks import RecordingSink, Sinks, build_sinks, check_outputs_have_sources
+from streamseg.pipeline.source_ends import SourceEnds, free_record_path
 from streamseg.pipeline.workers import Sink, capture_loop, end_source, inference_loop, render_loop
-from streamseg.render import record_path_for
-from streamseg.render.device_overlay import DeviceOverlay
-from streamseg.render.encoders import X264, choose_encoder
+from streamseg.record import record_path_for
+from streamseg.record.encoders import X264, choose_encoder
 from streamseg.telemetry import Telemetry
 from streamseg.types import Frame, SegResult
-from streamseg.uri_policy import check_client_uri
+from streamseg.util.allocator import HeapTrimmer
 
 if TYPE_CHECKING:
     import torch

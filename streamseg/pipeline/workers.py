@@ -12,8 +12,8 @@ from typing import Protocol, runtime_checkable
 
 from streamseg.capture.base import FrameGate, GatedSource
 from streamseg.errors import DecodeError, SourceGaveUp
-from streamseg.inference.engine import PendingResult
 from streamseg.inference.segmenter import Segmenter
+from streamseg.inference.yolo.engine import PendingResult
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.lifecycle import END, EndOfStream, Lifecycle
 from streamseg.render.i420 import I420Picture

@@ -1,4 +1,4 @@
-"""Drawing results onto frames and recording them: annotators, the HUD, and the H.264 writer."""
+"""Drawing results onto frames: the annotators (masks, boxes, labels, HUD) and still-image outputs."""
 
 from __future__ import annotations
 
@@ -7,17 +7,11 @@ from streamseg.render.boxes import BoxAnnotator
 from streamseg.render.hud import HudAnnotator
 from streamseg.render.labels import LabelAnnotator
 from streamseg.render.masks import MaskAnnotator
-from streamseg.render.palette import DEFAULT_PALETTE, Palette
-from streamseg.render.writer import VideoWriter, record_path_for
 
 __all__ = [
-    "DEFAULT_PALETTE",
     "BoxAnnotator",
     "FrameAnnotator",
     "HudAnnotator",
     "LabelAnnotator",
     "MaskAnnotator",
-    "Palette",
-    "VideoWriter",
-    "record_path_for",
 ]

@@ -7,11 +7,11 @@ import logging
 import numpy as np
 
 from streamseg.config import RenderConfig
+from streamseg.gpu.palette import DEFAULT_PALETTE, Palette
 from streamseg.render.boxes import BoxAnnotator
 from streamseg.render.hud import HudAnnotator
 from streamseg.render.labels import LabelAnnotator
 from streamseg.render.masks import MaskAnnotator
-from streamseg.render.palette import DEFAULT_PALETTE, Palette
 from streamseg.types import SegResult, UInt8Array
 
 logger = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import cv2
 
-from streamseg.render._scene import check_scene, pixel_boxes
-from streamseg.render.palette import DEFAULT_PALETTE, Palette
+from streamseg.gpu.boxes import check_scene, pixel_boxes
+from streamseg.gpu.palette import DEFAULT_PALETTE, Palette
 from streamseg.types import SegResult, UInt8Array
 
 

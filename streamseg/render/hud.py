@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import cv2
 
-from streamseg.render._scene import check_scene
+from streamseg.gpu.boxes import check_scene
 from streamseg.render.labels import FONT, auto_text_scale
 from streamseg.types import UInt8Array
 

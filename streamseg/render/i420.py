@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 
 from streamseg.config import RenderConfig
+from streamseg.gpu.palette import DEFAULT_PALETTE, Palette
 from streamseg.render.hud import HudAnnotator, draw_panel, hud_lines
 from streamseg.render.labels import LabelAnnotator, draw_tag
-from streamseg.render.palette import DEFAULT_PALETTE, Palette
 from streamseg.types import SegResult, UInt8Array
 
 Painter = Callable[[UInt8Array, int, int], None]  # (BGR patch, dx, dy): draw as if at (x - dx, y - dy)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import cv2
 
-from streamseg.render._scene import check_scene, pixel_boxes
-from streamseg.render.palette import DEFAULT_PALETTE, Palette, text_color_for
+from streamseg.gpu.boxes import check_scene, pixel_boxes
+from streamseg.gpu.palette import DEFAULT_PALETTE, Palette, text_color_for
 from streamseg.types import SegResult, UInt8Array
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX

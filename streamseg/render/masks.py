@@ -13,8 +13,8 @@ import logging
 import cv2
 import numpy as np
 
-from streamseg.render._scene import check_scene
-from streamseg.render.palette import DEFAULT_PALETTE, Palette
+from streamseg.gpu.boxes import check_scene
+from streamseg.gpu.palette import DEFAULT_PALETTE, Palette
 from streamseg.types import BoolArray, SegResult, UInt8Array
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-from streamseg.closing import ClosesOnExit
+from streamseg.util.closing import ClosesOnExit
 
 TTY_REDRAW_S = 0.5
 LOG_REDRAW_S = 10.0

@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from streamseg.periodic import Every
 from streamseg.telemetry.leak import LeakWatch, sample_interval
 from streamseg.telemetry.meters import (
     FRAME_KINDS,
@@ -42,6 +41,7 @@ from streamseg.telemetry.meters import (
     SourceCounters,
 )
 from streamseg.telemetry.system import SystemProbe
+from streamseg.util.periodic import Every
 
 logger = logging.getLogger(__name__)
 

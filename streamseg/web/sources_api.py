@@ -22,6 +22,7 @@ from aiohttp import web
 
 from streamseg.capture.webcam import parse_webcam_uri
 from streamseg.config import SourceConfig, source_from
+from streamseg.config.uris import check_client_uri, uri_scheme
 from streamseg.errors import (
     ClusterError,
     ConfigError,
@@ -34,7 +35,6 @@ from streamseg.errors import (
     UnknownSourceError,
 )
 from streamseg.redact import redact_text
-from streamseg.uri_policy import check_client_uri, uri_scheme
 from streamseg.web.bodies import BadBody, json_object
 
 logger = logging.getLogger(__name__)

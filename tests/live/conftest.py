@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_cli import OFFLINE_ENV
+from tests.cli.test_main import OFFLINE_ENV
 
 from .server import RtspServer, gst_rtsp_available
 

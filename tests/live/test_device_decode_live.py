@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from streamseg.capture import LiveSource, open_source
-from streamseg.capture.decode import DecodeTarget
 from streamseg.config import LiveConfig, SourceConfig
+from streamseg.gpu.decode import DecodeTarget
 
 from .server import RtspServer
 

@@ -31,11 +31,11 @@ from streamseg.config import (
     PipelineConfig,
     SourceConfig,
 )
-from streamseg.inference.backends.onnxruntime import OnnxRuntimeBackend
-from streamseg.inference.engine import SegmentationEngine
-from streamseg.inference.postprocess import Thresholds
-from streamseg.pipeline.governor import MAX_SETTLE_S
-from streamseg.render import record_path_for
+from streamseg.inference.runtimes.onnxruntime import OnnxRuntimeBackend
+from streamseg.inference.yolo.engine import SegmentationEngine
+from streamseg.inference.yolo.postprocess import Thresholds
+from streamseg.pipeline.overload.governor import MAX_SETTLE_S
+from streamseg.record import record_path_for
 from streamseg.types import Frame
 from tests.media import read_video, synthetic_frame
 from tests.pipeline.test_dynamic_sources import Consumer

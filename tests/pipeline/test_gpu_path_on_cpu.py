@@ -15,7 +15,7 @@ import pytest
 
 from streamseg import Pipeline
 from streamseg.config import Config, ModelConfig, OutputConfig, PipelineConfig, RenderConfig, SourceConfig
-from streamseg.inference.backends import InferenceBackend, create_backend
+from streamseg.inference.runtimes import InferenceBackend, create_backend
 from tests.conftest import FIXTURE_PT, require_asset
 from tests.media import write_video
 

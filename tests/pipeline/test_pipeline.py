@@ -13,8 +13,8 @@ import pytest
 from streamseg import Pipeline
 from streamseg.config import Config, ModelConfig, OutputConfig, SourceConfig
 from streamseg.errors import DecodeError
-from streamseg.inference.backends import InferenceBackend, ModelInfo
-from streamseg.inference.engine import SegmentationEngine
+from streamseg.inference.runtimes import InferenceBackend, ModelInfo
+from streamseg.inference.yolo.engine import SegmentationEngine
 from tests.conftest import VIDEOS
 from tests.media import read_video, write_video
 

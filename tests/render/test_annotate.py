@@ -6,15 +6,8 @@ import numpy as np
 import pytest
 
 from streamseg.config import RenderConfig
-from streamseg.render import (
-    DEFAULT_PALETTE,
-    BoxAnnotator,
-    FrameAnnotator,
-    HudAnnotator,
-    LabelAnnotator,
-    MaskAnnotator,
-    Palette,
-)
+from streamseg.gpu.palette import DEFAULT_PALETTE, Palette
+from streamseg.render import BoxAnnotator, FrameAnnotator, HudAnnotator, LabelAnnotator, MaskAnnotator
 from streamseg.render.hud import hud_lines
 from tests.render.conftest import Instance, MakeResult, build_result, ellipse_crop
 

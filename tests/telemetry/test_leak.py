@@ -10,10 +10,10 @@ import time
 import numpy as np
 import pytest
 
-from streamseg.periodic import Every
 from streamseg.telemetry import Telemetry
 from streamseg.telemetry.leak import PERSIST, WARMUP_BUCKETS, LeakWatch, sample_interval
 from streamseg.telemetry.trend import BUCKETS, GrowthTrend, theil_sen_slope
+from streamseg.util.periodic import Every
 from tests.telemetry.fakes import FakeMemory
 
 MiB = 2**20

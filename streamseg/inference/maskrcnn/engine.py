@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from streamseg.inference.backends.maskrcnn_onnx import MaskRCNNOnnxBackend
+from streamseg.inference.maskrcnn.onnx_backend import MaskRCNNOnnxBackend
 from streamseg.inference.maskrcnn.paste import crop_full_masks, paste_masks
-from streamseg.inference.postprocess import Thresholds
+from streamseg.inference.yolo.postprocess import Thresholds
 from streamseg.types import Frame, SegResult
 
 StageRecorder = Callable[[str, float, str | None], None]

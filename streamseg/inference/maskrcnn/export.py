@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from streamseg.errors import BackendUnavailableError, ModelError, ModelNotFoundError
-from streamseg.inference.backends.maskrcnn_onnx import BOXED_MASKS_KEY
+from streamseg.inference.maskrcnn.onnx_backend import BOXED_MASKS_KEY
 from streamseg.inference.model_files import _check_writable, _one_line
 
 log = logging.getLogger(__name__)

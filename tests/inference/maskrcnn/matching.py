@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tests.inference.test_parity import box_iou
+from tests.inference.yolo.test_parity import box_iou
 
 BOX_IOU_MIN = 0.99
 CORNER_TOL = 0.25  # pixels

@@ -8,10 +8,10 @@ import pytest
 
 from streamseg.config import ModelConfig
 from streamseg.errors import ModelError, ModelNotFoundError
+from streamseg.inference.factory import open_detector
 from streamseg.inference.maskrcnn.coco import COCO_CATEGORIES
 from streamseg.inference.maskrcnn.export import resolve_torchvision_model
-from streamseg.inference.segmenters import open_detector
-from tests.test_cli import OFFLINE_ENV
+from tests.cli.test_main import OFFLINE_ENV
 
 
 def four_output_onnx(path: Path, ranks: tuple[int, ...]) -> Path:

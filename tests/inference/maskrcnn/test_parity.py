@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streamseg.inference.backends.maskrcnn_onnx import MaskRCNNOnnxBackend
 from streamseg.inference.maskrcnn import paste
 from streamseg.inference.maskrcnn.coco import COCO_CATEGORIES
 from streamseg.inference.maskrcnn.engine import MaskRCNNEngine
-from streamseg.inference.postprocess import Thresholds
+from streamseg.inference.maskrcnn.onnx_backend import MaskRCNNOnnxBackend
+from streamseg.inference.yolo.postprocess import Thresholds
 from streamseg.types import Frame, InstanceMasks, SegResult
 from tests.conftest import IMAGES, VIDEOS, read_frames, read_image
 from tests.inference.maskrcnn.matching import Detections, Matching, match_instances

@@ -9,8 +9,8 @@ import pytest
 
 from streamseg.errors import ModelError, ModelNotFoundError
 from streamseg.inference.sam.checkpoints import load_sam_network, resolve_sam_checkpoint
+from tests.cli.test_main import OFFLINE_ENV
 from tests.conftest import FIXTURE_PT
-from tests.test_cli import OFFLINE_ENV
 
 
 @pytest.mark.parametrize(("name", "label"), [("mobile_sam.pt", "MobileSAM"), ("sam2_t.pt", "SAM 2 (t)")])

@@ -13,7 +13,7 @@ import pytest
 from streamseg.inference.sam import Prompt, SamPredictor
 from streamseg.inference.sam.checkpoints import load_sam_network
 from tests.conftest import IMAGES, VIDEOS, read_frames, read_image
-from tests.inference.test_parity import mask_iou
+from tests.inference.yolo.test_parity import mask_iou
 
 MASK_IOU_MIN = 0.98
 BOXES = [[40.0, 230.0, 250.0, 900.0], [670.0, 380.0, 810.0, 880.0], [5.0, 5.0, 400.0, 300.0]]

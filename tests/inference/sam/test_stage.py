@@ -16,7 +16,7 @@ from streamseg.errors import ConfigError, ModelError
 from streamseg.inference.sam import Prompt, SamPredictor
 from streamseg.inference.sam.checkpoints import load_sam_network
 from tests.conftest import FIXTURE_PT
-from tests.inference.test_parity import mask_iou
+from tests.inference.yolo.test_parity import mask_iou
 from tests.media import write_video
 
 pytestmark = pytest.mark.usefixtures("no_stray_threads")

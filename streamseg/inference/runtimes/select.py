@@ -1,0 +1,75 @@
+"""``ModelConfig`` -> a ready backend: pick the runtime (``auto``), then the model file that runtime reads.
+
+Why here and not in ``resolve_model``: each runtime wants a different artifact from the same
+``--model``: ONNX Runtime an ``.onnx`` (exported and cached), PyTorch the ``.pt`` itself, TensorRT a
+plan built from the ONNX export for this GPU (found or built in ``engines/``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from streamseg.config import ModelConfig
+from streamseg.errors import ConfigError
+from streamseg.inference.model_files import resolve_model, resolve_weights
+from streamseg.inference.runtimes.base import InferenceBackend, create_backend
+from streamseg.inference.runtimes.probe import choose_backend
+
+log = logging.getLogger(__name__)
+
+
+def resolve_for_backend(backend: str, model: str, engines_dir: Path) -> Path:
+    """The file ``backend`` (not ``auto``) loads for ``model``."""
+    suffix = Path(model).suffix.lower()
+    if backend == "torch":
+        return resolve_weights(model, engines_dir)
+    if backend == "tensorrt" and suffix in (".plan", ".engine"):
+        return Path(model)
+    return resolve_model(model, engines_dir)  # .onnx as is; .pt exported once (TensorRT builds from it)
+
+
+def select_backend(cfg: ModelConfig, quiet: bool = False) -> tuple[str, str, str]:
+    """The runtime and device ``cfg`` resolves to: (backend, device, why); ``auto`` falls back from
+    TensorRT to PyTorch to ONNX Runtime."""
+    backend, device, why = choose_backend(cfg.backend, cfg.device, warn=not quiet)
+    suffix = Path(cfg.path).suffix.lower()
+    if cfg.backend == "auto":
+        if backend == "torch" and suffix != ".pt":
+            backend, device, why = "onnxruntime", cfg.device, f"{cfg.path} is not a .pt"
+        if backend == "onnxruntime" and device != "cpu" and not _ort_has_cuda():
+            backend, device, why = "onnxruntime", "cpu", f"{why}; ONNX Runtime has no CUDA provider"
+            if not quiet:
+                log.warning("--backend auto: %s, running ONNX Runtime on the CPU", why)
+        if not quiet:
+            log.info("--backend auto: %s on %s (%s)", backend, device, why)
+    if backend not in ("onnxruntime", "torch", "tensorrt"):
+        raise ConfigError(f"unknown backend '{backend}': use auto, onnxruntime, torch or tensorrt")
+    return backend, device, why
+
+
+def planned_device_path(cfg: ModelConfig) -> tuple[str | None, str]:
+    """Where the model's device path will run (torch/TensorRT on CUDA), known before it loads; else
+    (None, why frames go to the model from the host)."""
+    backend, device, _ = select_backend(cfg, quiet=True)
+    if backend not in ("torch", "tensorrt"):
+        return None, f"the {backend} backend takes frames from the host; GPU frames need torch or tensorrt"
+    if device == "cpu":
+        return None, "the model runs on the CPU (--device cpu)"
+    return device, ""
+
+
+def open_backend(cfg: ModelConfig) -> InferenceBackend:
+    """Create the configured backend (see ``select_backend``)."""
+    backend, device, _ = select_backend(cfg)
+    path = resolve_for_backend(backend, cfg.path, Path(cfg.engines_dir))
+    options: dict[str, object] = {}
+    if backend == "tensorrt":
+        options = {"engines_dir": Path(cfg.engines_dir), "imgsz": cfg.imgsz, "max_batch": max(cfg.batch, 1)}
+    return create_backend(backend, path, device, cfg.threads, **options)
+
+
+def _ort_has_cuda() -> bool:
+    import onnxruntime as ort  # noqa: PLC0415
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()

@@ -1,0 +1,249 @@
+"""PyTorch backend: the Ultralytics ``.pt`` itself, fused; FP16, one CUDA stream and CUDA graphs on a GPU.
+
+Why a separate runtime from ONNX Runtime: on a GPU, launch overhead dominates small batches of a
+small network. Per input shape we allocate one static input buffer (the largest batch bucket) and
+capture one CUDA graph per bucket (1, 2, 4, 8, 16 by default) into a shared memory pool, largest
+first; a batch of 3 replays the 4-graph. After the first batch of a shape nothing is allocated, so
+GPU memory stays flat. On the CPU it runs eager in float32 (that is what CPU CI checks for parity).
+
+The weights are loaded with ``ultralytics.nn.tasks.load_checkpoint``, which does not import
+torchvision (a test checks this): ``YOLO(...)``/``AutoBackend`` would pull in more than we need.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamseg.errors import BackendUnavailableError, ModelError
+from streamseg.inference.runtimes.base import InferenceBackend, ModelInfo, as_float32
+from streamseg.inference.runtimes.probe import parse_device
+from streamseg.types import FloatArray
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUCKETS = (1, 2, 4, 8, 16)
+WARMUP_RUNS = 3  # eager runs on the capture stream before capturing (PyTorch's advice)
+
+
+class TorchBackend(InferenceBackend):
+    name = "torch"
+
+    def __init__(
+        self,
+        weights: Path,
+        device: str = "cpu",
+        half: bool | None = None,
+        cuda_graphs: bool = True,
+        buckets: tuple[int, ...] = DEFAULT_BUCKETS,
+        threads: int = 0,
+        device_ops: bool | None = None,
+    ) -> None:
+        """``device_ops``: pre/postprocess with torch ops on the device (default: on CUDA only; on the
+        CPU the NumPy path is faster, and tests force it on to compare the two)."""
+        try:
+            import torch  # noqa: PLC0415
+        except ImportError:
+            raise BackendUnavailableError(
+                "the torch backend needs PyTorch: pip install torch (the CUDA build for a GPU)"
+            ) from None
+        kind, index = parse_device(device)
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                f"--device {device}: PyTorch {torch.__version__} sees no CUDA GPU "
+                "(install the CUDA build of torch, or use --device cpu)"
+            )
+        if threads and kind == "cpu":
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self._device = torch.device(kind, index) if kind == "cuda" else torch.device("cpu")
+        self.half = (kind == "cuda") if half is None else half
+        self.cuda_graphs = cuda_graphs and kind == "cuda"
+        self.device_ops = (kind == "cuda") if device_ops is None else device_ops
+        self.buckets = tuple(sorted(set(buckets)))
+        self._model = _load_model(weights, self._device, self.half)
+        head = self._model.model[-1]
+        self._head = head
+        self._dtype = torch.float16 if self.half else torch.float32
+        self._stream = torch.cuda.Stream(self._device) if kind == "cuda" else None  # type: ignore[no-untyped-call]
+        names = self._model.names
+        nc = len(names)
+        self._info = ModelInfo(
+            names=tuple(str(names[i]) for i in range(nc)) if isinstance(names, dict) else tuple(names),
+            stride=int(self._model.stride.max()),
+            num_masks=int(head.nm),
+            max_batch=None,
+            fixed_input_hw=None,
+        )
+        self._inputs: dict[tuple[int, int], Any] = {}  # one static input per shape: (max bucket, 3, h, w)
+        self._graphs: dict[tuple[int, tuple[int, int]], _Graph] = {}
+        self._pool: Any = None
+        self._pinned: Any = None
+        self._eager: Any = None
+        log.info("torch backend on %s (%s, CUDA graphs %s)", self._device, self._dtype, self.cuda_graphs)
+
+    # ------------------------------------------------------------------ InferenceBackend
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def infer(self, batch: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """NumPy in and out (the ONNX Runtime contract); on CUDA via the same graphs as the device path."""
+        torch = self._torch
+        n, _, h, w = batch.shape
+        with self._stream_context(), torch.inference_mode():
+            buf = self.input_buffer(n, (h, w))
+            if self._device.type == "cuda":
+                host = self._pinned_like(batch)
+                buf.copy_(host, non_blocking=True)
+            else:
+                buf.copy_(torch.from_numpy(batch))
+            head, protos = self.run_input(n, (h, w))
+            head_np, protos_np = head.float().cpu().numpy(), protos.float().cpu().numpy()
+        return as_float32(head_np), as_float32(protos_np)
+
+    def device_path(self) -> TorchBackend | None:
+        return self if self.device_ops else None
+
+    def close(self) -> None:
+        self._graphs.clear()
+        self._inputs.clear()
+        self._pool = None
+        self._pinned = None
+
+    # ------------------------------------------------------------------ device path (DeviceBackend)
+    @property
+    def device(self) -> Any:
+        return self._device
+
+    @property
+    def stream(self) -> Any:
+        return self._stream
+
+    def input_buffer(self, batch: int, input_hw: tuple[int, int]) -> Any:
+        """A view of the shape's static input (graphs), or a fresh tensor run eagerly."""
+        torch = self._torch
+        self._eager = None
+        if self.cuda_graphs and batch <= max(self.buckets):
+            static = self._inputs.get(input_hw)
+            if static is None:  # sized once per shape: the largest bucket
+                static = torch.zeros(
+                    (max(self.buckets), 3, *input_hw), dtype=self._dtype, device=self._device
+                )
+                self._inputs[input_hw] = static
+            return static[:batch]
+        self._eager = torch.empty((batch, 3, *input_hw), dtype=self._dtype, device=self._device)
+        return self._eager
+
+    def run_input(self, batch: int, input_hw: tuple[int, int]) -> tuple[Any, Any]:
+        """Replay the graph of the smallest bucket that holds ``batch`` (captured on first use)."""
+        if self._eager is not None:
+            return self._forward(self._eager)
+        bucket = next(b for b in self.buckets if b >= batch)
+        graph = self._graphs.get((bucket, input_hw))
+        if graph is None:
+            self._capture_all(input_hw)
+            graph = self._graphs[(bucket, input_hw)]
+        graph.graph.replay()
+        return graph.head[:batch], graph.protos[:batch]
+
+    # ------------------------------------------------------------------ internals
+    def _forward(self, x: Any) -> tuple[Any, Any]:
+        with self._torch.inference_mode():
+            out = self._model(x)
+        head, protos = out[0]  # non-export Segment head: ((head, protos), raw)
+        return head, protos
+
+    def _capture_all(self, input_hw: tuple[int, int]) -> None:
+        """Capture every bucket for this shape, largest first, into one shared memory pool."""
+        static = self._inputs[input_hw]
+        for _ in range(WARMUP_RUNS):  # cuDNN autotuning and lazy init happen outside any capture
+            self._forward(static)
+        for bucket in sorted(self.buckets, reverse=True):
+            # Ultralytics' head recomputes its anchor tensors whenever the input shape (batch included)
+            # changes. One eager run per bucket does that outside the capture; each graph then keeps a
+            # reference to the anchors it reads, so they are never freed and reused under it.
+            self._forward(static[:bucket])
+            self._synchronize()
+            anchors = (getattr(self._head, "anchors", None), getattr(self._head, "strides", None))
+            graph = self._capture(functools.partial(self._forward, static[:bucket]))
+            graph.keep_alive = anchors
+            self._graphs[(bucket, input_hw)] = graph
+        self._synchronize()
+        log.info("captured CUDA graphs for %s at batch sizes %s", input_hw, self.buckets)
+
+    def _capture(self, forward: Callable[[], tuple[Any, Any]]) -> _Graph:
+        """One CUDA graph of ``forward`` on our stream, in the pool all our graphs share."""
+        torch = self._torch
+        if self._pool is None:
+            self._pool = torch.cuda.graph_pool_handle()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self._pool, stream=self._stream):
+            head, protos = forward()
+        return _Graph(graph, head, protos, None)
+
+    def _synchronize(self) -> None:
+        if self._stream is not None:
+            self._stream.synchronize()
+
+    def _stream_context(self) -> Any:
+        if self._stream is None:
+            import contextlib  # noqa: PLC0415
+
+            return contextlib.nullcontext()
+        return self._torch.cuda.stream(self._stream)
+
+    def _pinned_like(self, batch: FloatArray) -> Any:
+        """A pinned host copy of ``batch`` from one buffer that grows only when a larger batch arrives."""
+        torch = self._torch
+        size = batch.size
+        if self._pinned is None or self._pinned.numel() < size:
+            if self._stream is not None:
+                self._stream.synchronize()  # the previous copy may still read the old buffer
+            self._pinned = torch.empty(size, dtype=torch.float32, pin_memory=True)
+        view = self._pinned[:size].view(batch.shape)
+        np.copyto(view.numpy(), batch)
+        return view  # copy_ into the (maybe FP16) device buffer converts on the way
+
+
+class _Graph:
+    """A captured graph and the static tensors it reads and writes."""
+
+    def __init__(self, graph: Any, head: Any, protos: Any, keep_alive: object) -> None:
+        self.graph = graph
+        self.head = head
+        self.protos = protos
+        self.keep_alive = keep_alive
+
+
+def _load_model(weights: Path, device: Any, half: bool) -> Any:
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    os.environ.setdefault("YOLO_VERBOSE", "false")
+    try:
+        from ultralytics.nn.tasks import load_checkpoint  # noqa: PLC0415 - slow import
+    except ImportError:
+        raise BackendUnavailableError(
+            "the torch backend needs ultralytics: pip install ultralytics"
+        ) from None
+    try:
+        model, _ = load_checkpoint(str(weights), device=device, fuse=False)  # type: ignore[no-untyped-call]
+        model = model.fuse(verbose=False)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{weights} is not a valid Ultralytics model file ({first})") from None
+    task = getattr(model, "task", None)
+    if task != "segment":
+        raise ModelError(f"{weights} is a '{task}' model, not a segmentation model: use a -seg model")
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.half() if half else model.float()
+
+
+__all__ = ["DEFAULT_BUCKETS", "TorchBackend"]

@@ -1,0 +1,294 @@
+"""What a batch still owes after its single synchronisation, and how the render thread collects it.
+
+``DeviceRunner.submit`` waits for the device once, for the small table of kept instances
+(``KeptTable``); the masks, the instance filter (an instance whose mask is empty is dropped, as
+Ultralytics does) and the annotated pictures are queued behind an event. ``DeviceBatch.resolve``,
+called from the render thread, waits for that event and turns the batch into per-frame
+``Detections``. Mask crops are copied to the host with the batch when a consumer asked for them,
+otherwise only on first access (``InstanceMasks.deferred``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from streamseg.gpu.rects import PixelRects
+from streamseg.inference.yolo.letterbox import Letterbox
+from streamseg.inference.yolo.postprocess import Detections
+from streamseg.types import BoolArray, FloatArray, InstanceMasks, IntArray
+
+if TYPE_CHECKING:
+    import torch
+
+    from streamseg.inference.yolo.device.nms import KeptInstances
+
+STAGES = ("preprocess", "infer", "postprocess")
+
+
+class StageClock:
+    """Stage boundaries of one batch: CUDA events (read once the batch is done, no extra waits) or,
+    on the CPU, wall-clock marks."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._marks: list[Any] = [self._now()]
+
+    def mark(self, _stage: str) -> None:
+        self._marks.append(self._now())
+
+    def _now(self) -> Any:
+        if self._stream is None:
+            return time.perf_counter()
+        import torch  # noqa: PLC0415
+
+        event = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+        event.record(self._stream)
+        return event
+
+    @property
+    def done(self) -> Any:
+        """The last mark: on CUDA the event that says the whole batch is finished."""
+        return self._marks[-1]
+
+    def seconds(self) -> dict[str, float]:
+        """Seconds per stage for the batch (call after the last mark has completed)."""
+        out = {}
+        for stage, (a, b) in zip(STAGES, zip(self._marks, self._marks[1:], strict=False), strict=False):
+            out[stage] = (b - a) if self._stream is None else a.elapsed_time(b) / 1000.0
+        return out
+
+
+@dataclass
+class BatchInstances:
+    """Every kept instance of a batch, frame by frame, best first within a frame (host arrays)."""
+
+    frame: IntArray  # (M,) position of the frame in the batch
+    rank: IntArray  # (M,) 0 for the best instance of its frame
+    anchor: IntArray  # (M,) head column it came from
+    xyxy: FloatArray  # (M, 4) frame pixels
+    score: FloatArray  # (M,)
+    class_id: IntArray  # (M,)
+
+
+@dataclass
+class KeptTable:
+    """The downloaded table: per frame up to ``max_det`` kept candidates, and how NMS went."""
+
+    xyxy: FloatArray  # (B, d, 4) network-input pixels
+    score: FloatArray  # (B, d)
+    class_id: IntArray  # (B, d)
+    anchor: IntArray  # (B, d)
+    n: IntArray  # (B,)
+    count: IntArray  # (B,) candidates above the threshold
+    converged: BoolArray  # (B,)
+    replaced: dict[int, tuple[IntArray, FloatArray, FloatArray, IntArray] | None] = field(
+        default_factory=dict
+    )
+
+    @classmethod
+    def download(cls, kept: KeptInstances, count: torch.Tensor, converged: torch.Tensor) -> KeptTable:
+        """One copy to the host and one wait: the synchronisation the batch is allowed."""
+        import torch  # noqa: PLC0415
+
+        b, d = kept.score.shape
+        rows = torch.cat(
+            [
+                kept.xyxy,
+                kept.score[..., None],
+                kept.class_id[..., None].float(),
+                kept.anchor[..., None].float(),
+            ],
+            dim=-1,
+        ).reshape(b, d * 7)
+        meta = torch.stack([kept.n.float(), count.float(), converged.float()], dim=1)
+        flat = torch.cat([rows, meta], dim=1)
+        if flat.device.type == "cuda":
+            host = torch.empty(flat.shape, dtype=flat.dtype, pin_memory=True)
+            host.copy_(flat, non_blocking=True)
+            torch.cuda.current_stream(flat.device).synchronize()
+        else:
+            host = flat
+        table = host.numpy()
+        body = table[:, : d * 7].reshape(b, d, 7)
+        return cls(
+            xyxy=np.ascontiguousarray(body[..., :4]),
+            score=np.ascontiguousarray(body[..., 4]),
+            class_id=body[..., 5].astype(np.int64),
+            anchor=body[..., 6].astype(np.int64),
+            n=table[:, d * 7].astype(np.int64),
+            count=table[:, d * 7 + 1].astype(np.int64),
+            converged=table[:, d * 7 + 2] > 0.5,
+        )
+
+    def replace_frame(self, f: int, kept: tuple[IntArray, FloatArray, FloatArray, IntArray] | None) -> None:
+        """Use the host NMS's answer (anchors, boxes, scores, classes) for frame ``f``."""
+        self.replaced[f] = kept
+
+    def instances(self, letterboxes: Sequence[Letterbox]) -> BatchInstances:
+        """All frames' instances in one set of arrays, boxes mapped to frame pixels (on the host, as the
+        NumPy path does, so they are bit-identical to it)."""
+        parts: list[tuple[IntArray, FloatArray, FloatArray, IntArray]] = []
+        for f in range(len(self.n)):
+            if f in self.replaced:
+                kept = self.replaced[f]
+                if kept is None:
+                    parts.append(_empty())
+                else:
+                    anchors, xyxy, score, class_id = kept
+                    parts.append((anchors, xyxy.astype(np.float32), score.astype(np.float32), class_id))
+                continue
+            n = int(self.n[f])
+            parts.append(
+                (self.anchor[f, :n], self.xyxy[f, :n].copy(), self.score[f, :n], self.class_id[f, :n])
+            )
+        counts = [len(p[0]) for p in parts]
+        frames = np.repeat(np.arange(len(parts), dtype=np.int64), counts)
+        ranks = (
+            np.concatenate([np.arange(c, dtype=np.int64) for c in counts])
+            if counts
+            else np.zeros(0, np.int64)
+        )
+        boxes = [lb.boxes_to_frame(p[1]) for p, lb in zip(parts, letterboxes, strict=True)]
+        return BatchInstances(
+            frame=frames,
+            rank=ranks.astype(np.int64),
+            anchor=np.concatenate([p[0] for p in parts]).astype(np.int64),
+            xyxy=np.concatenate(boxes).astype(np.float32).reshape(-1, 4),
+            score=np.concatenate([p[2] for p in parts]).astype(np.float32),
+            class_id=np.concatenate([p[3] for p in parts]).astype(np.int64),
+        )
+
+
+def _empty() -> tuple[IntArray, FloatArray, FloatArray, IntArray]:
+    return np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+
+
+class DeviceBatch:
+    """A submitted batch; ``frame(i)`` gives frame i's detections and annotated picture once done."""
+
+    def __init__(
+        self,
+        instances: BatchInstances,
+        rects: PixelRects,
+        letterboxes: list[Letterbox],
+        packed: torch.Tensor,
+        nonempty: torch.Tensor,
+        pictures: list[Any] | None,
+        host_masks: bool,
+    ) -> None:
+        self.instances = instances
+        self.rects = rects
+        self.letterboxes = letterboxes
+        self._packed: torch.Tensor | None = packed
+        self._nonempty = nonempty
+        self._pictures = pictures
+        self._host_masks = host_masks
+        self._order = list(range(len(letterboxes)))
+        self._clock: StageClock | None = None
+        self._lock = threading.Lock()
+        self._downloads: tuple[Any, Any] | None = None
+        self._resolved: list[tuple[Detections, Any]] | None = None
+        self._packed_host: BoolArray | None = None
+        self.stage_seconds: dict[str, float] = {}
+
+    def finish(self, clock: StageClock) -> None:
+        """Queue the small downloads behind everything else (called once all work is launched)."""
+        import torch  # noqa: PLC0415
+
+        cuda = self._nonempty.device.type == "cuda"
+
+        def to_host(t: torch.Tensor) -> torch.Tensor:
+            if not cuda:
+                return t
+            host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+            host.copy_(t, non_blocking=True)
+            return host
+
+        packed = self._packed if self._host_masks else None
+        self._downloads = (to_host(self._nonempty), to_host(packed) if packed is not None else None)
+        clock.mark("done")
+        self._clock = clock
+
+    def reordered(self, order: list[int]) -> DeviceBatch:
+        """Frames were processed sorted by size; ``order[j]`` is the caller's index of position j."""
+        self._order = [0] * len(order)
+        for position, original in enumerate(order):
+            self._order[original] = position
+        return self
+
+    def frame(self, i: int) -> tuple[Detections, Any]:
+        """Frame ``i`` (caller's order): its detections and its yuv420p picture (or None)."""
+        return self._resolve()[self._order[i]]
+
+    def _resolve(self) -> list[tuple[Detections, Any]]:
+        with self._lock:
+            if self._resolved is None:
+                self._resolved = self._build()
+            return self._resolved
+
+    def _build(self) -> list[tuple[Detections, Any]]:
+        if self._clock is None or self._downloads is None:
+            raise RuntimeError("DeviceBatch.finish() was not called")
+        done = self._clock.done
+        if not isinstance(done, float):
+            done.synchronize()
+        self.stage_seconds = self._clock.seconds()
+        nonempty_t, packed_t = self._downloads
+        nonempty = nonempty_t.numpy() > 0
+        if packed_t is not None:
+            self._packed_host = np.array(packed_t.numpy(), copy=True)  # out of pinned memory
+        inst, rects = self.instances, self.rects
+        out = []
+        bounds = rects.bounds
+        for position, lb in enumerate(self.letterboxes):
+            idx = np.flatnonzero((inst.frame == position) & nonempty)
+            origins = np.ascontiguousarray(bounds[idx][:, [1, 0]], dtype=np.int32).reshape(-1, 2)
+            if self._packed_host is not None:
+                masks = InstanceMasks(self._crops(idx), origins, lb.frame_hw)
+            else:
+                masks = InstanceMasks.deferred(origins, lb.frame_hw, _Fetch(self, idx))
+            det = Detections(inst.xyxy[idx], inst.class_id[idx], inst.score[idx], masks)
+            picture = self._pictures[position] if self._pictures is not None else None
+            out.append((det, picture))
+        self._pictures = None
+        return out
+
+    def _crops(self, idx: IntArray) -> tuple[BoolArray, ...]:
+        packed = self._packed_host
+        if packed is None:
+            raise RuntimeError("masks were not downloaded")
+        rects = self.rects
+        return tuple(
+            packed[s : s + h * w].reshape(h, w)
+            for s, h, w in zip(
+                rects.starts[idx].tolist(),
+                rects.bounds[idx, 2].tolist(),
+                rects.bounds[idx, 3].tolist(),
+                strict=True,
+            )
+        )
+
+    def fetch_masks(self, idx: IntArray) -> tuple[BoolArray, ...]:
+        """Copy the batch's masks down now (first caller), then slice out instances ``idx``."""
+        with self._lock:
+            if self._packed_host is None and self._packed is not None:
+                self._packed_host = self._packed.cpu().numpy()
+            self._packed = None  # the device copy is no longer needed
+        return self._crops(idx)
+
+
+class _Fetch:
+    """The deferred-mask callback of one frame (a class, so a result keeps no closure over locals)."""
+
+    def __init__(self, batch: DeviceBatch, idx: IntArray) -> None:
+        self._batch = batch
+        self._idx = idx
+
+    def __call__(self) -> tuple[BoolArray, ...]:
+        return self._batch.fetch_masks(self._idx)
