@@ -120,7 +120,7 @@ def ints(text: str) -> list[int]:
 
 
 def pick_backend(args: argparse.Namespace) -> str:
-    from streamseg.inference.runtimes.probe import choose_backend
+    from streamseg.inference.runtimes.select import choose_backend
 
     if args.backend != "auto":
         return str(args.backend)
@@ -386,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(path).is_file():
             print(f"bench_gpu: missing {path}", file=sys.stderr)
             return 2
-    from streamseg.inference.runtimes.probe import doctor, parse_device
+    from streamseg.gpu.devices import parse_device
+    from streamseg.pipeline.plan import doctor
 
     report: dict[str, Any] = {"args": vars(args), "doctor": []}
     print("== environment", flush=True)

@@ -19,6 +19,7 @@ import yaml
 
 from streamseg.config.uris import check_client_uri
 from streamseg.errors import ConfigError
+from streamseg.gpu.devices import is_device_name
 from streamseg.redact import safe_name, without_secret_pairs
 
 DEFAULT_MODEL = "yolov8n-seg.pt"
@@ -386,7 +387,7 @@ def validate(cfg: Config) -> None:
     _check(m.batch_timeout_ms >= 0, f"model.batch_timeout_ms must be >= 0, got {m.batch_timeout_ms}")
     _check(m.backend in BACKENDS, f"model.backend must be one of {', '.join(BACKENDS)}, got {m.backend!r}")
     _check(
-        m.device == "cpu" or re.fullmatch(r"cuda(:\d+)?", m.device) is not None,
+        m.device == "cpu" or is_device_name(m.device),
         f"model.device must be 'cpu' or 'cuda:N', got {m.device!r}",
     )
     _check(m.threads >= 0, f"model.threads must be >= 0, got {m.threads}")

@@ -7,12 +7,11 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from streamseg.errors import ConfigError, ModelError
+from streamseg.errors import ModelError
 from streamseg.types import FloatArray
 
 if TYPE_CHECKING:
@@ -82,41 +81,6 @@ def check_segmentation_outputs(model: str, output_shapes: list[list[int | str | 
             f"{model} is not a segmentation model (expected 2 outputs: detections and mask prototypes, "
             f"got {len(output_shapes)}): use a -seg model"
         )
-
-
-def create_backend(
-    backend: str, model_path: Path, device: str, threads: int = 0, **options: object
-) -> InferenceBackend:
-    """Instantiate a runtime by name for an already resolved model file (see ``loader.open_backend``).
-
-    ``auto``: TensorRT when importable and a GPU is there, else PyTorch CUDA, else ONNX Runtime; a
-    backend that cannot read ``model_path``'s format is skipped (an .onnx cannot go to torch).
-    """
-    from streamseg.inference.runtimes.probe import choose_backend  # noqa: PLC0415
-
-    if backend == "auto":
-        backend, device, why = choose_backend("auto", device)
-        suffix = model_path.suffix.lower()
-        if backend == "torch" and suffix != ".pt":
-            backend, why = "onnxruntime", f"{model_path.name} is not a .pt"
-        if backend == "tensorrt" and suffix == ".pt":
-            backend, why = "torch", f"{model_path.name} is a .pt (build a plan with streamseg build-engine)"
-        log.info("--backend auto: using %s on %s (%s)", backend, device, why)
-    if backend == "onnxruntime":
-        from streamseg.inference.runtimes.onnxruntime import OnnxRuntimeBackend  # noqa: PLC0415
-
-        return OnnxRuntimeBackend(model_path, device=device, threads=threads)
-    if backend == "torch":
-        from streamseg.inference.runtimes.torch import TorchBackend  # noqa: PLC0415
-
-        if model_path.suffix.lower() != ".pt":
-            raise ConfigError(f"the torch backend loads Ultralytics .pt weights, not {model_path.name}")
-        return TorchBackend(model_path, device=device, threads=threads, **options)  # type: ignore[arg-type]
-    if backend == "tensorrt":
-        from streamseg.inference.runtimes.tensorrt.runtime import TensorRTBackend  # noqa: PLC0415
-
-        return TensorRTBackend(model_path, device=device, **options)  # type: ignore[arg-type]
-    raise ConfigError(f"unknown backend '{backend}': use auto, onnxruntime, torch or tensorrt")
 
 
 def as_float32(array: object) -> FloatArray:

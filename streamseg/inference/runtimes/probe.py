@@ -2,15 +2,14 @@
 
 Every probe is cheap, never raises, and returns a reason when something is missing, so ``auto``
 backend selection and ``streamseg doctor`` tell the same story. Nothing heavy is imported at module
-level; TensorRT itself is only looked at through ``backends.tensorrt`` (the one module allowed to
-import it).
+level; TensorRT itself is only looked at through ``runtimes.tensorrt`` (the one package allowed to
+import it). Which runtime ``auto`` picks from these facts is ``select``'s one policy.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-import re
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -23,18 +22,6 @@ class Check:
     name: str
     ok: bool
     detail: str
-
-
-def parse_device(device: str) -> tuple[str, int]:
-    """``"cpu"`` -> ("cpu", 0); ``"cuda"`` / ``"cuda:1"`` -> ("cuda", index)."""
-    if device == "cpu":
-        return "cpu", 0
-    match = re.fullmatch(r"cuda(?::(\d+))?", device)
-    if match is None:
-        from streamseg.errors import ConfigError  # noqa: PLC0415
-
-        raise ConfigError(f"device must be 'cpu' or 'cuda:N', got {device!r}")
-    return "cuda", int(match.group(1) or 0)
 
 
 def torch_check() -> Check:
@@ -128,50 +115,6 @@ def torchvision_check() -> Check:
 
 def gpu_present(index: int = 0) -> bool:
     return cuda_check(index).ok
-
-
-def choose_backend(requested: str, device: str, warn: bool = True) -> tuple[str, str, str]:
-    """Resolve ``auto``: (backend, device, why). TensorRT if importable and a GPU is there, else PyTorch
-    CUDA, else ONNX Runtime. ``--device cpu`` with ``auto`` means ONNX Runtime on the CPU."""
-    if requested != "auto":
-        return requested, device, "requested"
-    kind, index = parse_device(device)
-    if kind == "cpu":
-        return "onnxruntime", "cpu", "auto with --device cpu"
-    cuda = cuda_check(index)
-    if not cuda.ok:
-        if warn:
-            log.warning("--backend auto: no usable GPU (%s); using ONNX Runtime on the CPU", cuda.detail)
-        return "onnxruntime", "cpu", f"no GPU: {cuda.detail}"
-    trt = tensorrt_check()
-    if trt.ok:
-        return "tensorrt", device, f"TensorRT {trt.detail} and {cuda.detail}"
-    return "torch", device, f"{cuda.detail}; TensorRT unavailable: {trt.detail}"
-
-
-def video_checks(index: int = 0) -> list[Check]:
-    """NVDEC (``--decode gpu``) and NVENC (``--encoder nvenc``) as PyAV's FFmpeg sees them."""
-    from streamseg.gpu.decode import nvdec_problem  # noqa: PLC0415
-    from streamseg.record.encoders import nvenc_problem  # noqa: PLC0415
-
-    cuda = cuda_check(index)
-    problem = nvdec_problem() or (None if cuda.ok else f"no CUDA device for the frames ({cuda.detail})")
-    nvdec = Check("NVDEC (PyAV)", problem is None, problem or "decodes on the GPU; --decode auto uses it")
-    problem = nvenc_problem()
-    nvenc = Check("NVENC (PyAV)", problem is None, problem or "opens; --encoder auto records with it")
-    return [nvdec, nvenc]
-
-
-def doctor(index: int = 0) -> list[Check]:
-    return [
-        nvml_check(index),
-        torch_check(),
-        cuda_check(index),
-        tensorrt_check(),
-        onnxruntime_check(),
-        torchvision_check(),
-        *video_checks(index),
-    ]
 
 
 def _text(value: object) -> str:

@@ -1,4 +1,5 @@
-"""``ModelConfig`` -> a ready backend: pick the runtime (``auto``), then the model file that runtime reads.
+"""``ModelConfig`` -> a ready backend: pick the runtime (``auto``: the one policy, here), then the model
+file that runtime reads.
 
 Why here and not in ``resolve_model``: each runtime wants a different artifact from the same
 ``--model``: ONNX Runtime an ``.onnx`` (exported and cached), PyTorch the ``.pt`` itself, TensorRT a
@@ -12,9 +13,11 @@ from pathlib import Path
 
 from streamseg.config import ModelConfig
 from streamseg.errors import ConfigError
+from streamseg.gpu.devices import parse_device
 from streamseg.inference.model_files import resolve_model, resolve_weights
-from streamseg.inference.runtimes.base import InferenceBackend, create_backend
-from streamseg.inference.runtimes.probe import choose_backend
+from streamseg.inference.runtimes import probe
+from streamseg.inference.runtimes.base import InferenceBackend
+from streamseg.inference.runtimes.registry import NAMES, create_backend
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +32,31 @@ def resolve_for_backend(backend: str, model: str, engines_dir: Path) -> Path:
     return resolve_model(model, engines_dir)  # .onnx as is; .pt exported once (TensorRT builds from it)
 
 
+def choose_backend(requested: str, device: str, warn: bool = True) -> tuple[str, str, str]:
+    """The runtime for ``requested`` on ``device``, before the model file is known: (backend, device,
+    why). ``auto``: TensorRT if importable and a GPU is there, else PyTorch CUDA, else ONNX Runtime;
+    ``--device cpu`` with ``auto`` means ONNX Runtime on the CPU."""
+    if requested != "auto":
+        return requested, device, "requested"
+    kind, index = parse_device(device)
+    if kind == "cpu":
+        return "onnxruntime", "cpu", "auto with --device cpu"
+    cuda = probe.cuda_check(index)
+    if not cuda.ok:
+        if warn:
+            log.warning("--backend auto: no usable GPU (%s); using ONNX Runtime on the CPU", cuda.detail)
+        return "onnxruntime", "cpu", f"no GPU: {cuda.detail}"
+    trt = probe.tensorrt_check()
+    if trt.ok:
+        return "tensorrt", device, f"TensorRT {trt.detail} and {cuda.detail}"
+    return "torch", device, f"{cuda.detail}; TensorRT unavailable: {trt.detail}"
+
+
 def select_backend(cfg: ModelConfig, quiet: bool = False) -> tuple[str, str, str]:
-    """The runtime and device ``cfg`` resolves to: (backend, device, why); ``auto`` falls back from
-    TensorRT to PyTorch to ONNX Runtime."""
+    """The runtime and device ``cfg`` resolves to: (backend, device, why). ``auto`` (``choose_backend``)
+    then gives way to what the model file allows: a file that is not a ``.pt`` cannot go to PyTorch,
+    a ``.pt`` goes to PyTorch rather than a TensorRT plan nobody built, and ONNX Runtime without its CUDA
+    provider runs on the CPU."""
     backend, device, why = choose_backend(cfg.backend, cfg.device, warn=not quiet)
     suffix = Path(cfg.path).suffix.lower()
     if cfg.backend == "auto":
@@ -43,8 +68,8 @@ def select_backend(cfg: ModelConfig, quiet: bool = False) -> tuple[str, str, str
                 log.warning("--backend auto: %s, running ONNX Runtime on the CPU", why)
         if not quiet:
             log.info("--backend auto: %s on %s (%s)", backend, device, why)
-    if backend not in ("onnxruntime", "torch", "tensorrt"):
-        raise ConfigError(f"unknown backend '{backend}': use auto, onnxruntime, torch or tensorrt")
+    if backend not in NAMES:
+        raise ConfigError(f"unknown backend '{backend}': use auto, {', '.join(NAMES)}")
     return backend, device, why
 
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from streamseg.errors import BackendUnavailableError, ModelError
+from streamseg.gpu.devices import parse_device
 from streamseg.inference.runtimes.base import InferenceBackend, ModelInfo, as_float32
-from streamseg.inference.runtimes.probe import parse_device
 from streamseg.types import FloatArray
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streamseg.errors import BackendUnavailableError, ModelError
+from streamseg.gpu.devices import parse_device
 from streamseg.inference.runtimes.base import InferenceBackend, ModelInfo, as_float32
-from streamseg.inference.runtimes.probe import parse_device
 from streamseg.inference.runtimes.tensorrt.plan import (
     BuildSpec,
     EngineMismatchError,

@@ -11,7 +11,6 @@ import pytest
 from streamseg.cli import build_parser, main
 from streamseg.errors import BackendUnavailableError, ConfigError
 from streamseg.inference.runtimes import create_backend
-from streamseg.inference.runtimes import probe as devices
 from streamseg.inference.runtimes.tensorrt.plan import (
     BuildSpec,
     EngineMismatchError,
@@ -174,25 +173,3 @@ def test_doctor_prints_every_check(capsys: pytest.CaptureFixture[str]) -> None:
     for name in names:
         assert name in out
     assert "CPUExecutionProvider" in out
-
-
-def test_auto_picks_by_availability(monkeypatch: pytest.MonkeyPatch) -> None:
-    ok = devices.Check("x", True, "fine")
-    no = devices.Check("x", False, "missing")
-    assert devices.choose_backend("auto", "cpu")[:2] == ("onnxruntime", "cpu")
-    assert devices.choose_backend("torch", "cpu")[:2] == ("torch", "cpu")
-    monkeypatch.setattr(devices, "cuda_check", lambda index=0: no)
-    assert devices.choose_backend("auto", "cuda:0", warn=False)[:2] == ("onnxruntime", "cpu")
-    monkeypatch.setattr(devices, "cuda_check", lambda index=0: ok)
-    monkeypatch.setattr(devices, "tensorrt_check", lambda: no)
-    assert devices.choose_backend("auto", "cuda:1")[:2] == ("torch", "cuda:1")
-    monkeypatch.setattr(devices, "tensorrt_check", lambda: ok)
-    assert devices.choose_backend("auto", "cuda:0")[:2] == ("tensorrt", "cuda:0")
-
-
-def test_parse_device() -> None:
-    assert devices.parse_device("cpu") == ("cpu", 0)
-    assert devices.parse_device("cuda") == ("cuda", 0)
-    assert devices.parse_device("cuda:3") == ("cuda", 3)
-    with pytest.raises(ConfigError):
-        devices.parse_device("gpu")
