@@ -12,9 +12,10 @@ from __future__ import annotations
 import time
 
 from streamseg.config import RenderConfig
+from streamseg.gpu.picture import I420Picture
 from streamseg.inference.yolo.engine import PendingResult
 from streamseg.render.annotate import FrameAnnotator
-from streamseg.render.i420 import I420Picture, I420TextAnnotator
+from streamseg.render.i420 import I420TextAnnotator
 from streamseg.telemetry import Telemetry
 from streamseg.types import SegResult, UInt8Array
 

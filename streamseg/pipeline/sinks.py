@@ -15,11 +15,11 @@ from streamseg.capture import FrameSource, ImageSource
 from streamseg.config import Config
 from streamseg.errors import ConfigError
 from streamseg.export import ResultsWriter
+from streamseg.gpu.picture import I420Picture
 from streamseg.record import VideoWriter, record_path_for
 from streamseg.record.encoders import X264
 from streamseg.record.recorder import SourceRecorder, StageRecorder
 from streamseg.render import FrameAnnotator
-from streamseg.render.i420 import I420Picture
 from streamseg.render.stills import StillImageSink
 from streamseg.telemetry import Telemetry
 from streamseg.types import SegResult, UInt8Array

@@ -12,11 +12,11 @@ from typing import Protocol, runtime_checkable
 
 from streamseg.capture.base import FrameGate, GatedSource
 from streamseg.errors import DecodeError, SourceGaveUp
+from streamseg.gpu.picture import I420Picture
 from streamseg.inference.segmenter import Segmenter
 from streamseg.inference.yolo.engine import PendingResult
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.lifecycle import END, EndOfStream, Lifecycle
-from streamseg.render.i420 import I420Picture
 from streamseg.types import Frame, SegResult, UInt8Array
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from streamseg.gpu.picture import I420Picture
 from streamseg.record.writer import VideoWriter
-from streamseg.render.i420 import I420Picture
 from streamseg.types import UInt8Array
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from streamseg.render.i420 import I420Picture, as_bgr
+from streamseg.gpu.picture import I420Picture
+from streamseg.render.i420 import as_bgr
 from streamseg.types import InstanceMasks, SegResult, UInt8Array
 
 logger = logging.getLogger(__name__)

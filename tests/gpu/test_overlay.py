@@ -14,13 +14,14 @@ import torch
 
 from streamseg.config import RenderConfig
 from streamseg.gpu.overlay import DeviceOverlay
+from streamseg.gpu.picture import I420Picture
 from streamseg.gpu.rects import PixelRects
 from streamseg.gpu.surface import import_video_frame
 from streamseg.inference.runtimes import InferenceBackend, create_backend
 from streamseg.inference.yolo.engine import PendingResult, SegmentationEngine
 from streamseg.inference.yolo.postprocess import Thresholds
 from streamseg.render import FrameAnnotator
-from streamseg.render.i420 import I420Picture, I420TextAnnotator
+from streamseg.render.i420 import I420TextAnnotator
 from streamseg.types import Frame, SegResult
 from tests.conftest import FIXTURE_PT, VIDEOS, read_frames, require_asset
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from streamseg.errors import ConfigError, OutputError
+from streamseg.gpu.picture import I420Picture
 from streamseg.record import VideoWriter
 from streamseg.record.encoders import NVENC, X264, choose_encoder, encoder_options, nvenc_problem
 from streamseg.record.recorder import SourceRecorder
-from streamseg.render.i420 import I420Picture
 from tests.record.test_writer import decode, picture
 
 PTS = [i / 10 for i in range(12)]
