@@ -16,14 +16,13 @@ raising it.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from streamseg.cluster import placement as plan
 from streamseg.cluster.group import GroupWorker
+from streamseg.cluster.groups import Group, status_document
 from streamseg.cluster.ray_support import NAMESPACE, node_id, require_ray
 from streamseg.cluster.roster import CALL_TIMEOUT_S as ROSTER_TIMEOUT_S
 from streamseg.cluster.roster import find_roster
@@ -38,37 +37,6 @@ ADD_WAIT_S = 60.0  # a new group must have loaded its model before its first cam
 CALL_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 20.0
 RETRY_MAX_S = 30.0
-
-
-@dataclass
-class Group:
-    """The controller's view of one group: the wanted cameras and the actor running them, if any."""
-
-    name: str
-    cameras: list[SourceConfig]
-    actor: Any = None  # ray.actor.ActorHandle of a GroupWorker
-    generation: int = 0
-    where: dict[str, Any] | None = None  # node and pid, once the actor is up on a node
-    started: bool = False  # its pipeline runs
-    pending: dict[str, Any] = field(default_factory=dict)  # "where" / "start" / "status" -> ObjectRef
-    status: dict[str, Any] | None = None  # the last answer to status()
-    probed_at: float = 0.0
-    error: str | None = None
-    failures: int = 0  # failed starts in a row, for the pause before the next try
-    retry_at: float = 0.0
-    restarts: int = 0  # times it was started again after its actor died
-    dropped: bool = False
-
-    def names(self) -> list[str]:
-        return [c.display_name() for c in self.cameras]
-
-    @property
-    def state(self) -> str:
-        if self.actor is None:
-            return "failed" if self.error else "unplaced"
-        if self.where is None:
-            return "unplaced"
-        return "running" if self.started else "starting"
 
 
 class ClusterController:
@@ -119,27 +87,7 @@ class ClusterController:
         """Every camera with its group, node and health; every group; the dashboard's address."""
         with self._lock:
             groups = [g for g in self._groups.values() if not g.dropped]
-            return {
-                "cameras": [row for g in groups for row in camera_rows(g)],
-                "groups": [
-                    {
-                        "name": g.name,
-                        "state": g.state,
-                        "node": g.where["node"] if g.where else None,
-                        "pid": g.where["pid"] if g.where else None,
-                        "cameras": g.names(),
-                        "restarts": g.restarts,
-                        "error": g.error,
-                        "recordings": (g.status or {}).get("recordings", []),
-                        "sampled_at": ((g.status or {}).get("status") or {}).get("timestamp"),
-                    }
-                    for g in groups
-                ],
-                "dashboard": self.dashboard_url,
-                "controller_node": node_id(),
-                "controller_pid": os.getpid(),
-                "uptime_s": round(time.time() - self._started_at, 1),
-            }
+            return status_document(groups, self.dashboard_url, self._started_at)
 
     def group_statuses(self) -> list[tuple[str, dict[str, Any]]]:
         """(group, its last single-machine status document) of every running group, for the dashboard."""
@@ -450,36 +398,3 @@ class ClusterController:
 
         self._server = cluster_dashboard(self, self._config, token)
         self.dashboard_url = self._server.url
-
-
-def camera_rows(g: Group) -> list[dict[str, Any]]:
-    """One row per camera of the group: where it runs and how it is, in the single-machine words
-    (plus ``unplaced`` while no node runs its group)."""
-    node = g.where["node"] if g.where else None
-    doc = (g.status or {}).get("status") or {}
-    seen = {s["name"]: s for s in doc.get("sources", [])}
-    failed = (g.status or {}).get("failed", {})
-    rows = []
-    for name in g.names():
-        row: dict[str, Any] = {
-            "name": name,
-            "group": g.name,
-            "node": node,
-            "health": "connecting",
-            "fps": 0.0,
-            "frame_age_ms": None,
-            "latency_ms": None,
-            "processed": 0,
-            "dropped": 0,
-            "reconnects": 0,
-            "last_error": None,
-        }
-        if g.state in ("unplaced", "failed"):
-            row["health"], row["last_error"] = g.state, g.error
-        elif name in failed:
-            row["health"], row["last_error"] = "failed", failed[name]
-        elif name in seen:
-            row.update(seen[name])
-            row["group"], row["node"] = g.name, node
-        rows.append(row)
-    return rows

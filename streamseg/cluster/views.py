@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from streamseg import __version__
 from streamseg.cluster import metrics as cluster_metrics
@@ -19,17 +19,25 @@ from streamseg.config import Config
 from streamseg.web.access import DEFAULT_HOST, DEFAULT_PORT, parse_listen, resolve_token
 from streamseg.web.preview import Jpeg
 from streamseg.web.server import DashboardServer
+from streamseg.web.sources_api import SourceControl
 from streamseg.web.status import StatusBuilder
 
-if TYPE_CHECKING:
-    from streamseg.cluster.controller import ClusterController
-
 logger = logging.getLogger(__name__)
+
+
+class ClusterView(SourceControl, Protocol):
+    """What the dashboard needs of the controller (its methods, called in its own process)."""
+
+    def status(self) -> dict[str, Any]: ...
+    def group_statuses(self) -> list[tuple[str, dict[str, Any]]]: ...
+    def running_groups(self) -> list[tuple[str, str, Any]]: ...
+    def actor_of(self, camera: str) -> tuple[int, Any] | None: ...
+
 
 FETCH_TIMEOUT_S = 3.0
 
 
-def cluster_dashboard(controller: ClusterController, config: Config, token: str | None) -> DashboardServer:
+def cluster_dashboard(controller: ClusterView, config: Config, token: str | None) -> DashboardServer:
     """Start the page, ``/metrics`` and the sources API for the whole cluster (raises ``DashboardError``)."""
     settings = config.dashboard
     address = parse_listen(settings.listen or f"{DEFAULT_HOST}:{DEFAULT_PORT}")
@@ -57,7 +65,7 @@ def _remote_ray() -> Any:
 class ClusterStatus:
     """``/api/status`` for the cluster: the page's document, each camera with its group and node."""
 
-    def __init__(self, controller: ClusterController, config: Config) -> None:
+    def __init__(self, controller: ClusterView, config: Config) -> None:
         self._controller = controller
         self._config = config
         self._started = time.monotonic()
@@ -109,7 +117,7 @@ class ClusterPreviews:
     group moved to another node (whose numbering starts again at 1).
     """
 
-    def __init__(self, controller: ClusterController, max_fps: float) -> None:
+    def __init__(self, controller: ClusterView, max_fps: float) -> None:
         self._controller = controller
         self.interval = 1.0 / max_fps
         self._cache: dict[str, Jpeg] = {}
@@ -152,7 +160,7 @@ class ClusterPreviews:
 class ClusterMetrics:
     """``/metrics``: every running group's metrics labelled with ``node`` and ``group``, plus placement."""
 
-    def __init__(self, controller: ClusterController) -> None:
+    def __init__(self, controller: ClusterView) -> None:
         self._controller = controller
 
     def exposition(self) -> bytes:
