@@ -100,11 +100,8 @@ def cmd_build_engine(args: argparse.Namespace) -> int:
         from streamseg.errors import ConfigError  # noqa: PLC0415
 
         raise ConfigError("build-engine needs a GPU: --device cuda:N")
-    from streamseg.inference.runtimes.tensorrt.runtime import (  # noqa: PLC0415
-        build_engine,
-        checked_sidecar,
-        import_tensorrt,
-    )
+    from streamseg.inference.runtimes.tensorrt.build import build_engine  # noqa: PLC0415
+    from streamseg.inference.runtimes.tensorrt.library import checked_sidecar, import_tensorrt  # noqa: PLC0415
 
     trt = import_tensorrt()  # fail before a slow export when TensorRT is missing
     engines = Path(args.engines_dir)

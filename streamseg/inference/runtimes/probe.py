@@ -83,7 +83,7 @@ def nvml_check(index: int = 0) -> Check:
 
 
 def tensorrt_check() -> Check:
-    from streamseg.inference.runtimes.tensorrt.runtime import tensorrt_version  # noqa: PLC0415
+    from streamseg.inference.runtimes.tensorrt.library import tensorrt_version  # noqa: PLC0415
 
     version, why = tensorrt_version()
     if version is None:

@@ -38,7 +38,7 @@ def cuda_device() -> str:
 
 @pytest.fixture(scope="session")
 def tensorrt_ready(cuda_device: str) -> str:
-    from streamseg.inference.runtimes.tensorrt.runtime import tensorrt_version
+    from streamseg.inference.runtimes.tensorrt.library import tensorrt_version
 
     version, why = tensorrt_version()
     if version is None:

@@ -131,8 +131,8 @@ def test_tensorrt_fp16_build_load_and_parity(
     tmp_path: Path,
     onnx_results: list[SegResult],
 ) -> None:
+    from streamseg.inference.runtimes.tensorrt.build import build_engine
     from streamseg.inference.runtimes.tensorrt.plan import BuildSpec, EngineMismatchError, sidecar_path
-    from streamseg.inference.runtimes.tensorrt.runtime import build_engine
 
     plan = tmp_path / "fixture-fp16.plan"
     side = build_engine(trained_seg_onnx, plan, BuildSpec("fp16", 1, 8, (640, 640)), 0)
@@ -153,8 +153,8 @@ def test_tensorrt_fp16_build_load_and_parity(
 def test_tensorrt_int8_calibrates_from_a_folder(
     tensorrt_ready: str, cuda_device: str, trained_seg_onnx: Path, tmp_path: Path
 ) -> None:
+    from streamseg.inference.runtimes.tensorrt.build import build_engine
     from streamseg.inference.runtimes.tensorrt.plan import BuildSpec
-    from streamseg.inference.runtimes.tensorrt.runtime import build_engine
 
     calib = tmp_path / "calib"
     calib.mkdir()

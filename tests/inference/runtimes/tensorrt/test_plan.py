@@ -11,6 +11,8 @@ import pytest
 from streamseg.cli import build_parser, main
 from streamseg.errors import BackendUnavailableError, ConfigError
 from streamseg.inference.runtimes import create_backend
+from streamseg.inference.runtimes.tensorrt.build import default_spec
+from streamseg.inference.runtimes.tensorrt.library import tensorrt_version
 from streamseg.inference.runtimes.tensorrt.plan import (
     BuildSpec,
     EngineMismatchError,
@@ -24,7 +26,6 @@ from streamseg.inference.runtimes.tensorrt.plan import (
     read_sidecar,
     write_sidecar,
 )
-from streamseg.inference.runtimes.tensorrt.runtime import default_spec, tensorrt_version
 
 SHA = "ab" * 32
 HERE = {"gpu_name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0", "tensorrt_version": "10.13.0.35"}
