@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-ASSETS = (REPO.parent / "shared" / "assets").resolve()
-VIDEOS = ASSETS / "videos"
-IMAGES = ASSETS / "images"
-FIXTURE_PT = ASSETS / "models" / "yolov8n-seg-fixture.pt"
+from streamseg.testing.assets import ASSETS, FIXTURE_PT, IMAGES, REPO, VIDEOS, AssetMissing, asset
+from streamseg.testing.assets import read_frames as _read_frames
+from streamseg.testing.assets import read_image as _read_image
+from streamseg.testing.models import build_random_sam, save_random_seg_pt
+
+__all__ = ["ASSETS", "FIXTURE_PT", "IMAGES", "REPO", "VIDEOS", "build_random_sam"]
 
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 os.environ.setdefault("YOLO_VERBOSE", "false")
@@ -22,9 +23,10 @@ os.environ.setdefault("YOLO_OFFLINE", "true")
 
 def require_asset(path: Path) -> Path:
     """Shared assets are part of the test setup: a missing one is an error, not a skip."""
-    if not path.exists():
-        pytest.fail(f"test asset missing: {path} (the shared assets folder must sit beside the checkout)")
-    return path
+    try:
+        return asset(path)
+    except AssetMissing as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")
@@ -34,28 +36,8 @@ def engines_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def random_seg_pt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real YOLOv8n-seg architecture with random weights, saved as Ultralytics .pt (no download).
-
-    PyTorch's default init makes this network's outputs nearly constant (2 distinct scores over 1,200
-    anchors), so NMS order would be decided by ties. A seeded Kaiming-normal re-init gives varied
-    scores, boxes and masks: a random network that still exercises everything.
-    """
-    import torch
-    from ultralytics import YOLO
-
-    torch.manual_seed(0)
-    model = YOLO("yolov8n-seg.yaml")
-    for module in model.model.modules():
-        if isinstance(module, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-            if module.bias is not None:
-                torch.nn.init.normal_(module.bias, 0.0, 0.5)
-        elif isinstance(module, torch.nn.BatchNorm2d):
-            torch.nn.init.normal_(module.weight, 1.0, 0.2)
-            torch.nn.init.normal_(module.bias, 0.0, 0.2)
-    path = tmp_path_factory.mktemp("models") / "yolov8n-seg-random.pt"
-    model.save(str(path))
-    return path
+    """A real YOLOv8n-seg architecture with random weights, saved as Ultralytics .pt (no download)."""
+    return save_random_seg_pt(tmp_path_factory.mktemp("models") / "yolov8n-seg-random.pt")
 
 
 @pytest.fixture(scope="session")
@@ -77,26 +59,14 @@ def trained_seg_onnx(engines_dir: Path) -> Path:
 
 def read_frames(path: Path, indices: list[int]) -> list[np.ndarray]:
     """Selected BGR frames of a real clip, decoded with PyAV."""
-    import av
-
-    wanted = set(indices)
-    frames: list[np.ndarray] = []
-    with av.open(str(require_asset(path))) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i in wanted:
-                frames.append(frame.to_ndarray(format="bgr24"))
-            if i >= max(indices):
-                break
-    return frames
+    return _read_frames(require_asset(path), indices)
 
 
 def read_image(path: Path) -> np.ndarray:
-    import cv2
-
-    image = cv2.imread(str(require_asset(path)))
-    if image is None:
-        pytest.fail(f"cannot read {path}")
-    return np.ascontiguousarray(image)
+    try:
+        return _read_image(require_asset(path))
+    except AssetMissing as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture
@@ -113,29 +83,6 @@ def no_stray_threads() -> Iterator[None]:
         if t.ident not in before and t.is_alive() and t.name.startswith(names)
     ]
     assert not left, f"threads still running: {left}"
-
-
-# Random-weight SAM checkpoints from Ultralytics' own builders (no download), made once per session.
-# A random SAM rates its masks at or below 0, so Ultralytics' predictor (conf 0.25) keeps none: the
-# bias of the IoU head's last layer is raised by 5, as a trained network would score a good mask.
-BUILDERS = {
-    "mobile_sam.pt": "build_mobile_sam",
-    "sam2_t.pt": "build_sam2_t",
-    "sam_b.pt": "build_sam_vit_b",
-    "sam_vit_b_01ec64.pth": "build_sam_vit_b",  # Meta's file: the same keys as Ultralytics' sam_b.pt
-}
-
-
-def build_random_sam(name: str) -> object:
-    import torch
-    from ultralytics.models.sam import build
-
-    torch.manual_seed(0)
-    net = getattr(build, BUILDERS[name])()
-    decoder = getattr(net, "mask_decoder", None) or net.sam_mask_decoder
-    with torch.no_grad():
-        decoder.iou_prediction_head.layers[-1].bias += 5.0
-    return net
 
 
 @pytest.fixture(scope="session")

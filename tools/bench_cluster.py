@@ -209,7 +209,7 @@ def snapshot_after(path: Path, t: float | None, min_processed: int) -> dict[str,
 def cluster_fps(config: Path, warmup: float, window: float) -> tuple[float, float]:
     from streamseg.cluster import client
     from streamseg.cluster.ray_support import connect
-    from tests.cluster.local import RayCluster
+    from streamseg.testing.ray_cluster import RayCluster
 
     cluster = RayCluster.start(workers=1, worker_cpus=os.cpu_count() or 1)
     try:

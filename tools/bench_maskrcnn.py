@@ -39,8 +39,8 @@ def main() -> None:
     from streamseg.inference.maskrcnn.export import export_maskrcnn
     from streamseg.inference.maskrcnn.onnx_backend import MaskRCNNOnnxBackend
     from streamseg.inference.yolo.postprocess import Thresholds
+    from streamseg.testing.assets import read_frames
     from streamseg.types import Frame
-    from tests.conftest import read_frames
 
     torch.manual_seed(0)
     net = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None).eval()

@@ -46,7 +46,8 @@ def main() -> None:
 
     from streamseg.inference.sam import Prompt, SamPredictor
     from streamseg.inference.sam.checkpoints import load_sam_network
-    from tests.conftest import build_random_sam, read_frames
+    from streamseg.testing.assets import read_frames
+    from streamseg.testing.models import build_random_sam
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.checkpoint) if args.checkpoint else Path(tmp) / args.model

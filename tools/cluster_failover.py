@@ -46,7 +46,7 @@ def main() -> int:
 
     from streamseg.cluster.ray_support import FAST_HEALTH_CHECK
     from streamseg.inference.model_files import resolve_model
-    from tests.live.server import RtspServer
+    from streamseg.testing.rtsp import RtspServer
 
     model = resolve_model(args.model, Path(args.engines_dir))
     settings: dict[str, dict[str, Any]] = {"streamseg": FAST_HEALTH_CHECK, "ray defaults": {}}
@@ -82,7 +82,7 @@ def one_loss(
         OutputConfig,
         SourceConfig,
     )
-    from tests.cluster.local import RayCluster
+    from streamseg.testing.ray_cluster import RayCluster
 
     out.mkdir(parents=True)
     cluster = RayCluster.start(workers=2, worker_cpus=2, system_config=system_config)

@@ -40,8 +40,8 @@ sys.path.insert(0, str(REPO))
 from streamseg import Pipeline  # noqa: E402
 from streamseg.config import Config, LiveConfig, ModelConfig, OutputConfig, PipelineConfig, SourceConfig  # noqa: E402
 from streamseg.inference.model_files import resolve_model  # noqa: E402
+from streamseg.testing.rtsp import RtspServer  # noqa: E402
 from streamseg.util.allocator import limit_malloc_arenas  # noqa: E402
-from tests.live.server import RtspServer  # noqa: E402
 from tools.memory_breakdown import COUNTS, memory_breakdown  # noqa: E402
 
 DEFAULT_MODEL = str(REPO.parent / "shared" / "assets" / "models" / "yolov8n-seg-fixture.pt")

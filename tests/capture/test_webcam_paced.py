@@ -25,8 +25,8 @@ from streamseg.capture import LiveSource
 from streamseg.capture.live import ReconnectPolicy
 from streamseg.capture.webcam import WebcamSource
 from streamseg.config import Config, ModelConfig, OutputConfig, SourceConfig
+from streamseg.testing.media import paced_test_pattern, read_video
 from streamseg.types import Frame
-from tests.media import paced_test_pattern, read_video
 
 pytestmark = pytest.mark.slow
 FPS = 15

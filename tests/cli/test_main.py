@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from streamseg.testing.media import read_video, write_video
 from tests.conftest import FIXTURE_PT, VIDEOS, require_asset
-from tests.media import read_video, write_video
 
 CLI = [sys.executable, "-m", "streamseg"]
 # Make any accidental download fail fast and deterministically: tests must never download.

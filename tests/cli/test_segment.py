@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from streamseg.cli import main
+from streamseg.testing.media import write_video
 from tests.cli.test_main import assert_one_line_error, run_cli
 from tests.conftest import FIXTURE_PT, IMAGES
-from tests.media import write_video
 
 BUS = str(IMAGES / "bus.jpg")
 

@@ -17,8 +17,8 @@ import psutil
 import pytest
 
 from streamseg.config import ClusterConfig, Config, DashboardConfig, ModelConfig, OutputConfig, SourceConfig
+from streamseg.testing.rtsp import RtspServer, gst_rtsp_available
 from tests.live.conftest import APT
-from tests.live.server import RtspServer, gst_rtsp_available
 
 from .local import RayCluster
 

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from streamseg.config import Config
+from streamseg.testing.rtsp import RtspServer, free_port
 from tests.cli.test_main import OFFLINE_ENV, assert_one_line_error, run_cli
-from tests.live.server import RtspServer, free_port
 
 from .conftest import cameras_by_name, flowing, our_processes, wait_until
 from .local import RayCluster

@@ -22,9 +22,9 @@ from streamseg.errors import (
     SourceNotFoundError,
     UnknownSourceError,
 )
+from streamseg.testing.media import read_video
+from streamseg.testing.rtsp import RtspServer, free_port
 from tests.conftest import VIDEOS
-from tests.live.server import RtspServer, free_port
-from tests.media import read_video
 from tests.web.helpers import get, send
 
 from .conftest import cameras_by_name, flowing, our_processes, wait_until

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
+from streamseg.testing.rtsp import RtspServer, gst_rtsp_available
 from tests.cli.test_main import OFFLINE_ENV
-
-from .server import RtspServer, gst_rtsp_available
 
 APT = (
     "apt-get install -y gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-rtsp "

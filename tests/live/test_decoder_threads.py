@@ -9,9 +9,8 @@ import pytest
 
 from streamseg.capture import create_source
 from streamseg.config import LiveConfig, SourceConfig
-from tests.media import native_thread_ids
-
-from .server import RtspServer
+from streamseg.testing.media import native_thread_ids
+from streamseg.testing.rtsp import RtspServer
 
 pytestmark = pytest.mark.slow
 

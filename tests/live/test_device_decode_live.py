@@ -12,8 +12,7 @@ import torch
 from streamseg.capture import LiveSource, open_source
 from streamseg.config import LiveConfig, SourceConfig
 from streamseg.gpu.decode import DecodeTarget
-
-from .server import RtspServer
+from streamseg.testing.rtsp import RtspServer
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ import pytest
 
 from streamseg.capture import LiveSource, open_source
 from streamseg.config import SourceConfig
-from tests.media import paced_test_pattern
+from streamseg.testing.media import paced_test_pattern
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.media import paced_test_pattern, read_video
+from streamseg.testing.media import paced_test_pattern, read_video
 
 from .conftest import LiveRun
 

@@ -36,11 +36,10 @@ from streamseg.inference.yolo.engine import SegmentationEngine
 from streamseg.inference.yolo.postprocess import Thresholds
 from streamseg.pipeline.overload.governor import MAX_SETTLE_S
 from streamseg.record import record_path_for
+from streamseg.testing.media import read_video, synthetic_frame
+from streamseg.testing.rtsp import RtspServer
 from streamseg.types import Frame
-from tests.media import read_video, synthetic_frame
 from tests.pipeline.test_dynamic_sources import Consumer
-
-from .server import RtspServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("gst_ok", "no_stray_threads")]
 

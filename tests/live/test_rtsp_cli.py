@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.media import read_video
+from streamseg.testing.media import read_video
+from streamseg.testing.rtsp import RtspServer
 
 from .conftest import LiveRun
-from .server import RtspServer
 
 pytestmark = pytest.mark.slow
 SECRET = "s3cr3tPW"

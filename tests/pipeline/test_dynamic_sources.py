@@ -20,8 +20,8 @@ from streamseg.errors import (
     SourceNotFoundError,
     UnknownSourceError,
 )
-from tests.live.server import free_port
-from tests.media import read_video, write_video
+from streamseg.testing.media import read_video, write_video
+from streamseg.testing.rtsp import free_port
 
 pytestmark = pytest.mark.usefixtures("no_stray_threads")
 

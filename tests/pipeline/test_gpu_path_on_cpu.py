@@ -16,8 +16,8 @@ import pytest
 from streamseg import Pipeline
 from streamseg.config import Config, ModelConfig, OutputConfig, PipelineConfig, RenderConfig, SourceConfig
 from streamseg.inference.runtimes import InferenceBackend, create_backend
+from streamseg.testing.media import write_video
 from tests.conftest import FIXTURE_PT, require_asset
-from tests.media import write_video
 
 pytestmark = pytest.mark.slow
 

@@ -18,8 +18,8 @@ from streamseg import Pipeline
 from streamseg.capture import FrameSource
 from streamseg.config import Config, ModelConfig, PipelineConfig, SourceConfig, TelemetryConfig
 from streamseg.pipeline import runner
+from streamseg.testing.media import write_video
 from streamseg.types import Frame, UInt8Array
-from tests.media import write_video
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_stray_threads")]
 

@@ -9,7 +9,7 @@ import pytest
 from streamseg.capture import open_source
 from streamseg.config import SourceConfig
 from streamseg.pipeline.looping import LoopingSource, loop_source
-from tests.media import write_video
+from streamseg.testing.media import write_video
 
 
 def test_loop_continues_indices_and_timestamps(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ from streamseg.config import Config, ModelConfig, OutputConfig, SourceConfig
 from streamseg.errors import DecodeError
 from streamseg.inference.runtimes import InferenceBackend, ModelInfo
 from streamseg.inference.yolo.engine import SegmentationEngine
+from streamseg.testing.media import read_video, write_video
 from tests.conftest import VIDEOS
-from tests.media import read_video, write_video
 
 pytestmark = pytest.mark.usefixtures("no_stray_threads")
 

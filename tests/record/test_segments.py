@@ -9,7 +9,7 @@ import pytest
 
 from streamseg.errors import OutputError
 from streamseg.record import VideoWriter
-from tests.media import native_thread_ids, read_video
+from streamseg.testing.media import native_thread_ids, read_video
 from tests.record.test_writer import picture
 
 

@@ -13,8 +13,8 @@ from streamseg import Pipeline
 from streamseg.config import Config, ModelConfig, OutputConfig, RenderConfig, SourceConfig
 from streamseg.errors import ConfigError
 from streamseg.render.stills import StillImageSink
+from streamseg.testing.media import write_video
 from tests.conftest import IMAGES, read_image
-from tests.media import write_video
 
 pytestmark = pytest.mark.usefixtures("no_stray_threads")
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from streamseg.testing.media import write_video
 from tests.conftest import REPO, VIDEOS, require_asset
-from tests.media import write_video
 from tests.web.helpers import CHROMIUM, CHROMIUM_ARGS, Run, cli_dashboard, get, need, prometheus, query
 
 pytestmark = pytest.mark.slow

@@ -22,9 +22,9 @@ from streamseg.config import (
     SourceRules,
 )
 from streamseg.telemetry import Telemetry
+from streamseg.testing.media import read_video, write_video
+from streamseg.testing.rtsp import free_port
 from streamseg.web import Dashboard
-from tests.live.server import free_port
-from tests.media import read_video, write_video
 from tests.web.helpers import Reply, get, send
 
 TOKEN = "sources-token-42"

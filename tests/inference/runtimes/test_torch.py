@@ -162,7 +162,7 @@ def test_pipeline_runs_the_torch_backend(tmp_path: Path, random_seg_pt: Path, en
     """``Pipeline`` with ``backend: torch`` loads the .pt (not the ONNX export) and agrees with ORT."""
     from streamseg import Pipeline
     from streamseg.config import Config, ModelConfig, SourceConfig
-    from tests.media import write_video
+    from streamseg.testing.media import write_video
 
     clip = tmp_path / "clip.mp4"
     write_video(clip, n_frames=6)

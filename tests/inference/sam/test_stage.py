@@ -15,9 +15,9 @@ from streamseg.config import Config, ModelConfig, OutputConfig, SamConfig, Sourc
 from streamseg.errors import ConfigError, ModelError
 from streamseg.inference.sam import Prompt, SamPredictor
 from streamseg.inference.sam.checkpoints import load_sam_network
+from streamseg.testing.media import write_video
 from tests.conftest import FIXTURE_PT
 from tests.inference.yolo.test_parity import mask_iou
-from tests.media import write_video
 
 pytestmark = pytest.mark.usefixtures("no_stray_threads")
 

@@ -23,7 +23,7 @@ class RayCluster:
         head_cpus: float = 0,
     ) -> RayCluster:
         """Head plus ``workers`` nodes; ``system_config`` is what ``RAY_...`` variables set on a real head."""
-        from ray.cluster_utils import Cluster
+        from ray.cluster_utils import Cluster  # noqa: PLC0415 - Ray only where a cluster is made
 
         head = {"num_cpus": head_cpus, "_system_config": dict(system_config or {})}
         handle = cls(Cluster(initialize_head=True, head_node_args=head), worker_cpus)
@@ -52,7 +52,7 @@ class RayCluster:
         self.cluster.remove_node(node, allow_graceful=False)
 
     def shutdown(self) -> None:
-        import ray
+        import ray  # noqa: PLC0415
 
         ray.shutdown()
         self.cluster.shutdown()

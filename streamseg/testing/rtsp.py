@@ -36,7 +36,8 @@ def gst_rtsp_available() -> str | None:
         timeout=30,
         check=False,
     )
-    return None if probe.returncode == 0 else probe.stderr.strip().splitlines()[-1:]
+    lines = probe.stderr.strip().splitlines()
+    return None if probe.returncode == 0 else (lines[-1] if lines else f"exit {probe.returncode}")
 
 
 class RtspServer:

@@ -12,7 +12,6 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-import pytest
 
 
 def synthetic_frame(i: int, width: int, height: int) -> np.ndarray:
@@ -58,9 +57,9 @@ def read_video(path: Path) -> tuple[list[float], str, str, int, int]:
     """(pts seconds of each decoded frame, codec, pix_fmt, width, height)."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        codec, pix_fmt = stream.codec_context.name, stream.codec_context.pix_fmt
+        codec, pix_fmt = stream.codec_context.name, stream.codec_context.pix_fmt or ""
         width, height = stream.codec_context.width, stream.codec_context.height
-        times = [float(f.pts * f.time_base) for f in container.decode(video=0)]
+        times = [float((f.pts or 0) * (f.time_base or 0)) for f in container.decode(video=0)]
     return times, codec, pix_fmt, width, height
 
 
@@ -68,9 +67,9 @@ def paced_test_pattern(
     size: str, fps: int, output: Sequence[str], pattern: str = "testsrc2"
 ) -> subprocess.Popen[bytes]:
     """ffmpeg writing a moving test pattern in real time (``-re``), a stand-in for a camera; ``output``
-    is ffmpeg's output options and target. Fails the test where the ffmpeg tool is missing."""
+    is ffmpeg's output options and target. Raises ``FileNotFoundError`` where the ffmpeg tool is missing."""
     if shutil.which("ffmpeg") is None:
-        pytest.fail("this test needs the ffmpeg command line tool (apt-get install ffmpeg)")
+        raise FileNotFoundError("this needs the ffmpeg command line tool (apt-get install ffmpeg)")
     source = f"{pattern}=size={size}:rate={fps}"
     cmd = ["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i", source, *output]
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
