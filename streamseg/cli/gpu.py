@@ -68,7 +68,7 @@ def add_gpu_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from streamseg.gpu.devices import parse_device  # noqa: PLC0415
+    from streamseg.config.devices import parse_device  # noqa: PLC0415
     from streamseg.inference.runtimes.select import choose_backend  # noqa: PLC0415
     from streamseg.pipeline.plan import doctor  # noqa: PLC0415
 
@@ -84,7 +84,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_build_engine(args: argparse.Namespace) -> int:
-    from streamseg.gpu.devices import parse_device  # noqa: PLC0415
+    from streamseg.config.devices import parse_device  # noqa: PLC0415
     from streamseg.inference.model_files import resolve_model, sha256_of  # noqa: PLC0415
     from streamseg.inference.runtimes.tensorrt.plan import (  # noqa: PLC0415
         EngineMismatchError,

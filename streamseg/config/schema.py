@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from streamseg.config.devices import is_device_name
 from streamseg.config.uris import check_client_uri
 from streamseg.errors import ConfigError
-from streamseg.gpu.devices import is_device_name
 from streamseg.redact import safe_name, without_secret_pairs
 
 DEFAULT_MODEL = "yolov8n-seg.pt"

@@ -7,7 +7,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from streamseg.errors import ModelError
 from streamseg.types import FloatArray
 
 if TYPE_CHECKING:
-    from streamseg.inference.yolo.device.runner import DeviceBackend
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,23 @@ class ModelInfo:
     @property
     def num_classes(self) -> int:
         return len(self.names)
+
+
+class DeviceBackend(Protocol):
+    """What a backend offers the device path: a device, a stream, and a static input buffer to fill."""
+
+    @property
+    def device(self) -> torch.device: ...
+
+    @property
+    def stream(self) -> Any:  # torch.cuda.Stream on CUDA, None on CPU
+        ...
+
+    def input_buffer(self, batch: int, input_hw: tuple[int, int]) -> torch.Tensor:
+        """A (batch, 3, h, w) view the caller fills; valid until the next ``input_buffer`` call."""
+
+    def run_input(self, batch: int, input_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the network on the filled buffer: (N, 4 + nc + nm, A) and (N, nm, mh, mw) on the device."""
 
 
 class InferenceBackend(ABC):

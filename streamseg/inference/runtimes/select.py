@@ -12,8 +12,8 @@ import logging
 from pathlib import Path
 
 from streamseg.config import ModelConfig
+from streamseg.config.devices import parse_device
 from streamseg.errors import ConfigError
-from streamseg.gpu.devices import parse_device
 from streamseg.inference.model_files import resolve_model, resolve_weights
 from streamseg.inference.runtimes import probe
 from streamseg.inference.runtimes.base import InferenceBackend

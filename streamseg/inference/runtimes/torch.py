@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from streamseg.config.devices import parse_device
 from streamseg.errors import BackendUnavailableError, ModelError
-from streamseg.gpu.devices import parse_device
 from streamseg.inference.runtimes.base import InferenceBackend, ModelInfo, as_float32
 from streamseg.types import FloatArray
 

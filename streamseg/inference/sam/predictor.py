@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from streamseg.gpu.devices import parse_device
+from streamseg.config.devices import parse_device
 from streamseg.inference.sam.checkpoints import SamSpec, load_sam_network, resolve_sam_checkpoint
 from streamseg.inference.sam.prompts import Prompt
 from streamseg.inference.sam.upsample import MaskUpsampler

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from streamseg.inference.letterbox import Letterbox, make_letterbox, to_tensor
 from streamseg.inference.runtimes.base import InferenceBackend
-from streamseg.inference.yolo.letterbox import Letterbox, make_letterbox, to_tensor
 from streamseg.inference.yolo.masks import MaskDecoder
 from streamseg.inference.yolo.postprocess import Detections, Thresholds, postprocess
 from streamseg.types import Frame, SegResult

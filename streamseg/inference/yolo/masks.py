@@ -16,7 +16,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from streamseg.inference.yolo.letterbox import Letterbox, proto_scale
+from streamseg.inference.letterbox import Letterbox, proto_scale
 from streamseg.types import BoolArray, FloatArray, InstanceMasks
 
 IndexArray = npt.NDArray[np.int64]

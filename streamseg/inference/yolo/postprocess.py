@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamseg.inference.yolo.letterbox import Letterbox
+from streamseg.inference.letterbox import Letterbox
 from streamseg.inference.yolo.masks import MaskDecoder
 from streamseg.inference.yolo.nms import batched_nms
 from streamseg.types import FloatArray, InstanceMasks, IntArray

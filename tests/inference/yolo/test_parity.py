@@ -111,7 +111,7 @@ def test_parity_trained_fixture_small_imgsz_and_max_det(trained_seg_onnx: Path) 
 
 
 def test_preprocessing_matches_letterbox(trained_seg_onnx: Path) -> None:
-    from streamseg.inference.yolo.letterbox import make_letterbox, to_tensor
+    from streamseg.inference.letterbox import make_letterbox, to_tensor
 
     for _, image in frames_for_parity():
         lb = make_letterbox(image.shape[:2], 640, 32)
@@ -123,7 +123,7 @@ def test_preprocessing_matches_letterbox(trained_seg_onnx: Path) -> None:
 
 
 def test_720p_letterboxes_to_640x384() -> None:
-    from streamseg.inference.yolo.letterbox import make_letterbox
+    from streamseg.inference.letterbox import make_letterbox
 
     assert make_letterbox((720, 1280), 640).input_hw == (384, 640)
     assert make_letterbox((1080, 810), 640).input_hw == (640, 480)

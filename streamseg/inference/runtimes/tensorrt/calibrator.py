@@ -19,7 +19,7 @@ def make_calibrator(trt_mod: Any, folder: Path, spec: BuildSpec, plan: Path, dev
     import numpy as np  # noqa: PLC0415
     import torch  # noqa: PLC0415
 
-    from streamseg.inference.yolo.letterbox import make_letterbox, to_tensor  # noqa: PLC0415
+    from streamseg.inference.letterbox import make_letterbox, to_tensor  # noqa: PLC0415
 
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
     if not files:

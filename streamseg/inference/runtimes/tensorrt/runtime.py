@@ -13,8 +13,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from streamseg.config.devices import parse_device
 from streamseg.errors import BackendUnavailableError, ModelError
-from streamseg.gpu.devices import parse_device
 from streamseg.inference.runtimes.base import InferenceBackend, ModelInfo, as_float32
 from streamseg.inference.runtimes.tensorrt.build import build_engine, default_spec, dims_list
 from streamseg.inference.runtimes.tensorrt.library import checked_sidecar, import_tensorrt, trt_logger

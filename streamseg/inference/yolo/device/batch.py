@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from streamseg.gpu.rects import PixelRects
-from streamseg.inference.yolo.letterbox import Letterbox
+from streamseg.inference.letterbox import Letterbox
 from streamseg.inference.yolo.postprocess import Detections
 from streamseg.types import BoolArray, FloatArray, InstanceMasks, IntArray
 

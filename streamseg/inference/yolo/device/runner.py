@@ -21,16 +21,17 @@ The ops are device-agnostic, so CPU CI checks them against the NumPy path for eq
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from streamseg.gpu.colour import coefficient_table, yuv_to_bgr
 from streamseg.gpu.rects import PixelRects, RectPixels, passes, upload
+from streamseg.inference.letterbox import PAD_VALUE, Letterbox
+from streamseg.inference.runtimes.base import DeviceBackend
 from streamseg.inference.yolo.device.batch import BatchInstances, DeviceBatch, KeptTable, StageClock
 from streamseg.inference.yolo.device.masks import PackedMaskDecoder, box_bounds, mixtures
 from streamseg.inference.yolo.device.nms import NMS_STEPS, SuppressionState, compact, select_candidates
-from streamseg.inference.yolo.letterbox import PAD_VALUE, Letterbox
 from streamseg.inference.yolo.masks import MaskDecoder
 from streamseg.inference.yolo.postprocess import Thresholds, kept_candidates
 from streamseg.types import Frame, UInt8Array
@@ -44,23 +45,6 @@ _INV_255 = np.float32(1.0 / 255.0)
 MIN_CANDIDATES = 64  # per-frame candidate slots to start with; grows to the most seen (power of two)
 MAX_CANDIDATES = 2048  # beyond this a frame's NMS runs on the host (a k x k matrix per frame is enough)
 _PAYLOAD_COLUMNS = 7  # x1, y1, x2, y2, score, class, anchor
-
-
-class DeviceBackend(Protocol):
-    """What a backend offers the device path: a device, a stream, and a static input buffer to fill."""
-
-    @property
-    def device(self) -> torch.device: ...
-
-    @property
-    def stream(self) -> Any:  # torch.cuda.Stream on CUDA, None on CPU
-        ...
-
-    def input_buffer(self, batch: int, input_hw: tuple[int, int]) -> torch.Tensor:
-        """A (batch, 3, h, w) view the caller fills; valid until the next ``input_buffer`` call."""
-
-    def run_input(self, batch: int, input_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run the network on the filled buffer: (N, 4 + nc + nm, A) and (N, nm, mh, mw) on the device."""
 
 
 def _cv2_linear_taps(n_out: int, n_in: int, horizontal: bool) -> tuple[np.ndarray[Any, Any], ...]:

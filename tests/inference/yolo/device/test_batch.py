@@ -13,11 +13,11 @@ import torch
 
 from streamseg.gpu import rects as rects_module
 from streamseg.gpu.rects import PixelRects
+from streamseg.inference.letterbox import make_letterbox, to_tensor
 from streamseg.inference.yolo.device import nms as device_nms
 from streamseg.inference.yolo.device.masks import PackedMaskDecoder, box_bounds, mixtures
 from streamseg.inference.yolo.device.nms import SuppressionState, compact, select_candidates
 from streamseg.inference.yolo.device.runner import DeviceLetterbox
-from streamseg.inference.yolo.letterbox import make_letterbox, to_tensor
 from streamseg.inference.yolo.masks import MaskDecoder
 from streamseg.inference.yolo.postprocess import Thresholds, kept_candidates
 from tests.inference.yolo.test_parity import frames_for_parity

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from streamseg.config import Config, ModelConfig, validate
+from streamseg.config.devices import parse_device
 from streamseg.errors import ConfigError
-from streamseg.gpu.devices import parse_device
 
 
 def test_parse_device() -> None:

@@ -1,4 +1,4 @@
-"""Device names as users write them: ``cpu``, ``cuda``, ``cuda:N``. One pattern for the config check,
+"""Device names as users write them: ``cpu``, ``cuda``, ``cuda:N``; one pattern for the config's check,
 the runtimes and SAM."""
 
 from __future__ import annotations
