@@ -1,8 +1,8 @@
 """What running through the cluster costs: N cameras in one plain ``streamseg run`` vs the same N
 cameras placed by ``streamseg cluster up`` on a Ray cluster on this same machine, in the same run.
 
-    .venv/bin/python tools/bench_cluster.py                       # 4 looped street clips, 5 rounds each way
-    .venv/bin/python tools/bench_cluster.py --cameras 8 --per-group 4 --rounds 5 --record
+    python -m tools.bench_cluster                       # 4 looped street clips, 5 rounds each way
+    python -m tools.bench_cluster --cameras 8 --per-group 4 --rounds 5 --record
 
 Both arms read one YAML config (the cameras are file sources played in a loop, so throughput is bound
 by the machine, not by the cameras; same model, imgsz, batch and threads). Plain: ``streamseg run
@@ -40,11 +40,17 @@ from typing import Any
 import psutil
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-ASSETS = REPO.parent / "shared" / "assets"
-DEFAULT_CLIP = ASSETS / "videos" / "street_pedestrians_720p30.mp4"
-DEFAULT_MODEL = ASSETS / "models" / "yolov8n-seg-fixture.pt"
+from tools.common import (
+    ENGINES_DIR,
+    FIXTURE_PT,
+    STREET_CLIP,
+    Arms,
+    child_env,
+    cli_command,
+    fmt,
+    load_average,
+    run_cli,
+)
 
 
 def main() -> int:
@@ -52,15 +58,15 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--cameras", type=int, default=4)
-    parser.add_argument("--clip", default=str(DEFAULT_CLIP), help="played by every camera, in a loop")
+    parser.add_argument("--clip", default=str(STREET_CLIP), help="played by every camera, in a loop")
     parser.add_argument("--per-group", type=int, default=0, help="cameras per group (default: all in one)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of each arm")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds of frames before the window")
     parser.add_argument("--window", type=float, default=20.0, help="seconds measured")
-    parser.add_argument("--model", default=str(DEFAULT_MODEL), help=".onnx, or -seg .pt (exported once)")
+    parser.add_argument("--model", default=str(FIXTURE_PT), help=".onnx, or -seg .pt (exported once)")
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--record", action="store_true", help="record every camera in both arms")
-    parser.add_argument("--engines-dir", default=str(REPO / "engines"))
+    parser.add_argument("--engines-dir", default=str(ENGINES_DIR))
     parser.add_argument(
         "--plain-nice",
         type=int,
@@ -73,42 +79,50 @@ def main() -> int:
 
     model = resolve_model(args.model, Path(args.engines_dir))
     per_group = args.per_group or args.cameras
-    plain: list[tuple[float, float]] = []  # (frames/s, frames per CPU-second)
-    cluster: list[tuple[float, float]] = []
+    fps, per_cpu = Arms("plain", "cluster"), Arms("plain", "cluster")  # frames/s, frames per CPU-second
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.rounds):
             work = Path(tmp) / str(i)
             work.mkdir()
             config = write_config(work, args, model, per_group)
-            plain.append(plain_fps(config, work, args.warmup, args.window, args.plain_nice))
-            report(i, "plain", plain[-1])
-            cluster.append(cluster_fps(config, args.warmup, args.window))
-            report(i, "cluster", cluster[-1])
-    p, c = statistics.median(r[0] for r in plain), statistics.median(r[0] for r in cluster)
-    p_cpu, c_cpu = statistics.median(r[1] for r in plain), statistics.median(r[1] for r in cluster)
+            plain = plain_fps(config, work, args.warmup, args.window, args.plain_nice)
+            fps.add("plain", plain[0])
+            per_cpu.add("plain", plain[1])
+            report(i, "plain", plain)
+            cluster = cluster_fps(config, args.warmup, args.window)
+            fps.add("cluster", cluster[0])
+            per_cpu.add("cluster", cluster[1])
+            report(i, "cluster", cluster)
+    p, c = fps.median("plain"), fps.median("cluster")
+    p_cpu, c_cpu = per_cpu.median("plain"), per_cpu.median("cluster")
     groups = -(-args.cameras // per_group)
     print()
     print(
         f"{args.cameras} cameras ({Path(args.clip).name}, imgsz {args.imgsz}, record {args.record}), "
         f"{groups} group(s) in the cluster, {os.cpu_count()} CPUs, {args.rounds} rounds each"
     )
-    print(f"median frames/s:            plain {p:6.2f}, cluster {c:6.2f}; cluster / plain = {c / p:.3f}")
-    ratio = c_cpu / p_cpu
+    print(
+        f"median frames/s:            plain {p:6.2f}, cluster {c:6.2f}; "
+        f"cluster / plain = {fps.ratio('cluster', 'plain'):.3f}"
+    )
+    ratio = per_cpu.ratio("cluster", "plain")
     print(
         f"median frames per CPU-s:    plain {p_cpu:6.2f}, cluster {c_cpu:6.2f}; cluster / plain = {ratio:.3f}"
     )
     # Each cluster round against the plain round just before it: neighbours' load drifts less in between.
-    paired = statistics.median(cr[0] / pr[0] for pr, cr in zip(plain, cluster, strict=True))
-    paired_cpu = statistics.median(cr[1] / pr[1] for pr, cr in zip(plain, cluster, strict=True))
+    paired = statistics.median(cr / pr for pr, cr in zip(fps["plain"], fps["cluster"], strict=True))
+    paired_cpu = statistics.median(
+        cr / pr for pr, cr in zip(per_cpu["plain"], per_cpu["cluster"], strict=True)
+    )
     print(f"median of per-round ratios: frames/s {paired:.3f}, frames per CPU-s {paired_cpu:.3f}")
     return 0
 
 
 def report(i: int, arm: str, result: tuple[float, float]) -> None:
-    load = os.getloadavg()[0]
     fps, per_cpu = result
     print(
-        f"round {i + 1}: {arm:<7} {fps:6.2f} frames/s  {per_cpu:6.2f} frames per CPU-s  (load {load:.1f})",
+        f"round {i + 1}: {arm:<7} {fps:6.2f} frames/s  {per_cpu:6.2f} frames per CPU-s  "
+        f"(load {fmt(load_average(), '.1f')})",
         flush=True,
     )
 
@@ -165,19 +179,11 @@ def write_config(work: Path, args: argparse.Namespace, model: Path, per_group: i
 
 def plain_fps(config: Path, work: Path, warmup: float, window: float, nice: int) -> tuple[float, float]:
     telemetry = work / "telemetry.jsonl"
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamseg",
-        "run",
-        "--config",
-        str(config),
-        "--telemetry",
-        str(telemetry),
-        "-q",
-    ]
+    cmd = cli_command("run", "--config", str(config), "--telemetry", str(telemetry), "-q")
     cmd = ["nice", "-n", str(nice), *cmd] if nice else cmd
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=child_env()
+    )
     cpu = CpuMeter(lambda: [psutil.Process(proc.pid)])
     try:
         first = wait_for(lambda: snapshot_after(telemetry, None, 1), "first frames")
@@ -214,9 +220,7 @@ def cluster_fps(config: Path, warmup: float, window: float) -> tuple[float, floa
     cluster = RayCluster.start(workers=1, worker_cpus=os.cpu_count() or 1)
     try:
         address = cluster.address
-        cli = [sys.executable, "-m", "streamseg", "cluster"]
-        up_cmd = [*cli, "up", str(config), "--address", address]
-        up = subprocess.run(up_cmd, capture_output=True, text=True, check=False)
+        up = run_cli("cluster", "up", str(config), "--address", address, check=False)
         if up.returncode != 0:
             raise SystemExit(f"cluster up failed: {up.stderr[-1000:]}")
         connect(address)
@@ -228,7 +232,7 @@ def cluster_fps(config: Path, warmup: float, window: float) -> tuple[float, floa
         after = max(t for t, _ in start.values()) + window
         end = wait_for(lambda: per_group(client.status(address), after), "the window")
         cpu_s = cpu.stop()
-        subprocess.run([*cli, "down", "--address", address], capture_output=True, check=True)
+        run_cli("cluster", "down", "--address", address)
     finally:
         cluster.shutdown()
     # Each group is sampled at its own time: add up the groups' own rates.

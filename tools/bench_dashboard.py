@@ -1,7 +1,7 @@
 """What ``--dashboard`` costs the pipeline, with a viewer watching: throughput with and without it.
 
-    .venv/bin/python tools/bench_dashboard.py                        # street clip, 5 rounds each way
-    .venv/bin/python tools/bench_dashboard.py clip.mp4 --rounds 7 --model my.onnx --imgsz 640
+    python -m tools.bench_dashboard                        # street clip, 5 rounds each way
+    python -m tools.bench_dashboard clip.mp4 --rounds 7 --model my.onnx --imgsz 640
 
 Same clip, same model, same process; runs alternate (off, on, off, on ...) so drift in machine load
 hits both arms alike. An "on" run starts the dashboard and a separate viewer process that does what
@@ -33,22 +33,19 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-ASSETS = REPO.parent / "shared" / "assets"
-DEFAULT_CLIP = ASSETS / "videos" / "street_pedestrians_720p30.mp4"
-DEFAULT_MODEL = ASSETS / "models" / "yolov8n-seg-fixture.pt"
+from tools.common import ENGINES_DIR, FIXTURE_PT, STREET_CLIP, Arms, child_env, tool_command
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("clip", nargs="?", default=str(DEFAULT_CLIP))
-    parser.add_argument("--model", default=str(DEFAULT_MODEL), help=".onnx, or -seg .pt (exported once)")
+    parser.add_argument("clip", nargs="?", default=str(STREET_CLIP))
+    parser.add_argument("--model", default=str(FIXTURE_PT), help=".onnx, or -seg .pt (exported once)")
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--rounds", type=int, default=5, help="runs with and runs without (each)")
     parser.add_argument("--record", metavar="DIR", help="also record (annotated) in both arms, into DIR")
-    parser.add_argument("--engines-dir", default=str(REPO / "engines"))
+    parser.add_argument("--engines-dir", default=str(ENGINES_DIR))
     parser.add_argument("--viewer", metavar="URL", help=argparse.SUPPRESS)  # internal: be the viewer
     parser.add_argument("--sources", nargs="*", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -65,8 +62,8 @@ def main() -> int:
     )
     print(f"clip {args.clip}, model {model.name}, imgsz {args.imgsz}", flush=True)
     print(f"{args.rounds} rounds each way, alternating, after one warm-up run", flush=True)
-    results: dict[bool, list[float]] = {False: [], True: []}
-    cpu: dict[bool, list[float]] = {False: [], True: []}
+    fps_arms: Arms[bool] = Arms(False, True)  # plain, dashboard+viewer
+    cpu: Arms[bool] = Arms(False, True)
     shares: list[float] = []
     for i in range(2 * args.rounds + 1):  # one warm-up run first, not counted
         dashboard = i % 2 == 0
@@ -89,17 +86,19 @@ def main() -> int:
             flush=True,
         )
         if i > 0:
-            results[dashboard].append(fps)
-            cpu[dashboard].append(cpu_ms)
+            fps_arms.add(dashboard, fps)
+            cpu.add(dashboard, cpu_ms)
             if dashboard:
                 shares.append(board_cpu_s / cpu_s)
-    off, on = statistics.median(results[False]), statistics.median(results[True])
+    off, on = fps_arms.median(False), fps_arms.median(True)
+    ratio = fps_arms.ratio(True, False)
     print(f"median plain            {off:6.2f} fps")
     print(f"median dashboard+viewer {on:6.2f} fps")
-    print(f"ratio {on / off:.4f}  (cost {100 * (1 - on / off):+.2f} % of throughput)")
-    cpu_off, cpu_on = statistics.median(cpu[False]), statistics.median(cpu[True])
+    print(f"ratio {ratio:.4f}  (cost {100 * (1 - ratio):+.2f} % of throughput)")
+    cpu_off, cpu_on = cpu.median(False), cpu.median(True)
+    cpu_ratio = cpu.ratio(True, False)
     print(f"median CPU per frame: plain {cpu_off:.2f} ms, dashboard+viewer {cpu_on:.2f} ms")
-    print(f"CPU ratio {cpu_on / cpu_off:.4f}  (cost {100 * (cpu_on / cpu_off - 1):+.2f} % CPU per frame)")
+    print(f"CPU ratio {cpu_ratio:.4f}  (cost {100 * (cpu_ratio - 1):+.2f} % CPU per frame)")
     hot_us = _hot_path_us_per_frame()
     share = statistics.median(shares)
     print(
@@ -128,7 +127,9 @@ def _run(cfg: object, dashboard: bool) -> tuple[int, float, float, int, float]:
         board.start(pipeline)
         names = [s.name for s in pipeline.sources]
         viewer = subprocess.Popen(
-            [sys.executable, __file__, "--viewer", board.url, "--sources", *names], stdout=subprocess.DEVNULL
+            tool_command("bench_dashboard", "--viewer", board.url, "--sources", *names),
+            stdout=subprocess.DEVNULL,
+            env=child_env(),
         )
         time.sleep(1.0)  # the viewer is connected before the first frame
     frames = 0

@@ -1,7 +1,7 @@
 """Decoding a camera's codec on one thread (streamseg's live default) vs FFmpeg's choice, and vs the peer.
 
-    .venv/bin/python tools/bench_decoder_threads.py                      # 1080p H.264 and 4K H.265
-    .venv/bin/python tools/bench_decoder_threads.py --case 3840x2160:libx265 --seconds 4 --rounds 5
+    python -m tools.bench_decoder_threads                      # 1080p H.264 and 4K H.265
+    python -m tools.bench_decoder_threads --case 3840x2160:libx265 --seconds 4 --rounds 5
 
 For each case ffmpeg encodes a test pattern the way a camera would (``--fps``, a keyframe a second, no
 B-frames), then the clip is decoded alternately by
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,10 +30,8 @@ from pathlib import Path
 import av
 import cv2
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from streamseg.capture.pyav_file import PyAVFileSource  # noqa: E402
+from streamseg.capture.pyav_file import PyAVFileSource
+from tools.common import Arms, fmt, load_average
 
 DEFAULT_CASES = ("1920x1080:libx264", "3840x2160:libx265")
 
@@ -97,14 +94,13 @@ def run_case(case: str, args: argparse.Namespace, tmp: Path) -> None:
         "ours, FFmpeg's choice": ours(0),
         "peer (cv2.VideoCapture)": peer,
     }
-    rates: dict[str, list[float]] = {name: [] for name in sides}
+    rates = Arms(*sides)
     for r in range(args.rounds):
-        order = list(sides) if r % 2 == 0 else list(reversed(sides))
-        for name in order:
+        for name in rates.order(r):
             t0 = time.perf_counter()
             frames = sides[name](clip)
-            rates[name].append(frames / (time.perf_counter() - t0))
-    med = {name: statistics.median(v) for name, v in rates.items()}
+            rates.add(name, frames / (time.perf_counter() - t0))
+    med = rates.medians()
     for name, fps in med.items():
         print(f"  {name:24s} {fps:7.1f} frames/s (median of {args.rounds})")
     one, auto, cv = med["ours, 1 thread"], med["ours, FFmpeg's choice"], med["peer (cv2.VideoCapture)"]
@@ -128,7 +124,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for case in args.case or DEFAULT_CASES:
             run_case(case, args, Path(tmp))
-    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    print(f"\nload average after: {fmt(load_average())}")
     return 0
 
 

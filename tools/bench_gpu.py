@@ -1,8 +1,8 @@
 """GPU benchmark in one command: ours and the peer as its users scale it, in the same run, with ratios.
 
-    python3 tools/bench_gpu.py                                   # on a GPU box: everything, ~4-5 minutes
-    python3 tools/bench_gpu.py --device cpu --quick              # CPU smoke test of this script (~2 min)
-    python3 tools/bench_gpu.py --json bench_gpu.json             # keep the raw numbers
+    python -m tools.bench_gpu                                   # on a GPU box: everything, ~4-5 minutes
+    python -m tools.bench_gpu --device cpu --quick              # CPU smoke test of this script (~2 min)
+    python -m tools.bench_gpu --json bench_gpu.json             # keep the raw numbers
 
 What it measures, in this order:
 
@@ -40,14 +40,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-ASSETS = REPO.parent / "shared" / "assets"
-DEFAULT_MODEL = ASSETS / "models" / "yolov8n-seg-fixture.pt"
-DEFAULT_CLIPS = [
-    ASSETS / "videos" / "street_pedestrians_720p30.mp4",
-    ASSETS / "videos" / "street_dance_crowd_720p25.mp4",
-    ASSETS / "videos" / "highway_cars_720p30.mp4",
-]
+from tools.common import DANCE_CLIP, ENGINES_DIR, FIXTURE_PT, HIGHWAY_CLIP, STREET_CLIP, ratio
+
+DEFAULT_CLIPS = [STREET_CLIP, DANCE_CLIP, HIGHWAY_CLIP]
 STAGES = ("queue_wait", "preprocess", "infer", "postprocess", "render", "encode", "end_to_end")
 CAMERA_FPS = 30.0  # "real time" below means this many frames a second per 720p camera
 
@@ -88,9 +83,7 @@ print("PEER_JSON " + json.dumps(report))
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument(
-        "--model", default=str(DEFAULT_MODEL), help="Ultralytics -seg .pt (default: shared fixture)"
-    )
+    p.add_argument("--model", default=str(FIXTURE_PT), help="Ultralytics -seg .pt (default: shared fixture)")
     p.add_argument("--clips", nargs="+", default=[str(c) for c in DEFAULT_CLIPS], help="720p clips to loop")
     p.add_argument("--device", default="cuda:0", help="cuda:N, or cpu for a smoke test")
     p.add_argument("--backend", default="auto", choices=("auto", "torch", "tensorrt", "onnxruntime"))
@@ -101,7 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=4.0, help="seconds run before each window")
     p.add_argument("--iters", type=int, default=30, help="timed calls per model-only point")
     p.add_argument("--imgsz", type=int, default=640)
-    p.add_argument("--engines-dir", default=str(REPO / "engines"))
+    p.add_argument("--engines-dir", default=str(ENGINES_DIR))
     p.add_argument("--peer-python", default=sys.executable, help="python with ultralytics for the peer")
     p.add_argument("--no-peer", action="store_true", help="skip the Ultralytics peer")
     p.add_argument("--no-ablation", action="store_true", help="skip the --decode cpu pipeline run")
@@ -132,8 +125,8 @@ def pick_backend(args: argparse.Namespace) -> str:
 def model_only(args: argparse.Namespace) -> list[dict[str, Any]]:
     import torch
 
+    from streamseg.inference.letterbox import make_letterbox
     from streamseg.inference.runtimes import create_backend
-    from streamseg.inference.yolo.letterbox import make_letterbox
 
     input_hw = make_letterbox((720, 1280), args.imgsz).input_hw
     cuda = args.device.startswith("cuda")
@@ -386,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(path).is_file():
             print(f"bench_gpu: missing {path}", file=sys.stderr)
             return 2
-    from streamseg.gpu.devices import parse_device
+    from streamseg.config.devices import parse_device
     from streamseg.pipeline.plan import doctor
 
     report: dict[str, Any] = {"args": vars(args), "doctor": []}
@@ -460,15 +453,17 @@ def summary(report: dict[str, Any], n: int) -> dict[str, Any]:
         if run is None:
             continue
         fps = run["fps"]
-        ratio = fps / peer_run["fps"] if peer_run and peer_run["fps"] else None
-        met = fps >= target_fps and (target_ratio is None or (ratio is not None and ratio >= target_ratio))
-        peer_text = f"peer {peer_run['fps']:.1f}, ratio {ratio:.2f}x" if ratio is not None else "peer n/a"
+        to_peer = ratio(fps, peer_run["fps"] if peer_run else None)
+        met = fps >= target_fps and (
+            target_ratio is None or (to_peer is not None and to_peer >= target_ratio)
+        )
+        peer_text = f"peer {peer_run['fps']:.1f}, ratio {to_peer:.2f}x" if to_peer is not None else "peer n/a"
         lines.append(
             f"{label}: ours {fps:.1f} fps, {peer_text}; target >= {target_fps:g} fps"
             + (f" and >= {target_ratio:g}x" if target_ratio else "")
             + f": {'met' if met else 'NOT met'}; {int(fps // CAMERA_FPS)} x 720p30 cameras in real time"
         )
-        out[label] = {"ours": fps, "ratio": ratio, "met": met}
+        out[label] = {"ours": fps, "ratio": to_peer, "met": met}
     big = ours(n, False)
     if big and big["vram_mib_first_last_max"]:
         first, last, peak = big["vram_mib_first_last_max"]

@@ -3,30 +3,25 @@ torchvision's eager model (which pastes every mask into a full frame) on the sam
 in the same run. Random weights by default (torchvision's builder; one class logit raised by 8 so it
 detects about 100 objects per frame, its maximum); speed does not depend on the weights.
 
-    python tools/bench_maskrcnn.py --frames 4
+    python -m tools.bench_maskrcnn --frames 4
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CLIP = ROOT.parent / "shared/assets/videos/street_pedestrians_720p30.mp4"
-sys.path.insert(0, str(ROOT))
+from tools.common import STREET_CLIP, Arms
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--clip", default=str(ROOT.parent / "shared/assets/videos/street_pedestrians_720p30.mp4")
-    )
+    parser.add_argument("--clip", default=str(STREET_CLIP))
     parser.add_argument("--frames", type=int, default=4)
     args = parser.parse_args()
 
@@ -50,7 +45,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = export_maskrcnn(net, Path(tmp) / "maskrcnn.onnx", list(COCO_CATEGORIES))
         engine = MaskRCNNEngine(MaskRCNNOnnxBackend(onnx_path), Thresholds(0.05, 0.5, 100))
-        t_ours, t_theirs, counts = [], [], []
+        seconds, counts = Arms("streamseg", "torchvision"), []
         for k, image in enumerate(frames):
             t0 = time.perf_counter()
             result = engine.run([Frame("clip", k, 0.0, 0.0, image)])[0]
@@ -61,16 +56,16 @@ def main() -> None:
                 _ = out["masks"] > 0.5  # the user's threshold, as our crops are
             t2 = time.perf_counter()
             if k:  # the first frame of each is warm-up
-                t_ours.append(t1 - t0)
-                t_theirs.append(t2 - t1)
+                seconds.add("streamseg", t1 - t0)
+                seconds.add("torchvision", t2 - t1)
                 counts.append(len(result))
-    mo, mt = statistics.median(t_ours), statistics.median(t_theirs)
+    mo, mt = seconds.median("streamseg"), seconds.median("torchvision")
     h, w = frames[0].shape[:2]
-    n = statistics.median(counts)
-    print(f"Mask R-CNN R50-FPN on the CPU, {w}x{h}, {n:.0f} instances/frame, {len(t_ours)} frames")
+    n, timed = statistics.median(counts), len(seconds["streamseg"])
+    print(f"Mask R-CNN R50-FPN on the CPU, {w}x{h}, {n:.0f} instances/frame, {timed} frames")
     print(f"  streamseg (ONNX Runtime, box-sized masks): {1 / mo:.2f} frames/s (median {mo * 1000:.0f} ms)")
     print(f"  torchvision eager (full-frame masks):      {1 / mt:.2f} frames/s (median {mt * 1000:.0f} ms)")
-    print(f"  ratio (streamseg fps / torchvision fps): {mt / mo:.2f}x")
+    print(f"  ratio (streamseg fps / torchvision fps): {seconds.ratio('torchvision', 'streamseg'):.2f}x")
 
 
 if __name__ == "__main__":

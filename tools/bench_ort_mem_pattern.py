@@ -1,7 +1,7 @@
 """ONNX Runtime's memory pattern: what it costs in memory for a pipeline whose batch size varies, and
 what turning it off costs in speed. Both sessions live in one process and are called alternately.
 
-    .venv/bin/python tools/bench_ort_mem_pattern.py [--model X.onnx] [--rounds 15]
+    python -m tools.bench_ort_mem_pattern [--model X.onnx] [--rounds 15]
 
 With the pattern on, ORT plans a new memory layout for every input shape it meets and touches fresh
 memory for it the second time that shape runs; with live cameras the batch size changes whenever one
@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from tools.common import ENGINES_DIR, FIXTURE_PT, Arms, child_env, tool_command
 
 BATCHES = [4] * 5 + [3] * 3 + [2] * 3 + [1] * 3 + [4, 3, 1, 2] * 4  # as cameras drop out and return
 
@@ -71,12 +68,12 @@ def main() -> int:
     if model is None:
         from streamseg.inference.model_files import resolve_model
 
-        fixture = REPO.parent / "shared" / "assets" / "models" / "yolov8n-seg-fixture.pt"
-        model = str(resolve_model(str(fixture), REPO / "engines"))
+        model = str(resolve_model(str(FIXTURE_PT), ENGINES_DIR))
     print(f"memory, batch sizes {BATCHES[:5]}... then 3, 2, 1 and a mix (input 256x320):")
     for pattern in ("on", "off"):
         out = subprocess.run(
-            [sys.executable, __file__, "--child", model, pattern, "256x320"],
+            tool_command("bench_ort_mem_pattern", "--child", model, pattern, "256x320"),
+            env=child_env(),
             check=True,
             capture_output=True,
             text=True,
@@ -90,17 +87,17 @@ def main() -> int:
     print("speed (median of alternating calls):")
     for shape in ((4, 3, 256, 320), (4, 3, 384, 640), (1, 3, 384, 640)):
         x = np.random.rand(*shape).astype(np.float32)
-        times: dict[str, list[float]] = {"on": [], "off": []}
+        times = Arms("off", "on")  # "off" first in even rounds
         for s in sessions.values():
             for _ in range(3):
                 s.run(None, {name: x})
         for r in range(args.rounds):
-            for key in ("on", "off") if r % 2 else ("off", "on"):
+            for key in times.order(r):
                 started = time.perf_counter()
                 sessions[key].run(None, {name: x})
-                times[key].append(time.perf_counter() - started)
-        on, off = statistics.median(times["on"]), statistics.median(times["off"])
-        print(f"  input {shape}: on {on * 1e3:.1f} ms, off {off * 1e3:.1f} ms, off/on {off / on:.3f}")
+                times.add(key, time.perf_counter() - started)
+        on, off, off_to_on = times.median("on"), times.median("off"), times.ratio("off", "on")
+        print(f"  input {shape}: on {on * 1e3:.1f} ms, off {off * 1e3:.1f} ms, off/on {off_to_on:.3f}")
     return 0
 
 

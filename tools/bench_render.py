@@ -3,7 +3,7 @@
 Both draw the same instances (person-sized boxes, ellipse-blob masks) on the same real 720p frame; we report
 the median over many runs. Usage::
 
-    .venv/bin/python tools/bench_render.py [--video PATH] [--runs 200] [--counts 4 16 32] [--no-peer]
+    python -m tools.bench_render [--video PATH] [--runs 200] [--counts 4 16 32] [--no-peer]
 """
 
 from __future__ import annotations
@@ -20,26 +20,21 @@ import av
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from streamseg.config import RenderConfig
+from streamseg.record.writer import VideoWriter
+from streamseg.render import BoxAnnotator, FrameAnnotator, HudAnnotator, LabelAnnotator, MaskAnnotator
+from streamseg.testing.assets import read_frames
+from streamseg.types import Frame, InstanceMasks, SegResult
+from tools.common import STREET_CLIP, Column, fmt, print_table
 
-from streamseg.config import RenderConfig  # noqa: E402
-from streamseg.record.writer import VideoWriter  # noqa: E402
-from streamseg.render import BoxAnnotator, FrameAnnotator, HudAnnotator, LabelAnnotator, MaskAnnotator  # noqa: E402
-from streamseg.types import Frame, InstanceMasks, SegResult  # noqa: E402
-
-DEFAULT_VIDEO = REPO.parent / "shared" / "assets" / "videos" / "street_pedestrians_720p30.mp4"
 COCO_NAMES = ["person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat"]
-
-
-def read_frames(path: Path, count: int) -> list[np.ndarray]:
-    frames = []
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            frames.append(frame.to_ndarray(format="bgr24"))
-            if len(frames) >= count:
-                break
-    return frames
+COLUMNS = [
+    Column(title, width)
+    for title, width in (
+        ("N", 3), ("ours med", 9), ("min", 6), ("masks", 6), ("boxes", 6), ("labels", 6), ("hud", 5),
+        ("plot() med", 11), ("min", 7), ("ratio", 7),
+    )
+]  # fmt: skip
 
 
 Instances = tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]
@@ -155,7 +150,7 @@ def bench_writer(frames: list[np.ndarray], fps: float) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
+    parser.add_argument("--video", type=Path, default=STREET_CLIP)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--peer-runs", type=int, default=20)
     parser.add_argument("--counts", type=int, nargs="+", default=[4, 16, 32])
@@ -163,25 +158,23 @@ def main() -> None:
     parser.add_argument("--no-peer", action="store_true")
     args = parser.parse_args()
 
-    frames = read_frames(args.video, max(1, args.encode_frames))
+    frames = read_frames(args.video, list(range(max(1, args.encode_frames))))
     clean = frames[min(30, len(frames) - 1)]
     h, w = clean.shape[:2]
     print(f"frame {w}x{h} from {args.video.name}; cv2 threads {cv2.getNumThreads()}")
     # All of ours first: torch's OpenMP workers spin after each op and would steal our CPU time.
     ours_by_n = {n: bench_ours(clean, n, args.runs) for n in args.counts}
     peer_by_n = {n: None if args.no_peer else bench_peer(clean, n, args.peer_runs) for n in args.counts}
-    header = ("N", "ours med", "min", "masks", "boxes", "labels", "hud", "plot() med", "min", "ratio")
-    widths = (3, 9, 6, 6, 6, 6, 5, 11, 7, 7)
-    print(" ".join(f"{c:>{wd}}" for c, wd in zip(header, widths, strict=True)))
+    rows = []
     for n in args.counts:
         (ours, ours_min), parts = ours_by_n[n]
         peer = peer_by_n[n]
-        peer_s = f"{peer[0]:11.1f} {peer[1]:7.1f}" if peer else f"{'-':>11} {'-':>7}"
-        ratio = f"{peer[0] / ours:6.1f}x" if peer else f"{'-':>7}"
-        print(
-            f"{n:>3} {ours:9.2f} {ours_min:6.2f} {parts['masks']:6.2f} {parts['boxes']:6.2f} "
-            f"{parts['labels']:6.2f} {parts['hud']:5.2f} {peer_s} {ratio}"
-        )
+        mine = [fmt(v) for v in (ours, ours_min, *(parts[k] for k in ("masks", "boxes", "labels", "hud")))]
+        theirs = ["-"] * 3
+        if peer:
+            theirs = [fmt(peer[0], ".1f"), fmt(peer[1], ".1f"), fmt(peer[0] / ours, ".1f", "x")]
+        rows.append([n, *mine, *theirs])
+    print_table(COLUMNS, rows)
     print(f"torchvision imported: {'torchvision' in sys.modules}")
     with av.open(str(args.video)) as container:
         rate = container.streams.video[0].average_rate

@@ -5,22 +5,19 @@ No checkpoint can be downloaded on the development machines, so by default the n
 Ultralytics' own builder with random weights (speed does not depend on the weights); pass --checkpoint
 for a real one. Prints per-frame medians and the ratio (reference time / ours).
 
-    python tools/bench_sam.py --model mobile_sam.pt --frames 6 --boxes 8
+    python -m tools.bench_sam --model mobile_sam.pt --frames 6 --boxes 8
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CLIP = ROOT.parent / "shared/assets/videos/street_pedestrians_720p30.mp4"
-sys.path.insert(0, str(ROOT))
+from tools.common import STREET_CLIP, Arms
+
 os.environ.setdefault("YOLO_OFFLINE", "true")
 os.environ.setdefault("YOLO_VERBOSE", "false")
 
@@ -33,9 +30,7 @@ def main() -> None:
         "--model", default="mobile_sam.pt", help="builder name (random weights) if no --checkpoint"
     )
     parser.add_argument("--checkpoint", help="a real SAM checkpoint file")
-    parser.add_argument(
-        "--clip", default=str(ROOT.parent / "shared/assets/videos/street_pedestrians_720p30.mp4")
-    )
+    parser.add_argument("--clip", default=str(STREET_CLIP))
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--boxes", type=int, default=8)
     parser.add_argument("--device", default="cpu")
@@ -63,20 +58,20 @@ def main() -> None:
         prompts = [Prompt.from_box(*b) for b in boxes]
         ours.segment(frames[0], prompts)  # warm-up, both
         theirs.predict(frames[0], bboxes=boxes, verbose=False, device=args.device)
-        t_ours, t_theirs = [], []
+        seconds = Arms("streamseg", "ultralytics")
         for frame in frames:
             t0 = time.perf_counter()
             ours.segment(frame, prompts)
             t1 = time.perf_counter()
             theirs.predict(frame, bboxes=boxes, verbose=False, device=args.device)
             t2 = time.perf_counter()
-            t_ours.append(t1 - t0)
-            t_theirs.append(t2 - t1)
-    mo, mt = statistics.median(t_ours), statistics.median(t_theirs)
+            seconds.add("streamseg", t1 - t0)
+            seconds.add("ultralytics", t2 - t1)
+    mo, mt = seconds.median("streamseg"), seconds.median("ultralytics")
     print(f"SAM {args.model} on {args.device}, {w}x{h}, {args.boxes} boxes per frame, {len(frames)} frames")
     print(f"  streamseg (embed + one decoder call + box-sized masks): median {mo * 1000:.0f} ms/frame")
     print(f"  Ultralytics SAM.predict(frame, bboxes=...):            median {mt * 1000:.0f} ms/frame")
-    print(f"  ratio (Ultralytics / streamseg): {mt / mo:.2f}x")
+    print(f"  ratio (Ultralytics / streamseg): {seconds.ratio('ultralytics', 'streamseg'):.2f}x")
 
 
 if __name__ == "__main__":

@@ -41,32 +41,45 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-ASSETS = REPO.parent / "shared" / "assets"
-DEFAULT_CLIPS = [
-    str(ASSETS / "videos" / "street_pedestrians_720p30.mp4"),
-    str(ASSETS / "videos" / "street_dance_crowd_720p25.mp4"),
-]
-DEFAULT_MODEL = str(ASSETS / "models" / "yolov8n-seg-fixture.pt")
+from tools.common import (
+    DANCE_CLIP,
+    ENGINES_DIR,
+    FIXTURE_PT,
+    PEER_VENV,
+    STREET_CLIP,
+    Column,
+    alternate,
+    child_env,
+    ensure_peer_venv,
+    fmt,
+    load_average,
+    print_table,
+    ratio,
+    tool_command,
+)
+
+DEFAULT_CLIPS = [str(STREET_CLIP), str(DANCE_CLIP)]
+DEFAULT_MODEL = str(FIXTURE_PT)
+# Launched by path with the peer venv's python: that venv has no streamseg (and no tools package).
 PEER_SCRIPT = Path(__file__).resolve().parent / "peer_ultralytics.py"
 JSON_PREFIX = "BENCH_JSON "
 
 EPILOG = """\
 examples:
   # quick check (40 frames per clip), reusing an existing Ultralytics venv
-  .venv/bin/python tools/bench_vs_ultralytics.py --peer-venv /work/peer/venv --max-frames 40
+  python -m tools.bench_vs_ultralytics --peer-venv /work/peer/venv --max-frames 40
 
   # the full benchmark: both default clips, 3 rounds, raw numbers saved
-  .venv/bin/python tools/bench_vs_ultralytics.py --peer-venv /work/peer/venv --repeat 3 --json bench.json
+  python -m tools.bench_vs_ultralytics --peer-venv /work/peer/venv --repeat 3 --json bench.json
 
   # your own clip and model (.pt is exported once into --engines-dir; .onnx is used as is)
-  .venv/bin/python tools/bench_vs_ultralytics.py --clips my.mp4 --model my-seg.pt --imgsz 640
+  python -m tools.bench_vs_ultralytics --clips my.mp4 --model my-seg.pt --imgsz 640
 
 peer venv: without --peer-venv the script uses .bench/peer-venv in the repo and, if it does not exist,
 creates it with `python3 -m venv` + `pip install ultralytics onnxruntime` (a multi-GB download: torch,
 torchvision, ...). Ultralytics runs there with YOLO_AUTOINSTALL=false so it never pip-installs at run time.
 
-Run this script with streamseg's venv (.venv/bin/python): the "ours" and "ceiling" parts import streamseg.
+Run it from the repository root with streamseg's venv: the "ours" and "ceiling" parts import streamseg.
 Absolute FPS on a shared machine is noisy; quote the ratios.
 """
 
@@ -77,10 +90,8 @@ def log(msg: str) -> None:
 
 
 def loadavg() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
+    load = load_average()
+    return None if load is None else round(load, 2)
 
 
 def parse_report(stdout: str) -> dict[str, Any]:
@@ -115,36 +126,6 @@ def count_video_frames(path: Path) -> int | None:
 def median(values: list[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
     return round(statistics.median(vals), 3) if vals else None
-
-
-# ------------------------------------------------------------------------------------------ peer venv
-def ensure_peer_venv(venv: Path) -> Path:
-    python = venv / "bin" / "python"
-    if not python.exists():
-        log(
-            f"peer venv {venv} does not exist: creating it with `python3 -m venv` + "
-            "`pip install ultralytics onnxruntime`"
-        )
-        log(
-            "this is a multi-GB install (torch, torchvision, opencv, ...) and takes minutes; "
-            "pass --peer-venv PATH to reuse one"
-        )
-        subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--upgrade", "pip"], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "ultralytics", "onnxruntime"], check=True)
-    probe = subprocess.run(
-        [str(python), "-c", "import ultralytics, onnxruntime, cv2"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if probe.returncode != 0:
-        last = (probe.stderr.strip().splitlines() or ["?"])[-1]
-        raise SystemExit(
-            f"bench: {python} cannot import ultralytics/onnxruntime/cv2 ({last}); "
-            f"run `{python} -m pip install ultralytics onnxruntime` or pass another --peer-venv"
-        )
-    return python
 
 
 # ------------------------------------------------------------------------------------ in-venv workers
@@ -214,19 +195,22 @@ def worker_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
 
     from streamseg.capture import open_source
     from streamseg.config import ModelConfig, SourceConfig
+    from streamseg.inference.letterbox import to_tensor
     from streamseg.inference.runtimes import create_backend
+    from streamseg.inference.runtimes.select import select_backend
     from streamseg.inference.yolo.engine import SegmentationEngine
-    from streamseg.inference.yolo.letterbox import to_tensor
     from streamseg.inference.yolo.postprocess import Thresholds
 
     defaults = ModelConfig()
     threads = spec["threads"] if spec.get("threads") is not None else defaults.threads
+    # The runtime the pipeline picks for this model with the default backend ("auto") and device.
+    name, device, _ = select_backend(ModelConfig(path=spec["model"], threads=threads), quiet=True)
     source = open_source(SourceConfig(spec["clip"]))
     frame = source.read()
     source.close()
     if frame is None:
         raise RuntimeError(f"{spec['clip']}: no frame")
-    backend = create_backend(defaults.backend, Path(spec["model"]), defaults.device, threads)
+    backend = create_backend(name, Path(spec["model"]), device, threads)
     engine = SegmentationEngine(backend, spec["imgsz"], Thresholds(0.25, 0.7, 300))
     lb = engine.letterbox_for(frame.image.shape[:2])
     h, w = lb.input_hw
@@ -295,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--engines-dir",
-        default=str(REPO / "engines"),
+        default=str(ENGINES_DIR),
         metavar="DIR",
         help="streamseg's export cache (default: <repo>/engines)",
     )
@@ -311,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--peer-venv",
-        default=str(REPO / ".bench" / "peer-venv"),
+        default=str(PEER_VENV),
         metavar="PATH",
         help="venv with `pip install ultralytics onnxruntime` (default: .bench/peer-venv, made if missing)",
     )
@@ -357,9 +341,7 @@ class Bench:
         self.runs: list[dict[str, Any]] = []
         self.ceilings: list[dict[str, Any]] = []
         self.peer_env = dict(os.environ, YOLO_AUTOINSTALL="false", YOLO_VERBOSE="false")
-        self.ours_env = dict(
-            os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
-        )
+        self.ours_env = child_env()  # the workers import this checkout, whatever their cwd
         self.spec = {
             "model": str(onnx),
             "imgsz": args.imgsz,
@@ -368,7 +350,7 @@ class Bench:
         }
 
     def _self_cmd(self, kind: str, spec: dict[str, Any]) -> list[str]:
-        return [sys.executable, str(Path(__file__).resolve()), "--worker", kind, json.dumps(spec)]
+        return tool_command("bench_vs_ultralytics", "--worker", kind, json.dumps(spec))
 
     def pipeline_run(self, side: str, clip: str, rnd: int) -> None:
         a = self.args
@@ -409,7 +391,6 @@ def ceiling_fps(ceilings: list[dict[str, Any]], batch: int, best: bool = False) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    sys.path.insert(0, str(REPO))
     args = build_parser().parse_args(argv)
     if args.worker:
         return worker_main(*args.worker)
@@ -424,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     from streamseg.config import ModelConfig
     from streamseg.inference.model_files import resolve_model
 
-    peer_python = ensure_peer_venv(Path(args.peer_venv).expanduser())
+    peer_python = ensure_peer_venv(Path(args.peer_venv).expanduser(), log)
     log(f"resolving {args.model} through streamseg's export cache {args.engines_dir}")
     onnx = resolve_model(args.model, Path(args.engines_dir)).resolve()
     log(f"both sides use {onnx}")
@@ -439,13 +420,13 @@ def main(argv: list[str] | None = None) -> int:
             for ci, clip in enumerate(args.clips):
                 # ceiling half before and half after the pair, so it sees the same machine load
                 bench.ceiling(clip, rnd, "before")
-                for side in ("peer", "ours") if (rnd + ci) % 2 == 0 else ("ours", "peer"):
+                for side in alternate(("peer", "ours"), rnd + ci):
                     bench.pipeline_run(side, clip, rnd)
                 bench.ceiling(clip, rnd, "after")
     runs, ceilings = bench.runs, bench.ceilings
 
     summary = summarize(args.clips, runs, ceilings, pipeline_batch)
-    print_table(summary, runs, pipeline_batch, args)
+    print_report(summary, runs, pipeline_batch, args)
     if args.json:
         raw = {
             "args": {k: v for k, v in vars(args).items() if k != "worker"},
@@ -467,7 +448,7 @@ def reprint(path: Path) -> int:
     saved = argparse.Namespace(**raw["args"])
     batch = saved.batch or raw.get("pipeline_batch") or 4
     rows = summarize(saved.clips, raw["runs"], raw["ceilings"], batch)
-    print_table(rows, raw["runs"], batch, saved)
+    print_report(rows, raw["runs"], batch, saved)
     return 0
 
 
@@ -480,6 +461,7 @@ def summarize(
         ours = [r for r in runs if r["clip"] == clip and r["side"] == "streamseg"]
         ceil = [c for c in ceilings if c["clip"] == clip]
         peer_fps, ours_fps = median([r["fps"] for r in peer]), median([r["fps"] for r in ours])
+        to_peer = ratio(ours_fps, peer_fps)
         ceil_b, ceil_1 = ceiling_fps(ceil, pipeline_batch), ceiling_fps(ceil, 1)
         stage_names = list(ours[0]["stage_p50_ms"]) if ours else []
         rows.append(
@@ -488,7 +470,7 @@ def summarize(
                 "frames": ours[0]["frames"] if ours else (peer[0]["frames"] if peer else 0),
                 "peer_fps": peer_fps,
                 "ours_fps": ours_fps,
-                "ratio": round(ours_fps / peer_fps, 2) if peer_fps and ours_fps else None,
+                "ratio": None if to_peer is None else round(to_peer, 2),
                 "ceiling_fps": ceil_b,
                 "ceiling_b1_fps": ceil_1,
                 "ceiling_best_fps": ceiling_fps(ceil, pipeline_batch, best=True),
@@ -508,39 +490,45 @@ def summarize(
     return rows
 
 
-def _fmt(v: float | None, spec: str = ".2f") -> str:
-    return "-" if v is None else format(v, spec)
-
-
-def print_table(
+def print_report(
     rows: list[dict[str, Any]], runs: list[dict[str, Any]], pipeline_batch: int, args: Any
 ) -> None:
     n = args.repeat
-    head = (
-        f"{'clip':<30} {'frames':>6} {'peer FPS':>9} {'ours FPS':>9} {'ours/peer':>9} "
-        f"{'ORT b' + str(pipeline_batch) + ' FPS':>11} {'% ceiling':>9}"
-    )
+    columns = [
+        Column("clip", 30, "<"),
+        Column("frames", 6),
+        Column("peer FPS", 9),
+        Column("ours FPS", 9),
+        Column("ours/peer", 9),
+        Column(f"ORT b{pipeline_batch} FPS", 11),
+        Column("% ceiling", 9),
+    ]
     print()
     print(f"streamseg vs Ultralytics, imgsz {args.imgsz}, conf {args.conf}, median of {n} run(s) per side")
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        print(
-            f"{r['clip']:<30} {r['frames']:>6} {_fmt(r['peer_fps']):>9} {_fmt(r['ours_fps']):>9} "
-            f"{_fmt(r['ratio'], '.2f') + 'x' if r['ratio'] else '-':>9} {_fmt(r['ceiling_fps']):>11} "
-            f"{_fmt(r['pct_of_ceiling'], '.1f') + '%' if r['pct_of_ceiling'] else '-':>9}"
-        )
+    table = [
+        [
+            r["clip"],
+            r["frames"],
+            fmt(r["peer_fps"]),
+            fmt(r["ours_fps"]),
+            fmt(r["ratio"] or None, ".2f", "x"),
+            fmt(r["ceiling_fps"]),
+            fmt(r["pct_of_ceiling"] or None, ".1f", "%"),
+        ]
+        for r in rows
+    ]
+    print_table(columns, table, rule=True)
     print()
     for r in rows:
-        stages = "  ".join(f"{k} {_fmt(v, '.1f')}" for k, v in r["ours_stage_p50_ms"].items())
-        peer_stages = "  ".join(f"{k} {_fmt(v, '.1f')}" for k, v in r["peer_stage_p50_ms"].items())
+        stages = "  ".join(f"{k} {fmt(v, '.1f')}" for k, v in r["ours_stage_p50_ms"].items())
+        peer_stages = "  ".join(f"{k} {fmt(v, '.1f')}" for k, v in r["peer_stage_p50_ms"].items())
         print(f"{r['clip']}: ours stage p50 ms: {stages}")
         print(f"{'':>{len(r['clip'])}}  peer stage p50 ms: {peer_stages}")
         print(
-            f"{'':>{len(r['clip'])}}  ORT ceiling: b1 {_fmt(r['ceiling_b1_fps'])} FPS, "
-            f"b{pipeline_batch} fastest call {_fmt(r['ceiling_best_fps'])} FPS; ours mean batch "
-            f"{_fmt(r['ours_mean_batch'])}; instances/frame peer {_fmt(r['peer_instances'], '.1f')} "
-            f"ours {_fmt(r['ours_instances'], '.1f')}"
+            f"{'':>{len(r['clip'])}}  ORT ceiling: b1 {fmt(r['ceiling_b1_fps'])} FPS, "
+            f"b{pipeline_batch} fastest call {fmt(r['ceiling_best_fps'])} FPS; ours mean batch "
+            f"{fmt(r['ours_mean_batch'])}; instances/frame peer {fmt(r['peer_instances'], '.1f')} "
+            f"ours {fmt(r['ours_instances'], '.1f')}"
         )
     loads = [r["loadavg_before"] for r in runs if r.get("loadavg_before") is not None]
     loads += [r["loadavg_after"] for r in runs if r.get("loadavg_after") is not None]

@@ -1,8 +1,8 @@
 """How long a camera whose node dies takes to be live again on another node: with streamseg's
 documented health-check settings (``FAST_HEALTH_CHECK``) and with Ray's defaults, in the same run.
 
-    .venv/bin/python tools/cluster_failover.py                  # 3 node losses with each setting
-    .venv/bin/python tools/cluster_failover.py --rounds 5 --model my.onnx
+    python -m tools.cluster_failover                  # 3 node losses with each setting
+    python -m tools.cluster_failover --rounds 5 --model my.onnx
 
 Each round starts a head and two worker nodes on this machine (``ray.cluster_utils.Cluster``; the
 settings are what ``RAY_health_check_*`` variables set on a real head), two RTSP cameras (a real
@@ -20,18 +20,16 @@ Settings alternate (ours, Ray's, ours, ...) so drift in machine load hits both; 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-ASSETS = REPO.parent / "shared" / "assets"
-DEFAULT_MODEL = ASSETS / "models" / "yolov8n-seg-fixture.pt"
+from tools.common import ENGINES_DIR, FIXTURE_PT, Arms
+
 GIVE_UP_S = 90.0
+MARKS = ("noticed", "placed", "live")
 
 
 def main() -> int:
@@ -39,9 +37,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=3, help="node losses with each setting")
-    parser.add_argument("--model", default=str(DEFAULT_MODEL), help=".onnx, or -seg .pt (exported once)")
+    parser.add_argument("--model", default=str(FIXTURE_PT), help=".onnx, or -seg .pt (exported once)")
     parser.add_argument("--imgsz", type=int, default=160)
-    parser.add_argument("--engines-dir", default=str(REPO / "engines"))
+    parser.add_argument("--engines-dir", default=str(ENGINES_DIR))
     args = parser.parse_args()
 
     from streamseg.cluster.ray_support import FAST_HEALTH_CHECK
@@ -50,21 +48,20 @@ def main() -> int:
 
     model = resolve_model(args.model, Path(args.engines_dir))
     settings: dict[str, dict[str, Any]] = {"streamseg": FAST_HEALTH_CHECK, "ray defaults": {}}
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in settings}
+    after_kill = {mark: Arms(*settings) for mark in MARKS}  # seconds after the kill, per setting
     with RtspServer(mounts=2, size="320x240", fps=5) as cameras, tempfile.TemporaryDirectory() as tmp:
         for i in range(args.rounds):
             for name, system_config in settings.items():
                 times = one_loss(system_config, cameras, model, args.imgsz, Path(tmp) / f"{i}-{len(name)}")
-                results[name].append(times)
+                for mark, seconds in times.items():
+                    after_kill[mark].add(name, seconds)
                 print(f"round {i + 1} {name:>12}: " + "  ".join(f"{k} {v:5.2f} s" for k, v in times.items()))
     print()
     print(f"median over {args.rounds} losses (seconds after the node was killed):")
-    for name, rows in results.items():
-        medians = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-        print(f"  {name:>12}: " + "  ".join(f"{k} {v:5.2f}" for k, v in medians.items()))
-    ours = statistics.median(r["live"] for r in results["streamseg"])
-    theirs = statistics.median(r["live"] for r in results["ray defaults"])
-    ratio = theirs / ours
+    for name in settings:
+        print(f"  {name:>12}: " + "  ".join(f"{k} {after_kill[k].median(name):5.2f}" for k in MARKS))
+    ours, theirs = after_kill["live"].median("streamseg"), after_kill["live"].median("ray defaults")
+    ratio = after_kill["live"].ratio("ray defaults", "streamseg")
     print(f"live again: {ours:.2f} s with streamseg's settings vs {theirs:.2f} s with Ray's ({ratio:.1f}x)")
     return 0
 
@@ -112,7 +109,7 @@ def one_loss(
                 marks["live"] = now
             time.sleep(0.1)
         client.down(cluster.address)
-        return {k: marks.get(k, float("nan")) for k in ("noticed", "placed", "live")}
+        return {k: marks.get(k, float("nan")) for k in MARKS}
     finally:
         cluster.shutdown()
 

@@ -1,7 +1,7 @@
 """Screenshot of the live dashboard during a two-source run, for the README (docs/dashboard.png).
 
-    .venv/bin/python tools/dashboard_screenshot.py                       # fixture model, two shared clips
-    .venv/bin/python tools/dashboard_screenshot.py a.mp4 b.mp4 --model m.onnx --wait 40
+    python -m tools.dashboard_screenshot                       # fixture model, two shared clips
+    python -m tools.dashboard_screenshot a.mp4 b.mp4 --model m.onnx --wait 40
 
 Runs ``streamseg run SOURCES --loop --dashboard 127.0.0.1:0`` as a user would, lets the charts fill,
 then loads the page in headless Chromium (Debian ``chromium``, driven by Playwright) and saves it.
@@ -10,7 +10,6 @@ then loads the page in headless Chromium (Debian ``chromium``, driven by Playwri
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
@@ -18,12 +17,9 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-ASSETS = REPO.parent / "shared" / "assets"
-DEFAULT_SOURCES = [
-    ASSETS / "videos" / "street_pedestrians_720p30.mp4",
-    ASSETS / "videos" / "highway_cars_720p30.mp4",
-]
+from tools.common import FIXTURE_PT, HIGHWAY_CLIP, REPO, STREET_CLIP, child_env, cli_command
+
+DEFAULT_SOURCES = [STREET_CLIP, HIGHWAY_CLIP]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -41,16 +37,16 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("sources", nargs="*", default=[str(p) for p in DEFAULT_SOURCES])
-    parser.add_argument("--model", default=str(ASSETS / "models" / "yolov8n-seg-fixture.pt"))
+    parser.add_argument("--model", default=str(FIXTURE_PT))
     parser.add_argument("--imgsz", type=int, default=416)
     parser.add_argument("--wait", type=float, default=45.0, help="seconds of run before the screenshot")
     parser.add_argument("--out", default=str(REPO / "docs" / "dashboard.png"))
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args()
 
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    cmd = [sys.executable, "-m", "streamseg", "run", *args.sources, "--loop", "-q"]
-    cmd += ["--model", args.model, "--imgsz", str(args.imgsz), "--dashboard", "127.0.0.1:0"]
+    env = {k: v for k, v in child_env().items() if "proxy" not in k.lower()}
+    cmd = cli_command("run", *args.sources, "--loop", "-q", "--model", args.model, "--imgsz", str(args.imgsz))
+    cmd += ["--dashboard", "127.0.0.1:0"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
     try:
         url = _dashboard_url(proc)

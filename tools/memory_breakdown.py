@@ -16,11 +16,12 @@ path runs (``RssFile``), and free heap that glibc holds on to (fragmentation). T
 A real leak shows as ``heap_used`` growing; fragmentation as ``heap_free`` growing with ``heap_used``
 flat; allocations outside malloc (Python's small-object arenas are malloc'd too, so mostly other mmaps)
 as ``rss_anon`` growing with both flat. Used by ``soak_rtsp.py``; runs anywhere, with keys missing where
-the kernel or libc does not provide them.
+the kernel or libc does not provide them. ``python -m tools.memory_breakdown`` prints this process's own.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
 import ctypes.util
@@ -102,6 +103,14 @@ def memory_breakdown() -> dict[str, int]:
     return out
 
 
-if __name__ == "__main__":
+def main() -> int:
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     for k, v in memory_breakdown().items():
         print(f"{k:10s} {v if k in COUNTS else f'{v / 2**20:.1f} MiB'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -9,6 +9,7 @@ the stubs describe it. Idempotent; a no-op once upstream fixes the stubs.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import re
 import sys
@@ -16,6 +17,9 @@ from pathlib import Path
 
 
 def main() -> int:
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     spec = importlib.util.find_spec("tensorrt_bindings")
     if spec is None or not spec.submodule_search_locations:
         print("tensorrt-stubs are not installed: pip install --no-deps tensorrt-stubs", file=sys.stderr)

@@ -1,18 +1,18 @@
 """Soak test: N RTSP cameras for a long time, with chaos, watching memory, latency and hangs.
 
-One GStreamer RTSP server (``tests/live/rtsp_server.py``, run by Debian's python3 with gi) serves N
+One GStreamer RTSP server (``streamseg/testing/rtsp_server.py``, run by Debian's python3 with gi) serves N
 mounts. streamseg runs in this process through its Python API (recording every camera, one results
 stream) while a chaos thread randomly kills the server (down 1-5 s, then restarted on the same port)
 or freezes it with SIGSTOP (3-8 s, then SIGCONT). A watchdog flags a hang when a camera yields no
 frame for ``--hang-s`` seconds while the server is up and not frozen. At the end the run is stopped
 the way Ctrl-C does, and that must take under 3 s.
 
-    .venv/bin/python tools/soak_rtsp.py --cameras 4 --duration 600 --imgsz 320
+    python -m tools.soak_rtsp --cameras 4 --duration 600 --imgsz 320
 
 Prints frames processed, reconnects, p50/p99 frame age (capture to result), RSS at start (median of
 the minute after ``--warmup-s``) and end (median of the last minute), and whether anything hung;
 exits 1 if a target is missed (RSS growth < 2 %, no hang, p99 frame age < 1 s). Where memory went is
-broken down the same way (``memory_breakdown.py``: anonymous vs file pages, glibc heap in use vs
+broken down the same way (``tools.memory_breakdown``: anonymous vs file pages, glibc heap in use vs
 free); ``--samples`` keeps the whole 5 s series and ``--no-record`` takes the encoders out of the run.
 """
 
@@ -34,17 +34,13 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from streamseg import Pipeline  # noqa: E402
-from streamseg.config import Config, LiveConfig, ModelConfig, OutputConfig, PipelineConfig, SourceConfig  # noqa: E402
-from streamseg.inference.model_files import resolve_model  # noqa: E402
-from streamseg.testing.rtsp import RtspServer  # noqa: E402
-from streamseg.util.allocator import limit_malloc_arenas  # noqa: E402
-from tools.memory_breakdown import COUNTS, memory_breakdown  # noqa: E402
-
-DEFAULT_MODEL = str(REPO.parent / "shared" / "assets" / "models" / "yolov8n-seg-fixture.pt")
+from streamseg import Pipeline
+from streamseg.config import Config, LiveConfig, ModelConfig, OutputConfig, PipelineConfig, SourceConfig
+from streamseg.inference.model_files import resolve_model
+from streamseg.testing.rtsp import RtspServer
+from streamseg.util.allocator import limit_malloc_arenas
+from tools.common import ENGINES_DIR, FIXTURE_PT
+from tools.memory_breakdown import COUNTS, memory_breakdown
 
 
 class Chaos(threading.Thread):
@@ -91,8 +87,8 @@ def main() -> int:
     parser.add_argument("--size", default="320x240", help="camera frame size")
     parser.add_argument("--fps", type=int, default=15, help="camera frame rate")
     parser.add_argument("--imgsz", type=int, default=320)
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="-seg .pt (exported once) or .onnx")
-    parser.add_argument("--engines-dir", default=str(REPO / "engines"))
+    parser.add_argument("--model", default=str(FIXTURE_PT), help="-seg .pt (exported once) or .onnx")
+    parser.add_argument("--engines-dir", default=str(ENGINES_DIR))
     parser.add_argument("--timeout", type=float, default=3.0, help="source timeout (stall -> reconnect)")
     parser.add_argument("--hang-s", type=float, default=20.0, help="no frame this long while healthy = hang")
     parser.add_argument("--warmup-s", type=float, default=60.0, help="RSS baseline taken after this long")

@@ -7,7 +7,7 @@ threads, each arena fragments on its own and RSS creeps up although no Python ob
 Measured with ``tools/soak_rtsp.py`` (4 RTSP cameras, the server killed or frozen every ~30 s, two
 soaks side by side for 10 minutes): RSS grew +3.5 % with two arenas and +1.7 % with one (an earlier
 session saw +10 % from 40 s to 200 s with glibc's defaults, +1.8 % with two arenas). One arena cost no
-measurable speed on the 2-core development box: ``tools/bench_malloc.py --rounds 4`` (720p file, record
+measurable speed on the 2-core development box: ``python -m tools.bench_malloc --rounds 4`` (720p file, record
 on) gave median wall times of 29.3 s with one arena and 29.7 s with two (ratio 0.987, within noise).
 ``MALLOC_ARENA_MAX`` in the environment wins over this cap.
 
