@@ -2,8 +2,8 @@
 can decode, with the ladder as it was ("today": striding and smaller inputs only) and as it is now
 (then non-reference frames left undecoded, then keyframes only), in the same run of this tool.
 
-    .venv/bin/python tools/bench_overload_decode.py                       # 6 cameras, one run each way
-    .venv/bin/python tools/bench_overload_decode.py --rounds 3 --settle-s 90 --measure-s 60 --json o.json
+    python -m tools.bench_overload_decode                       # 6 cameras, one run each way
+    python -m tools.bench_overload_decode --rounds 3 --settle-s 90 --measure-s 60 --json o.json
 
 One GStreamer RTSP server (``tests/live/rtsp_server.py``, on this machine like the cameras of the issue)
 serves ``--cameras`` mounts at ``--size`` and ``--fps`` (H.264 from x264 ultrafast without B-frames, a
@@ -47,13 +47,10 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from streamseg.testing.rtsp import RtspServer
+from tools.common import ENGINES_DIR, FIXTURE_PT, child_env, tool_command
 
-from tests.live.server import RtspServer  # noqa: E402
-
-ASSETS = REPO.parent / "shared" / "assets"
-DEFAULT_MODEL = str(ASSETS / "models" / "yolov8n-seg-fixture.pt")
+DEFAULT_MODEL = str(FIXTURE_PT)
 ARMS = {"today": {"latency": {"shed_decoding": False}}, "shedding": {}}
 
 
@@ -100,13 +97,13 @@ def run_arm(arm: str, urls: list[str], args: argparse.Namespace, work: Path) -> 
     out = work / f"{arm}.json"
     argv = [*urls, "--config", str(config), "--model", args.model, "--engines-dir", args.engines_dir]
     argv += ["--imgsz", str(args.imgsz), "--latency-budget", str(args.budget)]
-    cmd = [sys.executable, __file__, "--child", str(out), "--settle-s", str(args.settle_s)]
+    cmd = tool_command("bench_overload_decode", "--child", str(out), "--settle-s", str(args.settle_s))
     cmd += ["--measure-s", str(args.measure_s), "--", *argv]
     load = [os.getloadavg()[0]]
     with (work / f"{arm}.log").open("w") as log:
         limit = args.settle_s + args.measure_s + 120
         code = subprocess.run(
-            cmd, stdout=log, stderr=subprocess.STDOUT, check=False, timeout=limit
+            cmd, stdout=log, stderr=subprocess.STDOUT, check=False, timeout=limit, env=child_env()
         ).returncode
     load.append(os.getloadavg()[0])
     if code != 0 or not out.exists():
@@ -163,7 +160,7 @@ def main() -> int:
     )
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--model", default=DEFAULT_MODEL, help="-seg .pt (exported once) or .onnx")
-    parser.add_argument("--engines-dir", default=str(REPO / "engines"))
+    parser.add_argument("--engines-dir", default=str(ENGINES_DIR))
     parser.add_argument("--settle-s", type=float, default=90.0, help="before measuring (the ladder walks)")
     parser.add_argument("--measure-s", type=float, default=60.0)
     parser.add_argument("--rounds", type=int, default=1, help="each round runs both arms")
