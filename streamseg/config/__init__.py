@@ -1,6 +1,64 @@
-"""Run configuration: frozen dataclasses per section, YAML that rejects unknown keys, value checks."""
+"""Run configuration, one module per job: the sections (``sections``), the whole and its checks
+(``schema``), loading YAML and overrides (``load``), default source names (``names``), which URIs a
+source may use (``uris``) and device names (``devices``). Every check raises ``ConfigError`` with one
+line that names the key and what is allowed."""
 
 from __future__ import annotations
 
-from streamseg.config.schema import *  # noqa: F403 - temporary while the package is split
-from streamseg.config.schema import _SECTIONS, _build, _check, _coerce  # noqa: F401
+from streamseg.config.load import from_dict, load_yaml, merge, source_from
+from streamseg.config.names import default_source_name
+from streamseg.config.schema import Config, max_sources, parse_duration, validate
+from streamseg.config.sections import (
+    BACKENDS,
+    DECODE_CHOICES,
+    DEFAULT_MODEL,
+    ENCODER_CHOICES,
+    MAX_NAME_CHARS,
+    MAX_URI_CHARS,
+    PRIORITIES,
+    ApiConfig,
+    ClusterConfig,
+    DashboardConfig,
+    LatencyConfig,
+    LiveConfig,
+    ModelConfig,
+    OutputConfig,
+    PipelineConfig,
+    RenderConfig,
+    SamConfig,
+    SourceConfig,
+    SourceRules,
+    TelemetryConfig,
+)
+
+__all__ = [
+    "BACKENDS",
+    "DECODE_CHOICES",
+    "DEFAULT_MODEL",
+    "ENCODER_CHOICES",
+    "MAX_NAME_CHARS",
+    "MAX_URI_CHARS",
+    "PRIORITIES",
+    "ApiConfig",
+    "ClusterConfig",
+    "Config",
+    "DashboardConfig",
+    "LatencyConfig",
+    "LiveConfig",
+    "ModelConfig",
+    "OutputConfig",
+    "PipelineConfig",
+    "RenderConfig",
+    "SamConfig",
+    "SourceConfig",
+    "SourceRules",
+    "TelemetryConfig",
+    "default_source_name",
+    "from_dict",
+    "load_yaml",
+    "max_sources",
+    "merge",
+    "parse_duration",
+    "source_from",
+    "validate",
+]

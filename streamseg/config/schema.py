@@ -1,177 +1,38 @@
-"""Run configuration: frozen dataclasses, YAML loading that rejects unknown keys, and value checks.
-
-Precedence: built-in defaults < YAML file (``--config``) < command-line flags. Every check raises
-``ConfigError`` with one line that names the key and what is allowed.
-"""
+"""``Config``: one of each section, and the checks that reject values that cannot mean anything (one line
+each, naming the key and what is allowed), sources included."""
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-
-import yaml
 
 from streamseg.config.devices import is_device_name
+from streamseg.config.sections import (
+    BACKENDS,
+    DECODE_CHOICES,
+    ENCODER_CHOICES,
+    MAX_NAME_CHARS,
+    MAX_URI_CHARS,
+    PRIORITIES,
+    ApiConfig,
+    ClusterConfig,
+    DashboardConfig,
+    LatencyConfig,
+    LiveConfig,
+    ModelConfig,
+    OutputConfig,
+    PipelineConfig,
+    RenderConfig,
+    SamConfig,
+    SourceConfig,
+    SourceRules,
+    TelemetryConfig,
+)
 from streamseg.config.uris import check_client_uri
 from streamseg.errors import ConfigError
-from streamseg.redact import safe_name, without_secret_pairs
-
-DEFAULT_MODEL = "yolov8n-seg.pt"
-BACKENDS = ("auto", "onnxruntime", "torch", "tensorrt")
-DECODE_CHOICES = ("auto", "cpu", "gpu")
-ENCODER_CHOICES = ("auto", "x264", "nvenc")
-PRIORITIES = ("low", "normal", "high")  # live sources under a latency budget: low ones degrade first
-MAX_URI_CHARS = 4096  # longer is refused before any work: no camera URL comes near it
-MAX_NAME_CHARS = 128
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    """One input: a file path, a webcam index / ``/dev/videoN``, or (later) a stream URL."""
-
-    uri: str
-    name: str = ""
-    # Webcams only: the mode to ask for (0 = the camera's default); the log says what the camera gives.
-    width: int = 0
-    height: int = 0
-    fps: float = 0.0
-    # Under --latency-budget: low-priority cameras are strided first, high-priority ones last.
-    priority: str = "normal"
-
-    def display_name(self) -> str:
-        return self.name or default_source_name(self.uri)
-
-
-@dataclass(frozen=True)
-class SourceRules:
-    """Which sources a run takes and how many: ``sources:`` written as a mapping in YAML
-    (``{max: 32, allow_listen: false, list: [...]}``); the plain list form keeps these defaults."""
-
-    max: int = 0  # most sources at once; 0 = sized from the machine (8 per CPU core, 16 to 64)
-    allow_listen: bool = False  # let a source bind a port (listen=1, udp://@:port, srt listener): off
-    min_fps: float = 1.0  # refuse a runtime add that would leave each source fewer processed frames/s
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    path: str = DEFAULT_MODEL  # Ultralytics -seg .pt or .onnx
-    imgsz: int = 640  # longest side of the network input; the other side is the smallest stride multiple
-    conf: float = 0.25
-    iou: float = 0.7
-    max_det: int = 300
-    batch: int = 4  # most frames per inference call
-    batch_timeout_ms: float = 5.0  # how long the batcher waits to fill a batch once it has one frame
-    backend: str = "auto"  # with --device cpu: ONNX Runtime; on CUDA: TensorRT, else PyTorch
-    device: str = "cpu"
-    threads: int = 0  # intra-op threads for ONNX Runtime; 0 = its default (all cores)
-    engines_dir: str = "engines"  # where exported ONNX files are cached
-
-
-@dataclass(frozen=True)
-class RenderConfig:
-    masks: bool = True
-    boxes: bool = True
-    labels: bool = True
-    hud: bool = True
-    alpha: float = 0.45  # mask opacity
-    line_width: int = 2
-
-
-@dataclass(frozen=True)
-class OutputConfig:
-    record: str | None = None  # annotated H.264 mp4; out.mp4 -> out_<name>.mp4 for several sources
-    save_results: str | None = None  # JSON lines, one per frame
-    save_images: str | None = None  # folder for annotated copies of still-image sources
-    telemetry: str | None = None  # JSON lines, one snapshot per second
-    crf: int = 23
-    preset: str = "veryfast"
-    segment: str | None = None  # start a new recording file every so long ("10m", "30s", "1h")
-    encoder: str = "auto"  # auto | x264 | nvenc; auto: NVENC when the model is on a GPU that has one
-
-
-@dataclass(frozen=True)
-class PipelineConfig:
-    queue_size: int = 8  # frames buffered per source, and results buffered before render
-    stage_timeout_s: float = 0.1  # every blocking put/get waits at most this long before re-checking stop
-    source_timeout_s: float = 5.0  # a network source silent this long: reconnect (live) or error (file URL)
-    loop: bool = False  # play file sources again from the start when they end (demos, soak tests)
-    decode: str = "auto"  # auto | cpu | gpu; auto: NVDEC when the model's device path is on CUDA
-
-
-@dataclass(frozen=True)
-class LiveConfig:
-    """Cameras and streams (RTSP, live HTTP/HLS, webcams): transport, reconnection, frame policy."""
-
-    rtsp_transport: str = "tcp"  # tcp | udp
-    buffer: int = 1  # newest frames kept per live source; older ones are dropped (and counted)
-    stall_s: float = 2.0  # no frame for this long while connected: health "stalled"
-    reconnect_initial_s: float = 0.5  # first wait after a failure; doubles per failure
-    reconnect_max_s: float = 10.0  # the wait never exceeds this
-    reconnect_jitter: float = 0.2  # each wait is randomised by +-20 % so cameras do not retry in step
-    max_retries: int = -1  # failed attempts in a row before the source fails; -1 = retry forever
-    decoder_threads: int = 1  # per RTSP/RTMP/SRT stream; 0 = FFmpeg's choice (frame threads: +1 frame each)
-
-
-@dataclass(frozen=True)
-class DashboardConfig:
-    """``--dashboard``: live page, Prometheus /metrics and health probes served from the run."""
-
-    listen: str | None = None  # [HOST:]PORT, e.g. 8080 or 0.0.0.0:8080; None = no dashboard
-    token: str | None = None  # required off loopback (or set STREAMSEG_DASHBOARD_TOKEN)
-    allowed_hosts: tuple[str, ...] = ()  # names it is reached by besides loopback and its own address
-    preview_fps: float = 2.0  # most preview JPEGs per second per source (made only while watched)
-    preview_width: int = 640  # previews are downscaled to at most this width
-    history_s: int = 300  # seconds of chart history kept
-
-
-@dataclass(frozen=True)
-class ApiConfig:
-    """What ``POST /api/sources`` (the dashboard's, or the cluster's) may start."""
-
-    file_roots: tuple[str, ...] = ()  # folders whose video files may be added; none: no local files
-
-
-@dataclass(frozen=True)
-class ClusterConfig:
-    """``streamseg cluster``: how cameras are grouped and placed on the machines of a Ray cluster."""
-
-    cameras_per_group: int = 0  # cameras per group actor; 0 = one group per GPU (per node without GPUs)
-    cpus_per_group: float = 1.0  # Ray CPUs each group reserves on its node
-    gpus_per_group: float = 1.0  # Ray GPUs each group reserves when model.device is cuda
-    probe_s: float = 0.5  # how often the controller asks every group how it is
-
-
-@dataclass(frozen=True)
-class SamConfig:
-    """Segment Anything in a run: refine the detector's masks, segment what is clicked on the dashboard."""
-
-    model: str | None = None  # SAM checkpoint: sam_b.pt, mobile_sam.pt, sam2_t.pt, sam_vit_b_01ec64.pth ...
-    refine: bool = False  # each frame's detections become box prompts; SAM's masks replace the detector's
-    max_prompts: int = 8  # dashboard clicks kept per source (the oldest goes first)
-
-
-@dataclass(frozen=True)
-class LatencyConfig:
-    """``--latency-budget``: what live sources give up, one rung at a time, when inference falls behind."""
-
-    budget_ms: float | None = None  # p95 frame age of live sources to hold; None = off (files never degrade)
-    min_imgsz: int = 256  # the network input never shrinks below this (nor grows above model.imgsz)
-    max_stride: int = 4  # at worst every camera is processed every 4th frame; 1 = never stride
-    shed_decoding: bool = True  # then decode less: no non-reference frames, then keyframes only
-
-
-@dataclass(frozen=True)
-class TelemetryConfig:
-    """The leak watchdog: memory growth over a sliding window, and one warning when it stays high."""
-
-    leak_warn_mib_per_hour: float = 20.0  # warn when RSS (or GPU memory) grows faster; 0 = never warn
-    leak_window_s: float = 1800.0  # the slope is taken over this long (and warned on only once it is full)
 
 
 @dataclass(frozen=True)
@@ -208,168 +69,6 @@ _SECTIONS: dict[str, type[Any]] = {
     "latency": LatencyConfig,
     "telemetry": TelemetryConfig,
 }
-
-
-def default_source_name(uri: str) -> str:
-    """A short name safe for file names: the file stem, ``cam0`` for webcam 0, ``video2`` for /dev/video2."""
-    if uri.isdigit():
-        return f"cam{uri}"
-    if "://" in uri:  # a URL: never from its user:password@ part, its query, nor a secret in its path
-        try:
-            parts = urlsplit(uri)
-            hostname = parts.hostname
-        except ValueError:  # a malformed authority ([::1 without its bracket, a bad port)
-            return "source"
-        return _name_from(Path(parts.path.rstrip("/")).stem, hostname or "source")
-    if any(ch in uri for ch in "*?["):  # an image glob: the deepest folder before the wildcard
-        fixed = uri[: min(uri.find(ch) for ch in "*?[" if ch in uri)]
-        return _name_from(Path(fixed[: fixed.rfind("/") + 1].rstrip("/")).name, "images")
-    return _name_from(Path(uri.split("?", maxsplit=1)[0].rstrip("/")).stem, "source")
-
-
-def _name_from(stem: str, fallback: str) -> str:
-    """``stem`` made safe for file names, every ``password=...`` pair (key and value) left out first: DVR
-    paths such as ``user=admin_password=X_channel=1`` would otherwise name the source after a secret."""
-    cleaned = without_secret_pairs(stem)
-    name = safe_name(cleaned)
-    if cleaned != stem:
-        name = re.sub(r"_{2,}", "_", name).strip("_")
-    return name or safe_name(fallback) or "source"
-
-
-def load_yaml(path: str | Path) -> Config:
-    """Read a config file; unknown keys and wrong types are errors, not warnings."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid syntax"
-        raise ConfigError(f"invalid YAML in {p}{where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file is not UTF-8 text: {p}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: top level must be a mapping of sections, got {type(data).__name__}")
-    return from_dict(data, origin=str(p))
-
-
-def from_dict(data: dict[str, Any], origin: str = "config") -> Config:
-    allowed = {"sources", *_SECTIONS}
-    for key in data:
-        if key not in allowed:
-            raise ConfigError(f"{origin}: unknown config key '{key}' (valid: {', '.join(sorted(allowed))})")
-    sections: dict[str, Any] = {}
-    for name, cls in _SECTIONS.items():
-        raw = data.get(name) or {}
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{origin}: '{name}' must be a mapping, got {type(raw).__name__}")
-        sections[name] = _build(cls, raw, f"{origin}: {name}")
-    sources, rules = _parse_sources(data.get("sources") or [], origin)
-    return Config(sources=sources, source_rules=rules, **sections).validated()
-
-
-def _parse_sources(raw: Any, origin: str) -> tuple[tuple[SourceConfig, ...], SourceRules]:
-    """``sources:`` is a list of sources, or a mapping of the rules (``max``, ``allow_listen``,
-    ``min_fps``) with the sources under ``list``."""
-    items: Any = raw
-    rules = SourceRules()
-    if isinstance(raw, dict):
-        items = raw.get("list") or []
-        rules = _build(SourceRules, {k: v for k, v in raw.items() if k != "list"}, f"{origin}: sources")
-    if not isinstance(items, list):
-        raise ConfigError(f"{origin}: 'sources' must be a list (or a mapping with the sources under 'list')")
-    sources = tuple(source_from(item, f"{origin}: sources[{i}]") for i, item in enumerate(items))
-    return sources, rules
-
-
-def source_from(item: Any, where: str = "source") -> SourceConfig:
-    """One source as written in YAML (or posted as JSON): a path/URL, or a mapping of SourceConfig fields."""
-    if isinstance(item, (str, int)) and not isinstance(item, bool):
-        return _checked_source(SourceConfig(uri=str(item)), where)
-    if isinstance(item, dict):
-        if "uri" not in item:
-            raise ConfigError(f"{where}: 'uri' is missing")
-        values = {k: str(v) if k in ("uri", "name") else v for k, v in item.items()}
-        return _checked_source(_build(SourceConfig, values, where), where)
-    raise ConfigError(f"{where} must be a path/URL or a mapping with 'uri' and 'name'")
-
-
-def _checked_source(sc: SourceConfig, where: str) -> SourceConfig:
-    _check(bool(sc.uri.strip()), f"{where}: 'uri' must not be empty")
-    # Before anything else reads it: redaction and URL parsing then only ever see a bounded string.
-    _check(len(sc.uri) <= MAX_URI_CHARS, f"{where}: 'uri' is longer than {MAX_URI_CHARS} characters")
-    _check(len(sc.name) <= MAX_NAME_CHARS, f"{where}: 'name' is longer than {MAX_NAME_CHARS} characters")
-    _check(sc.width >= 0 and sc.height >= 0, f"{where}: width and height must be >= 0")
-    _check(sc.fps >= 0, f"{where}: fps must be >= 0, got {sc.fps}")
-    _check_priority(sc, where)
-    name = sc.display_name()
-    _check(
-        0 < len(name) <= MAX_NAME_CHARS and name.isprintable() and "/" not in name,
-        f"{where}: name must be 1-{MAX_NAME_CHARS} printable characters without '/', got {name!r}",
-    )
-    return sc
-
-
-def _check_priority(sc: SourceConfig, where: str) -> None:
-    _check(sc.priority in PRIORITIES, f"{where}: priority must be low, normal or high, got {sc.priority!r}")
-
-
-def _build(cls: type[Any], raw: dict[str, Any], where: str) -> Any:
-    known = {f.name: f for f in fields(cls)}
-    for key in raw:
-        if key not in known:
-            raise ConfigError(f"{where}: unknown config key '{key}' (valid: {', '.join(known)})")
-    values = {}
-    for key, value in raw.items():
-        values[key] = _coerce(value, known[key], f"{where}.{key}")
-    try:
-        return cls(**values)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-
-
-def _coerce(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
-    kind = str(f.type)
-    if value is None and "None" in kind:
-        return None
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where} must be true or false, got {value!r}")
-    if kind == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where} must be an integer, got {value!r}")
-    if kind.startswith("float"):
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        raise ConfigError(f"{where} must be a finite number, got {value!r}")
-    if kind.startswith("tuple[str"):
-        items = [value] if isinstance(value, str) else value
-        if isinstance(items, (list, tuple)) and all(isinstance(v, str) and v for v in items):
-            return tuple(items)
-        raise ConfigError(f"{where} must be a list of strings, got {value!r}")
-    if kind.startswith("str"):
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ConfigError(f"{where} must be a string, got {value!r}")
-    return value
-
-
-def merge(base: Config, **overrides: dict[str, Any]) -> Config:
-    """Apply non-None CLI overrides per section, e.g. ``merge(cfg, model={"conf": 0.5})``."""
-    changes: dict[str, Any] = {}
-    for section, values in overrides.items():
-        current = getattr(base, section)
-        kept = {k: v for k, v in values.items() if v is not None}
-        if kept:
-            changes[section] = dataclasses.replace(current, **kept)
-    return dataclasses.replace(base, **changes).validated()
 
 
 def validate(cfg: Config) -> None:
@@ -506,6 +205,26 @@ def _validate_overload(lat: LatencyConfig, tel: TelemetryConfig) -> None:
         5 <= tel.leak_window_s <= 7 * 86_400,
         f"telemetry.leak_window_s must be 5 s .. 7 days, got {tel.leak_window_s}",
     )
+
+
+def check_source(sc: SourceConfig, where: str) -> SourceConfig:
+    _check(bool(sc.uri.strip()), f"{where}: 'uri' must not be empty")
+    # Before anything else reads it: redaction and URL parsing then only ever see a bounded string.
+    _check(len(sc.uri) <= MAX_URI_CHARS, f"{where}: 'uri' is longer than {MAX_URI_CHARS} characters")
+    _check(len(sc.name) <= MAX_NAME_CHARS, f"{where}: 'name' is longer than {MAX_NAME_CHARS} characters")
+    _check(sc.width >= 0 and sc.height >= 0, f"{where}: width and height must be >= 0")
+    _check(sc.fps >= 0, f"{where}: fps must be >= 0, got {sc.fps}")
+    _check_priority(sc, where)
+    name = sc.display_name()
+    _check(
+        0 < len(name) <= MAX_NAME_CHARS and name.isprintable() and "/" not in name,
+        f"{where}: name must be 1-{MAX_NAME_CHARS} printable characters without '/', got {name!r}",
+    )
+    return sc
+
+
+def _check_priority(sc: SourceConfig, where: str) -> None:
+    _check(sc.priority in PRIORITIES, f"{where}: priority must be low, normal or high, got {sc.priority!r}")
 
 
 def _check(ok: bool, message: str) -> None:

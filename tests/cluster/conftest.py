@@ -20,7 +20,7 @@ from streamseg.config import ClusterConfig, Config, DashboardConfig, ModelConfig
 from streamseg.testing.rtsp import RtspServer, gst_rtsp_available
 from tests.live.conftest import APT
 
-from .local import RayCluster
+from streamseg.testing.ray_cluster import RayCluster
 
 WORKER_CPUS = 2  # room for two groups of cpus_per_group=1
 CAMERA_FPS = 5

@@ -1,0 +1,131 @@
+"""Configuration from YAML (``--config``), JSON bodies and command-line overrides: unknown keys and wrong
+types are errors, not warnings. Precedence: built-in defaults < YAML file < command-line flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streamseg.config.schema import _SECTIONS, Config, check_source
+from streamseg.config.sections import SourceConfig, SourceRules
+from streamseg.errors import ConfigError
+
+
+def load_yaml(path: str | Path) -> Config:
+    """Read a config file; unknown keys and wrong types are errors, not warnings."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid syntax"
+        raise ConfigError(f"invalid YAML in {p}{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file is not UTF-8 text: {p}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: top level must be a mapping of sections, got {type(data).__name__}")
+    return from_dict(data, origin=str(p))
+
+
+def from_dict(data: dict[str, Any], origin: str = "config") -> Config:
+    allowed = {"sources", *_SECTIONS}
+    for key in data:
+        if key not in allowed:
+            raise ConfigError(f"{origin}: unknown config key '{key}' (valid: {', '.join(sorted(allowed))})")
+    sections: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        raw = data.get(name) or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{origin}: '{name}' must be a mapping, got {type(raw).__name__}")
+        sections[name] = _build(cls, raw, f"{origin}: {name}")
+    sources, rules = _parse_sources(data.get("sources") or [], origin)
+    return Config(sources=sources, source_rules=rules, **sections).validated()
+
+
+def _parse_sources(raw: Any, origin: str) -> tuple[tuple[SourceConfig, ...], SourceRules]:
+    """``sources:`` is a list of sources, or a mapping of the rules (``max``, ``allow_listen``,
+    ``min_fps``) with the sources under ``list``."""
+    items: Any = raw
+    rules = SourceRules()
+    if isinstance(raw, dict):
+        items = raw.get("list") or []
+        rules = _build(SourceRules, {k: v for k, v in raw.items() if k != "list"}, f"{origin}: sources")
+    if not isinstance(items, list):
+        raise ConfigError(f"{origin}: 'sources' must be a list (or a mapping with the sources under 'list')")
+    sources = tuple(source_from(item, f"{origin}: sources[{i}]") for i, item in enumerate(items))
+    return sources, rules
+
+
+def source_from(item: Any, where: str = "source") -> SourceConfig:
+    """One source as written in YAML (or posted as JSON): a path/URL, or a mapping of SourceConfig fields."""
+    if isinstance(item, (str, int)) and not isinstance(item, bool):
+        return check_source(SourceConfig(uri=str(item)), where)
+    if isinstance(item, dict):
+        if "uri" not in item:
+            raise ConfigError(f"{where}: 'uri' is missing")
+        values = {k: str(v) if k in ("uri", "name") else v for k, v in item.items()}
+        return check_source(_build(SourceConfig, values, where), where)
+    raise ConfigError(f"{where} must be a path/URL or a mapping with 'uri' and 'name'")
+
+
+def _build(cls: type[Any], raw: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{where}: unknown config key '{key}' (valid: {', '.join(known)})")
+    values = {}
+    for key, value in raw.items():
+        values[key] = _coerce(value, known[key], f"{where}.{key}")
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _coerce(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
+    kind = str(f.type)
+    if value is None and "None" in kind:
+        return None
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    if kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} must be an integer, got {value!r}")
+    if kind.startswith("float"):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        raise ConfigError(f"{where} must be a finite number, got {value!r}")
+    if kind.startswith("tuple[str"):
+        items = [value] if isinstance(value, str) else value
+        if isinstance(items, (list, tuple)) and all(isinstance(v, str) and v for v in items):
+            return tuple(items)
+        raise ConfigError(f"{where} must be a list of strings, got {value!r}")
+    if kind.startswith("str"):
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def merge(base: Config, **overrides: dict[str, Any]) -> Config:
+    """Apply non-None CLI overrides per section, e.g. ``merge(cfg, model={"conf": 0.5})``."""
+    changes: dict[str, Any] = {}
+    for section, values in overrides.items():
+        current = getattr(base, section)
+        kept = {k: v for k, v in values.items() if v is not None}
+        if kept:
+            changes[section] = dataclasses.replace(current, **kept)
+    return dataclasses.replace(base, **changes).validated()
