@@ -68,9 +68,10 @@ def add_gpu_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from streamseg.config import Config, ModelConfig, OutputConfig  # noqa: PLC0415
     from streamseg.config.devices import parse_device  # noqa: PLC0415
     from streamseg.inference.runtimes.select import choose_backend  # noqa: PLC0415
-    from streamseg.pipeline.plan import doctor  # noqa: PLC0415
+    from streamseg.pipeline.plan import doctor, plan_run  # noqa: PLC0415
 
     _, index = parse_device(args.device)
     checks = doctor(index)
@@ -80,6 +81,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"{mark} {check.name.ljust(width)}  {check.detail}")
     backend, device, why = choose_backend("auto", args.device, warn=False)
     print(f"--backend auto --device {args.device}: {backend} on {device} ({why})")
+    model = f"yolov8n-seg{'.pt' if backend in ('torch', 'tensorrt') else '.onnx'}"
+    config = Config(model=ModelConfig(path=model, device=args.device), output=OutputConfig(record="out.mp4"))
+    print(f"a recorded run of {model} with --device {args.device} would work like this:")
+    for line in plan_run(config).lines(config.pipeline.decode):
+        print(f"    {line}")
     return 0
 
 

@@ -66,12 +66,3 @@ def plan_decode(mode: str, device_path_device: torch.device | None, why_not: str
         logger.info("--decode auto: decoding on the CPU (%s)", problem)
         return None
     return DecodeTarget(device_path_device, nvdec=True)
-
-
-def describe(target: DecodeTarget | None, mode: str, why_not: str) -> str:
-    """One line per source for the log: where it decodes, and why when ``auto`` chose the CPU."""
-    if target is not None:
-        return f"decoding on {target.device} with {'NVDEC' if target.nvdec else 'the CPU into device memory'}"
-    if mode == "cpu":
-        return "decoding on the CPU (--decode cpu)"
-    return f"decoding on the CPU ({why_not})"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from streamseg.config import Config, ModelConfig
+from streamseg.config import Config, ModelConfig, RenderConfig
 from streamseg.errors import ConfigError
 from streamseg.inference.runtimes.base import InferenceBackend
 from streamseg.inference.runtimes.select import open_backend
@@ -23,10 +23,16 @@ def open_segmenter(
     record_stage: StageRecorder,
     board: PromptBoard | None = None,
     backend: InferenceBackend | None = None,
+    *,
+    draw: bool = False,
+    host_masks: Callable[[], bool] = lambda: True,
 ) -> Segmenter:
     """Load SAM first (a wrong checkpoint should not wait for an export), then the detector.
 
-    ``backend``: an open YOLO runtime to use instead of loading ``cfg.model`` (its owner closes it)."""
+    ``backend``: an open YOLO runtime to use instead of loading ``cfg.model`` (its owner closes it).
+    ``draw``: frames are annotated (on the device, where the model has a device path); ``host_masks``:
+    see ``SegmentationEngine``."""
+    overlay = cfg.render if draw and not cfg.sam.model else None  # SAM's masks are drawn on the host
     predictor = None
     if cfg.sam.model:
         from streamseg.inference.sam import SamPredictor  # noqa: PLC0415 - imports torch
@@ -36,9 +42,17 @@ def open_segmenter(
             cfg.sam.model, Path(cfg.model.engines_dir), cfg.model.device, flag
         )
     engine = (
-        SegmentationEngine(backend, cfg.model.imgsz, _thresholds(cfg.model), record_stage, owns_backend=False)
+        SegmentationEngine(
+            backend,
+            cfg.model.imgsz,
+            _thresholds(cfg.model),
+            record_stage,
+            owns_backend=False,
+            overlay=overlay,
+            host_masks=host_masks,
+        )
         if backend is not None
-        else open_detector(cfg.model, record_stage)
+        else open_detector(cfg.model, record_stage, overlay, host_masks)
     )
     if predictor is None:
         return engine
@@ -51,7 +65,12 @@ def _thresholds(model: ModelConfig) -> Thresholds:
     return Thresholds(model.conf, model.iou, model.max_det)
 
 
-def open_detector(model: ModelConfig, record_stage: StageRecorder) -> Segmenter:
+def open_detector(
+    model: ModelConfig,
+    record_stage: StageRecorder,
+    overlay: RenderConfig | None = None,
+    host_masks: Callable[[], bool] = lambda: True,
+) -> Segmenter:
     thresholds = _thresholds(model)
     maskrcnn = _maskrcnn_file(model)
     if maskrcnn is not None:
@@ -68,7 +87,9 @@ def open_detector(model: ModelConfig, record_stage: StageRecorder) -> Segmenter:
         )
     backend = open_backend(model)
     try:
-        return SegmentationEngine(backend, model.imgsz, thresholds, record_stage)
+        return SegmentationEngine(
+            backend, model.imgsz, thresholds, record_stage, overlay=overlay, host_masks=host_masks
+        )
     except BaseException:
         backend.close()
         raise

@@ -21,56 +21,47 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from streamseg.capture import FrameSource, ImageSource, LiveSource, demo_clip_path, open_source
-from streamseg.capture.webcam import parse_webcam_uri
-from streamseg.config import Config, SourceConfig, merge, source_from
-from streamseg.config.uris import check_client_uri
-from streamseg.errors import (
-    ConfigError,
-    PipelineStopped,
-    SourceExistsError,
-    UnknownSourceError,
-)
-from streamseg.gpu.decode import DecodeTarget, plan_decode
-from streamseg.gpu.decode import describe as describe_decode
-from streamseg.gpu.overlay import DeviceOverlay
+from streamseg.capture import FrameSource, LiveSource, demo_clip_path, open_source
+from streamseg.config import Config, SourceConfig, merge
+from streamseg.gpu.decode import DecodeTarget
 from streamseg.inference.factory import open_segmenter
 from streamseg.inference.runtimes import InferenceBackend
-from streamseg.inference.runtimes.select import planned_device_path
 from streamseg.inference.sam.board import PromptBoard
 from streamseg.inference.segmenter import Segmenter
-from streamseg.inference.yolo.engine import PendingResult, SegmentationEngine
-from streamseg.pipeline.admission import InferenceCapacity, check_admission
+from streamseg.inference.yolo.engine import PendingResult
+from streamseg.pipeline.admission import InferenceCapacity
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.left_behind import wait_at_exit
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
 from streamseg.pipeline.looping import loop_source
 from streamseg.pipeline.overload.governor import LatencyGovernor
 from streamseg.pipeline.overload.wiring import GovernedSegmenter, open_governor
+from streamseg.pipeline.plan import plan_run
 from streamseg.pipeline.render_step import RenderStep
-from streamseg.pipeline.sinks import RecordingSink, Sinks, build_sinks, check_outputs_have_sources
-from streamseg.pipeline.source_ends import SourceEnds, free_record_path
-from streamseg.pipeline.workers import Sink, capture_loop, end_source, inference_loop, render_loop
-from streamseg.record import record_path_for
-from streamseg.record.encoders import X264, choose_encoder
+from streamseg.pipeline.sinks import (
+    RecordingSink,
+    Sinks,
+    annotated_outputs,
+    build_sinks,
+    check_outputs_have_sources,
+)
+from streamseg.pipeline.source_ends import SourceEnds
+from streamseg.pipeline.sources import CAPTURE_PREFIX, RuntimeSources
+from streamseg.pipeline.workers import Sink, inference_loop, render_loop
 from streamseg.telemetry import Telemetry
 from streamseg.types import Frame, SegResult
 from streamseg.util.allocator import HeapTrimmer
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 2.5  # SIGINT/SIGTERM must finish within 3 s, recording finalized
 CAPTURE_GRACE_S = 0.3  # once outputs are done, how long to wait for capture threads still in network I/O
-CAPTURE_PREFIX = "capture-"
-REMOVE_TIMEOUT_S = (
-    4.5  # remove_source answers within this; a recording may finish after it, in the background
-)
 
 
-class Pipeline:
+class Pipeline(RuntimeSources):
     def __init__(
         self,
         sources: Sequence[str | SourceConfig] | None = None,
@@ -128,7 +119,7 @@ class Pipeline:
         self._started = False
         self._joined = False
 
-    # ----------------------------------------------------------------- lifecycle
+    # ----------------------------------------------------------------- lifecycle (sources: ``sources.py``)
     @property
     def sources(self) -> list[FrameSource]:
         return list(self._sources)
@@ -151,17 +142,14 @@ class Pipeline:
         demo = () if self._keep_alive else (SourceConfig(str(demo_clip_path()), name="demo"),)
         source_cfgs = cfg.sources or demo
         try:
-            # Cheapest checks first: a mistyped path should not wait for a model download or export.
-            decode, why_cpu, codec = self._plan_outputs()
+            # Where the work runs, decided once; then the cheapest checks: a mistyped path should not
+            # wait for a model download or export.
+            plan = plan_run(cfg, self._backend)
+            log.info("where the work runs:\n  %s", "\n  ".join(plan.lines(cfg.pipeline.decode)))
+            decode, codec = plan.decode, plan.codec
             self._decode = decode  # sources added later decode the same way
             for sc in source_cfgs:
-                src = open_source(sc, cfg.live, cfg.pipeline.source_timeout_s, decode)
-                webcam = parse_webcam_uri(sc.uri) is not None
-                where = describe_decode(None if webcam else decode, cfg.pipeline.decode, why_cpu)
-                log.info(
-                    "%s: %s", src.name, "webcam frames come from OpenCV on the host" if webcam else where
-                )
-                self._sources.append(src)
+                self._sources.append(open_source(sc, cfg.live, cfg.pipeline.source_timeout_s, decode))
             if cfg.pipeline.loop:  # --loop: file sources start over when they end
                 timeout_s = cfg.pipeline.source_timeout_s
                 reopen = functools.partial(open_source, live=cfg.live, timeout_s=timeout_s, decode=decode)
@@ -174,7 +162,12 @@ class Pipeline:
                 self.prompts = PromptBoard([s.name for s in self._sources], cfg.sam.max_prompts)
             # YOLO or Mask R-CNN on the configured runtime, SAM after it when asked (segmenters).
             self._engine = self._runtime = open_segmenter(
-                cfg, self.telemetry.record_stage, self.prompts, backend=self._backend
+                cfg,
+                self.telemetry.record_stage,
+                self.prompts,
+                backend=self._backend,
+                draw=annotated_outputs(cfg),
+                host_masks=self._wants_host_masks,
             )
             self._sinks = build_sinks(
                 cfg, self._sources, codec, self.telemetry.record_stage, self._record_path
@@ -184,35 +177,6 @@ class Pipeline:
             raise
         self._opened = True
         return self
-
-    def _device_path_device(self) -> tuple[torch.device | None, str]:
-        """Where the model's device path will run, known before the model loads (or from the given
-        backend); else None and why frames go to the model from the host."""
-        if self.config.sam.model:
-            return None, "SAM reads the frames on the host"
-        if self._backend is not None:
-            device_backend = self._backend.device_path()
-            device = device_backend.device if device_backend is not None else None
-            return device, "the backend takes frames from the host"
-        device_name, why = planned_device_path(self.config.model)
-        if device_name is None:
-            return None, why
-        import torch  # noqa: PLC0415 - only on the GPU path
-
-        return torch.device(device_name), why
-
-    def _plan_outputs(self) -> tuple[DecodeTarget | None, str, str]:
-        """``--decode`` and ``--encoder`` resolved before anything is opened: (decode target, why frames
-        stay on the host when they do, codec for recordings)."""
-        cfg = self.config
-        device, why = self._device_path_device()
-        target = plan_decode(cfg.pipeline.decode, device, why)
-        if device is not None and target is None:
-            why = "NVDEC is not available"
-        on_gpu = device is not None and device.type == "cuda"
-        wants_encoder = cfg.output.record or cfg.output.encoder == "nvenc"
-        codec = choose_encoder(cfg.output.encoder, on_gpu) if wants_encoder else X264
-        return target, why, codec
 
     def start(self) -> Pipeline:
         if self._started:
@@ -258,12 +222,7 @@ class Pipeline:
                 daemon=True,
             )
         )
-        draw = any(s.needs_annotated for s in self._sinks)
-        engine = self.engine
-        if isinstance(engine, SegmentationEngine):  # YOLO; SAM stages and Mask R-CNN draw on the host
-            engine.host_masks = self._host_masks or bool(cfg.output.save_results)
-            if draw and engine.device_runner is not None:  # masks and boxes drawn where the frame is
-                engine.overlay = DeviceOverlay(cfg.render)
+        draw = annotated_outputs(cfg)
         self._threads.append(
             threading.Thread(
                 target=render_loop,
@@ -283,174 +242,10 @@ class Pipeline:
         for t in self._threads:
             t.start()
 
-    def _capture_thread(self, src: FrameSource) -> threading.Thread:
-        """The source's queue, telemetry and capture thread (not started)."""
-        # Live sources keep only the newest frames, so latency cannot grow when inference is slow.
-        cfg = self.config
-        q: queue.Queue[Frame | EndOfStream] = queue.Queue(
-            maxsize=cfg.live.buffer if src.is_live else cfg.pipeline.queue_size
-        )
-        self._frame_qs[src.name] = q
-        self.telemetry.register_queue(f"frames:{src.name}", q.qsize)
-        if isinstance(src, LiveSource):
-            self.telemetry.register_source_info(src.name, src.health_info)
-        else:  # a file says "ended" once its last frame is through, while the run goes on
-            self.telemetry.register_source_info(src.name, functools.partial(self._ended_info, src.name))
-        retire = self._retire[src.name] = threading.Event()
-        admit = self._governor  # --latency-budget: striding, decode shedding (None without a budget)
-        return threading.Thread(
-            target=capture_loop,
-            args=(src, q, self._ready, self._life, self.telemetry, retire, admit),
-            name=f"{CAPTURE_PREFIX}{src.name}",
-            daemon=True,
-        )
-
-    def _ended_info(self, name: str) -> dict[str, str]:
-        return {"health": "ended"} if self._ends.ended(name) else {}
-
-    # ----------------------------------------------------------------- sources at runtime
-    def add_source(self, source: str | SourceConfig, *, check: bool = True) -> FrameSource:
-        """Open one more source and start it (before or while the pipeline runs), with its own recording.
-
-        Raises ``SourceExistsError`` when the name is taken and ``SourceError`` when it cannot be opened:
-        with ``check`` a camera must answer now (False: it may connect later, like at start-up).
-        Nothing changes when it raises.
-        """
-        sc = source if isinstance(source, SourceConfig) else source_from(source)
-        name = sc.display_name()
-        cfg = self.config
-        check_client_uri(sc.uri, cfg.source_rules.allow_listen)
-        with self._control:
-            self._check_open_for_changes()
-            if name in self._adding or any(s.name == name for s in self._sources):
-                raise SourceExistsError(f"a source named '{name}' is already running (names must be unique)")
-            if name in self._removing:
-                raise SourceExistsError(f"source '{name}' is still being removed; add it again in a moment")
-            running = len(self._sources) + len(self._adding)
-            check_admission(cfg.source_rules, running, self._capacity.frames_per_second())
-            self._adding.add(name)
-        try:
-            # Network waits happen here, unlocked.
-            src = open_source(sc, cfg.live, cfg.pipeline.source_timeout_s, self._decode)
-            try:
-                if isinstance(src, ImageSource):
-                    raise ConfigError(f"{sc.uri}: still images are given at start, not added while running")
-                if check and isinstance(src, LiveSource):
-                    src.connect_now()
-                if cfg.pipeline.loop:
-                    timeout_s = cfg.pipeline.source_timeout_s
-                    reopen = functools.partial(open_source, sc, cfg.live, timeout_s, self._decode)
-                    src = loop_source(src, reopen)
-                with self._control:
-                    self._check_open_for_changes()
-                    if self._governor is not None and src.is_live:
-                        self._governor.add_source(src.name, sc.priority)
-                    self._attach(src)
-                    if self.prompts is not None:
-                        self.prompts.add_source(src.name)
-            except BaseException:
-                src.close()
-                raise
-        finally:
-            with self._control:
-                self._adding.discard(name)
-        log.info("source %s added", name)
-        return src
-
-    def _attach(self, src: FrameSource) -> None:
-        """Recording, queue and capture thread of a source opened at runtime (under ``_control``)."""
-        recordings = [s for s in self._sinks if isinstance(s, RecordingSink)]
-        for sink in recordings:
-            sink.add_source(src, self._added_record_path(src.name))
-        if self._started and self._batcher is not None:
-            thread = self._capture_thread(src)
-            if not self._batcher.add(src.name, self._frame_qs[src.name]):
-                self._detach(src.name)
-                for sink in recordings:
-                    sink.end_source(src.name)
-                raise PipelineStopped("the pipeline has finished: no source can be added")
-            self._threads.append(thread)
-            thread.start()
-        self._sources.append(src)
-
-    def _added_record_path(self, name: str) -> Path:
-        if self._record_path is not None:
-            return self._record_path(name)
-        return free_record_path(record_path_for(self.config.output.record or "", name, 2))
-
-    def remove_source(self, name: str, timeout: float = REMOVE_TIMEOUT_S) -> bool:
-        """Stop one source, the others running on. It leaves the list at once; this returns within
-        ``timeout`` s, True when its last frame is through and its recording finalized, False when that
-        is still finishing in the background (the status's ``finalizing`` says so; its name is free again
-        once its last frames are through). Raises ``UnknownSourceError`` for a name that is not running."""
-        deadline = time.monotonic() + timeout
-        with self._control:
-            src = next((s for s in self._sources if s.name == name), None)
-            if src is None:
-                raise UnknownSourceError(f"no source named '{name}' is running")
-            retire = self._retire.get(name)
-            if retire is not None:
-                retire.set()
-            if isinstance(src, LiveSource):
-                src.close()  # never blocks; wakes a capture thread that is waiting to reconnect
-            started = self._started
-            if started and self._batcher is not None:
-                self._batcher.retire(name)  # ends it at the next batch, whatever its capture thread does
-            self._sources.remove(src)
-            self._removing.add(name)
-            if self.prompts is not None:
-                self.prompts.remove_source(name)
-        if not started:
-            src.close()
-            end_source(self._sinks, name)
-        elif not self._ends.wait(name, timeout, self._life.stop) and not self._life.stop.is_set():
-            log.warning(
-                "source %s: its last frames are still in flight; removal finishes in the background", name
-            )
-            threading.Thread(
-                target=self._detach_when_ended, args=(name,), name=f"remove-{name}", daemon=True
-            ).start()
-            return False
-        self._forget(name)
-        finalized = all(
-            sink.finalized(name, max(0.0, deadline - time.monotonic()))
-            for sink in self._sinks
-            if isinstance(sink, RecordingSink)
-        )
-        log.info("source %s removed%s", name, "" if finalized else "; its recording is still being finished")
-        return finalized
-
-    def _detach_when_ended(self, name: str) -> None:
-        while not self._ends.wait(name, 1.0, self._life.stop):
-            if self._life.stop.is_set():
-                return
-        self._forget(name)
-        log.info("source %s removed", name)
-
-    def _forget(self, name: str) -> None:
-        with self._control:
-            self._detach(name)
-            self._removing.discard(name)
-
-    def _finalizing(self) -> list[str]:
-        """Removed sources whose last frames or recording are still being finished (for the status)."""
-        with self._control:
-            removing = set(self._removing)
-        recording = {n for s in self._sinks if isinstance(s, RecordingSink) for n in s.finalizing}
-        return sorted(removing | recording)
-
-    def _detach(self, name: str) -> None:
-        if self._governor is not None:
-            self._governor.remove_source(name)
-        self._frame_qs.pop(name, None)
-        self._retire.pop(name, None)
-        self._ends.forget(name)
-        self.telemetry.unregister_queue(f"frames:{name}")
-        self.telemetry.forget_source(name)
-
-    def _check_open_for_changes(self) -> None:
-        if self._life.stop.is_set() or self._joined:
-            raise PipelineStopped("the pipeline is stopping: sources can no longer be changed")
+    def _wants_host_masks(self) -> bool:
+        """Asked by the engine per batch on a device path: copy masks down now? (The results file always
+        reads them; ``results(host_masks=False)`` says the caller does not.)"""
+        return self._host_masks or bool(self.config.output.save_results)
 
     @property
     def recordings(self) -> list[str]:

@@ -196,6 +196,12 @@ def build_sinks(
     return sinks
 
 
+def annotated_outputs(cfg: Config) -> bool:
+    """Whether an output of ``cfg`` needs every frame annotated: the recordings. Still images are drawn by
+    their own sink, and the dashboard's preview annotates its own copy, only while watched."""
+    return bool(cfg.output.record)
+
+
 def check_outputs_have_sources(cfg: Config, sources: Sequence[FrameSource]) -> None:
     """``--record`` needs a video source and ``--save-images`` a still one (a pipeline that starts empty
     and takes sources later is not judged). Cheap: the pipeline asks before it loads the model."""

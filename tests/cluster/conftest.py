@@ -17,10 +17,9 @@ import psutil
 import pytest
 
 from streamseg.config import ClusterConfig, Config, DashboardConfig, ModelConfig, OutputConfig, SourceConfig
+from streamseg.testing.ray_cluster import RayCluster
 from streamseg.testing.rtsp import RtspServer, gst_rtsp_available
 from tests.live.conftest import APT
-
-from streamseg.testing.ray_cluster import RayCluster
 
 WORKER_CPUS = 2  # room for two groups of cpus_per_group=1
 CAMERA_FPS = 5

@@ -13,7 +13,6 @@ import torch
 from streamseg.capture import PyAVFileSource
 from streamseg.errors import ConfigError
 from streamseg.gpu.decode import DecodeTarget, plan_decode
-
 from tests.capture.media import DANCE, OFFICE_VFR, clip, write_irregular_video
 from tests.capture.test_file_rotation import _ROTATE_CW_MATRIX, with_display_matrix
 

@@ -37,8 +37,7 @@ def fixture_backend() -> Iterator[InferenceBackend]:
 
 def _device_render(backend: InferenceBackend, config: RenderConfig) -> list[tuple[SegResult, I420Picture]]:
     """Two real 720p frames through the device path with the overlay on, text added on yuv420p."""
-    engine = SegmentationEngine(backend, 320, Thresholds())
-    engine.overlay = DeviceOverlay(config)
+    engine = SegmentationEngine(backend, 320, Thresholds(), overlay=config)
     frames = read_frames(VIDEOS / "street_pedestrians_720p30.mp4", [0, 60])
     pending = engine.submit([Frame("cam", i, 0.0, time.monotonic(), img) for i, img in enumerate(frames)])
     text = I420TextAnnotator(config)
@@ -126,8 +125,7 @@ def test_surface_frames_render_the_same_as_host_frames(fixture_backend: Inferenc
         Frame("cam", 0, 0.0, 0.0, vf.to_ndarray(format="bgr24")),
         Frame("cam", 0, 0.0, 0.0, surface=import_video_frame(vf, CPU)),
     ):
-        engine = SegmentationEngine(fixture_backend, 320, Thresholds())
-        engine.overlay = DeviceOverlay(config)
+        engine = SegmentationEngine(fixture_backend, 320, Thresholds(), overlay=config)
         (item,) = engine.submit([frame])
         assert isinstance(item, PendingResult)
         pictures.append(item.resolve()[1].numpy())

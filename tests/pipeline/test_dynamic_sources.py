@@ -176,7 +176,7 @@ def test_removing_a_hung_camera_answers_within_5_s_and_frees_its_name(
     """Issue 20, item 5: the camera's server freezes mid-stream, so its capture thread sits in a network
     read for the source timeout; removal does not wait for it, the name is free at once, and the file
     is finalized."""
-    from tests.live.server import RtspServer, gst_rtsp_available
+    from streamseg.testing.rtsp import RtspServer, gst_rtsp_available
 
     if gst_rtsp_available() is not None:
         pytest.fail("GStreamer's RTSP server is needed (see .ci/run)")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from streamseg.testing.rtsp import free_port
 from tests.cli.test_main import OFFLINE_ENV
-from tests.live.server import free_port
 from tests.web.helpers import get
 
 pytestmark = pytest.mark.slow

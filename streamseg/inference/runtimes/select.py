@@ -73,17 +73,6 @@ def select_backend(cfg: ModelConfig, quiet: bool = False) -> tuple[str, str, str
     return backend, device, why
 
 
-def planned_device_path(cfg: ModelConfig) -> tuple[str | None, str]:
-    """Where the model's device path will run (torch/TensorRT on CUDA), known before it loads; else
-    (None, why frames go to the model from the host)."""
-    backend, device, _ = select_backend(cfg, quiet=True)
-    if backend not in ("torch", "tensorrt"):
-        return None, f"the {backend} backend takes frames from the host; GPU frames need torch or tensorrt"
-    if device == "cpu":
-        return None, "the model runs on the CPU (--device cpu)"
-    return device, ""
-
-
 def open_backend(cfg: ModelConfig) -> InferenceBackend:
     """Create the configured backend (see ``select_backend``)."""
     backend, device, _ = select_backend(cfg)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from streamseg.config import RenderConfig
+from streamseg.gpu.overlay import DeviceOverlay
 from streamseg.inference.letterbox import Letterbox, make_letterbox, to_tensor
 from streamseg.inference.runtimes.base import InferenceBackend
 from streamseg.inference.yolo.masks import MaskDecoder
@@ -23,7 +25,6 @@ from streamseg.inference.yolo.postprocess import Detections, Thresholds, postpro
 from streamseg.types import Frame, SegResult
 
 if TYPE_CHECKING:
-    from streamseg.gpu.overlay import DeviceOverlay
     from streamseg.inference.yolo.device.batch import DeviceBatch
     from streamseg.inference.yolo.device.runner import DeviceRunner
 
@@ -40,16 +41,22 @@ class SegmentationEngine:
         thresholds: Thresholds,
         record_stage: StageRecorder | None = None,
         owns_backend: bool = True,
+        *,
+        overlay: RenderConfig | None = None,
+        host_masks: Callable[[], bool] = lambda: True,
     ) -> None:
-        """``owns_backend``: ``close`` closes the backend too (not when the caller lent it)."""
+        """``owns_backend``: ``close`` closes the backend too (not when the caller lent it).
+
+        On a device path (torch or TensorRT), ``overlay`` draws masks and boxes into the frames there (a
+        yuv420p picture per frame comes back for the encoder), and ``host_masks()``, asked per batch,
+        says whether masks are copied down with it (else only when someone reads them)."""
         self.backend = backend
         self._owns_backend = owns_backend
         self.info = backend.info
         self.imgsz = imgsz
         self.thresholds = thresholds
         self._record = record_stage or (lambda stage, seconds, source: None)
-        self.overlay: DeviceOverlay | None = None  # set when frames are annotated on the device
-        self.host_masks = True  # copy masks down with each batch (else only when someone reads them)
+        self._host_masks = host_masks
         self._letterboxes: dict[tuple[tuple[int, int], int], Letterbox] = {}  # (frame_hw, imgsz)
         self._decoders: dict[tuple[tuple[int, int], tuple[int, int]], MaskDecoder] = {}
         # Torch/TensorRT on a GPU: letterbox, NMS and mask decoding on the device (inference/device_path).
@@ -59,6 +66,7 @@ class SegmentationEngine:
             from streamseg.inference.yolo.device.runner import DeviceRunner  # noqa: PLC0415 - imports torch
 
             self._device_runner = DeviceRunner(device_backend, self.info.num_classes, thresholds)
+        self._overlay = DeviceOverlay(overlay) if overlay is not None and self._device_runner else None
 
     def close(self) -> None:
         if self._owns_backend:
@@ -100,7 +108,7 @@ class SegmentationEngine:
     def _run_same_shape(self, frames: Sequence[Frame]) -> Sequence[SegResult | PendingResult]:
         if self._device_runner is not None:
             boxes = [self.letterbox_for(f.frame_hw) for f in frames]
-            batch = self._device_runner.submit(frames, boxes, self.overlay, self.host_masks)
+            batch = self._device_runner.submit(frames, boxes, self._overlay, self._host_masks())
             done = time.monotonic()
             return [PendingResult(self, batch, k, frame, done) for k, frame in enumerate(frames)]
         t0 = time.perf_counter()

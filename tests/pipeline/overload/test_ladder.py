@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from streamseg.pipeline.overload import governor as gov
 from streamseg.pipeline.overload.governor import LatencyGovernor
 from streamseg.pipeline.overload.ladder import Rung, build_ladder, nearest_tier, smaller_sizes
-from streamseg.pipeline.overload import governor as gov
 from tests.telemetry.fakes import FakeClock
 
 CAMS = ["a", "b", "c", "d"]

@@ -118,8 +118,7 @@ def test_masks_stay_on_the_device_until_read(backends: tuple[InferenceBackend, I
     numpy_path, on_device = backends
     frames = _host_frames()[:3]
     want = SegmentationEngine(numpy_path, IMGSZ, THRESHOLDS).run(frames)
-    engine = SegmentationEngine(on_device, IMGSZ, THRESHOLDS)
-    engine.host_masks = False
+    engine = SegmentationEngine(on_device, IMGSZ, THRESHOLDS, host_masks=lambda: False)
     pending = engine.submit(frames)
     assert all(isinstance(p, PendingResult) for p in pending)
     got = [p.resolve()[0] if isinstance(p, PendingResult) else p for p in pending]
