@@ -101,3 +101,26 @@ def sam_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], 
         return made[name]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def vfr_clip() -> Path:
+    """The shared variable-frame-rate clip (a phone's recording: real, irregular timestamps)."""
+    return require_asset(VIDEOS / "office_person_720p_vfr.mp4")
+
+
+@pytest.fixture(scope="session")
+def real_frames(vfr_clip: Path) -> list[tuple[np.ndarray, float]]:
+    """The first 45 decoded frames of the VFR clip with their source pts (seconds)."""
+    import av
+
+    out: list[tuple[np.ndarray, float]] = []
+    with av.open(str(vfr_clip)) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                continue
+            out.append((frame.to_ndarray(format="bgr24"), float(frame.pts * stream.time_base)))
+            if len(out) >= 45:
+                break
+    return out

@@ -18,7 +18,7 @@ import pytest
 from streamseg.config import OutputConfig
 from streamseg.errors import OutputError
 from streamseg.record import VideoWriter, record_path_for
-from tests.render.conftest import REPO_ROOT
+from streamseg.testing.assets import REPO as REPO_ROOT
 
 
 def picture(i: int, h: int = 120, w: int = 160) -> np.ndarray:

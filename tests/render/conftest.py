@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from streamseg.types import Frame, InstanceMasks, SegResult
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ASSETS = REPO_ROOT.parent / "shared" / "assets"
 NAMES = ("person", "bicycle", "car", "dog")
 
 Instance = tuple[tuple[float, float, float, float], int, float, np.ndarray, tuple[int, int]]
@@ -57,36 +54,3 @@ def make_result() -> MakeResult:
 def gray_frame() -> np.ndarray:
     """A flat mid-grey 480x640 picture: any drawn pixel stands out."""
     return np.full((480, 640, 3), 100, np.uint8)
-
-
-@pytest.fixture(scope="session")
-def assets_dir() -> Path:
-    # Same policy as tests/conftest.py: shared assets are part of the test setup, so missing is a failure.
-    if not ASSETS.is_dir():
-        pytest.fail(f"shared assets not found at {ASSETS} (the shared folder must sit beside the checkout)")
-    return ASSETS
-
-
-@pytest.fixture(scope="session")
-def vfr_clip(assets_dir: Path) -> Path:
-    path = assets_dir / "videos" / "office_person_720p_vfr.mp4"
-    if not path.is_file():
-        pytest.fail(f"test asset missing: {path}")
-    return path
-
-
-@pytest.fixture(scope="session")
-def real_frames(vfr_clip: Path) -> list[tuple[np.ndarray, float]]:
-    """The first 45 decoded frames of the VFR clip with their source pts (seconds)."""
-    import av
-
-    out: list[tuple[np.ndarray, float]] = []
-    with av.open(str(vfr_clip)) as container:
-        stream = container.streams.video[0]
-        for frame in container.decode(stream):
-            if frame.pts is None:
-                continue
-            out.append((frame.to_ndarray(format="bgr24"), float(frame.pts * stream.time_base)))
-            if len(out) >= 45:
-                break
-    return out
