@@ -24,8 +24,9 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from streamseg.capture.base import FrameGate, SourceBase, SourceStats
+from streamseg.capture.integrity import FileRecords, estimate_count_and_rate
 from streamseg.capture.skipping import DecodeSkipper
-from streamseg.capture.sniff import riff_shortfall, sniff_container
+from streamseg.capture.sniff import sniff_container
 from streamseg.capture.timestamps import PtsTracker
 from streamseg.config import default_source_name
 from streamseg.errors import DecodeError, SourceError, SourceNotFoundError, SourceTimeout
@@ -42,9 +43,6 @@ logger = logging.getLogger(__name__)
 LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "udp", "tcp", "srt", "rtp"})
 # Demuxers that "play" things which are not video: still images and text rendered as ANSI art.
 _STILL_FORMATS = frozenset({"image2", "tty"})
-_MOV_FORMATS = ("mov", "mp4")  # the sample table lists every packet exactly
-# Containers whose duration is written in the header by the muxer (not guessed from the bitrate).
-_HEADER_DURATION_FORMATS = ("matroska", "webm", "flv")
 _MAX_LOGGED_ERRORS = 3
 
 
@@ -92,9 +90,7 @@ class PyAVFileSource(SourceBase):
         self._resolution: tuple[int, int] | None = None
         self._frame_count: int | None = None
         self._nominal_fps: float | None = None
-        self._expected_packets = 0  # from the container's index at open time; 0 = unknown
-        self._riff_missing = 0
-        self._declared_seconds: float | None = None  # header duration, for formats that store one
+        self._records = FileRecords()  # what a file says of itself, to judge what was lost at its end
         self._last_pts = 0.0
         self._packets_read = 0
         self._demux_failure: str | None = None
@@ -243,13 +239,9 @@ class PyAVFileSource(SourceBase):
         tb = stream.time_base or Fraction(1, 90000)
         if self._is_url and container.duration is None:
             self._is_live = True
-        self._frame_count, self._nominal_fps = _estimate_count_and_rate(container, stream, tb)
+        self._frame_count, self._nominal_fps = estimate_count_and_rate(container, stream, tb)
         if not self._is_url:
-            self._expected_packets = len(stream.index_entries)
-            self._riff_missing = riff_shortfall(self._path)
-            if container.duration and any(f in fmt.split(",") for f in _HEADER_DURATION_FORMATS):
-                self._declared_seconds = container.duration / av.time_base
-            self._warn_if_truncated(stream)
+            self._records = FileRecords.read(self._path, container, stream)
         if stream.codec_context.width > 0 and stream.codec_context.height > 0:
             self._resolution = (stream.codec_context.width, stream.codec_context.height)
         rate = stream.guessed_rate or stream.average_rate or Fraction(30)
@@ -283,18 +275,6 @@ class PyAVFileSource(SourceBase):
         elif not self._is_live:
             why = f": {self._demux_failure}" if self._demux_failure else ""
             raise SourceError(f"{self._label()} is not a playable video (no frame could be decoded{why})")
-
-    def _warn_if_truncated(self, stream: av.VideoStream) -> None:
-        size = self._path.stat().st_size
-        beyond = sum(1 for e in stream.index_entries if e.pos + e.size > size)
-        if beyond:
-            logger.warning(
-                "%s: %d of %d frames lie past the end of the file", self._path, beyond, self._expected_packets
-            )
-        if self._riff_missing:
-            logger.warning(
-                "%s: file is %d bytes shorter than its AVI header says", self._path, self._riff_missing
-            )
 
     # -- decoding ---------------------------------------------------------------------------------
 
@@ -413,33 +393,19 @@ class PyAVFileSource(SourceBase):
             if self._demux_failure is not None:
                 raise SourceError(f"{self._label()}: stream stopped after {n} frames: {self._demux_failure}")
             return
-        detail = self._damage_report(n)
+        detail = self._records.damage(
+            n,
+            self._packets_read,
+            self._stats,
+            self._last_pts + (1 / self._nominal_fps if self._nominal_fps else 0.0),
+            self._frame_count,
+        )
         if detail is None:
             logger.info("%s: end of file after %d frames", self._label(), n)
             return
         if self._demux_failure is not None:
             detail += f" (reading stopped: {self._demux_failure})"
         raise DecodeError(f"{self._label()}: truncated or corrupt video: decoded {n} frames, {detail}")
-
-    def _damage_report(self, n: int) -> str | None:
-        """What was lost, judged against every record the file keeps of itself; ``None`` if nothing."""
-        missing_packets = max(0, self._expected_packets - self._packets_read)
-        failed = self._stats.decode_errors + missing_packets
-        if failed:
-            lost = max(failed, self._expected_packets - n) if self._expected_packets else failed
-            return f"{lost} could not be decoded"
-        if self._riff_missing:
-            return f"the file ends {self._riff_missing} bytes early"
-        declared = self._declared_seconds
-        covered = self._last_pts + (1 / self._nominal_fps if self._nominal_fps else 0.0)
-        if declared is not None and covered < declared - max(1.0, 0.05 * declared):
-            return f"the video stops at {covered:.1f} s of {declared:.1f} s"
-        if self._stats.damaged_frames:
-            # The estimate is only trusted to size the loss once damage is certain (VFR skews it).
-            short = (self._frame_count or 0) - n
-            missing = f", about {short} missing" if short > max(2, 0.02 * n) else ""
-            return f"{self._stats.damaged_frames} of them damaged{missing}"
-        return None
 
     def _release(self) -> None:
         container, self._container = self._container, None
@@ -451,36 +417,6 @@ class PyAVFileSource(SourceBase):
 
     def _label(self) -> str:
         return redact_uri(self._uri) if self._is_url else str(self._path)
-
-
-def _estimate_count_and_rate(
-    container: av.container.InputContainer, stream: av.VideoStream, tb: Fraction
-) -> tuple[int | None, float | None]:
-    """Frames to expect and the effective rate; containers' own counts are trusted only when sane.
-
-    MP4 sample tables are exact. Other headers can lie (the AVI in the test assets claims 682 frames at
-    50 fps and holds 341 at 25), so their count must agree with duration x frame rate.
-    """
-    duration_s: float | None = None
-    if stream.duration:
-        duration_s = float(stream.duration * tb)
-    elif container.duration:
-        duration_s = container.duration / av.time_base
-    rate = stream.guessed_rate or stream.average_rate
-    by_time = round(duration_s * float(rate)) if duration_s and rate else None
-    frames = stream.frames if stream.frames and stream.frames > 0 else None
-    is_mov = any(f in container.format.name.split(",") for f in _MOV_FORMATS)
-    if frames is not None and (is_mov or by_time is None or abs(frames - by_time) <= 0.1 * frames):
-        count: int | None = frames
-    else:
-        count = by_time if by_time and by_time > 0 else None
-    if count and duration_s:
-        fps: float | None = count / duration_s
-    elif stream.average_rate:
-        fps = float(stream.average_rate)
-    else:
-        fps = float(rate) if rate else None
-    return count, fps
 
 
 def _quarter_turns(vf: av.VideoFrame) -> int:

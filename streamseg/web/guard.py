@@ -25,16 +25,58 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from streamseg.web.access import ListenAddress, is_loopback_host
+from aiohttp import web
+
+from streamseg.web.access import ListenAddress, is_loopback_host, token_matches
 
 logger = logging.getLogger(__name__)
 
+COOKIE = "streamseg_token"  # the page's token, set from ``/?token=`` (kept out of the address bar)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_WRONG_TOKENS = 10  # distinct wrong tokens from one address within WINDOW_S ...
 WINDOW_S = 60.0
 PAUSE_S = 60.0  # ... and it is answered 429 for this long
 LOG_EVERY_S = 60.0
 MAX_TRACKED = 4096  # addresses remembered at once (the oldest are forgotten first)
+
+
+class RequestGuard:
+    """The server's middleware asks ``refusal`` of every request but the two probes."""
+
+    def __init__(self, address: ListenAddress, token: str | None, allowed_hosts: Iterable[str] = ()) -> None:
+        self._token = token
+        self._hosts = HostCheck(address, allowed_hosts)
+        self._guesses = TokenGuesses()
+
+    def refusal(self, request: web.Request) -> tuple[int, str, dict[str, str]] | None:
+        """(status, one line, extra headers) when ``request`` is refused, else None: Host, then a pause
+        for token guessers, then the token, then the site of a state change."""
+        headers = request.headers
+        if not self._hosts.allows(headers.get("Host")):
+            return 421, "421: not served under this host name (see dashboard.allowed_hosts)", {}
+        address = request.remote or "?"
+        wait = self._guesses.paused(address)
+        if wait > 0:
+            return 429, "429: too many wrong tokens; try again later", {"Retry-After": f"{wait:.0f}"}
+        if self._token is not None:
+            presented = presented_token(request)
+            if presented is None or not token_matches(self._token, presented):
+                if presented is not None:
+                    self._guesses.failed(address, presented, request.path)
+                return 401, "401: dashboard token required", {"WWW-Authenticate": 'Bearer realm="streamseg"'}
+        if cross_site(
+            request.method, headers.get("Host"), headers.get("Origin"), headers.get("Sec-Fetch-Site")
+        ):
+            return 403, "403: cross-site request refused", {}
+        return None
+
+
+def presented_token(request: web.Request) -> str | None:
+    """The token a request offers: a Bearer header, the page's cookie, or ``?token=``."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[len("Bearer ") :].strip()
+    return request.cookies.get(COOKIE) or request.query.get("token")
 
 
 class HostCheck:

@@ -22,9 +22,9 @@ from aiohttp import web
 
 from streamseg.errors import DashboardError
 from streamseg.redact import redact_text
-from streamseg.web.access import ListenAddress, token_matches
+from streamseg.web.access import ListenAddress
 from streamseg.web.bodies import MAX_BODY_BYTES
-from streamseg.web.guard import HostCheck, TokenGuesses, cross_site
+from streamseg.web.guard import COOKIE, RequestGuard
 from streamseg.web.metrics import CONTENT_TYPE
 from streamseg.web.preview import Jpeg
 from streamseg.web.prompts import PromptRoutes
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-COOKIE = "streamseg_token"
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 STATIC = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 TICK_S = 1.0
@@ -70,8 +69,7 @@ class DashboardServer:
         """``allowed_hosts``: names it is reached by besides loopback and its own address;
         ``file_roots``: folders whose files ``POST /api/sources`` may start (``api.file_roots``)."""
         self.address = address
-        self._hosts = HostCheck(address, allowed_hosts)
-        self._guesses = TokenGuesses()
+        self._access = RequestGuard(address, token, allowed_hosts)
         self._file_roots = tuple(file_roots)
         self._prompts = PromptRoutes(prompts, SECURITY_HEADERS)  # click to segment (SAM)
         self._token = token
@@ -209,41 +207,12 @@ class DashboardServer:
         """Host, then a pause for token guessers, then the token, then the site of a state change
         (``guard``); the two probes answer anyone, by any name."""
         if request.path not in OPEN_PATHS:
-            refused = self._refusal(request)
+            refused = self._access.refusal(request)
             if refused is not None:
-                return refused
+                status, text, headers = refused
+                return _plain(status, text, headers)
         response: web.StreamResponse = await handler(request)
         return response
-
-    def _refusal(self, request: web.Request) -> web.Response | None:
-        headers = request.headers
-        if not self._hosts.allows(headers.get("Host")):
-            return _plain(421, "421: not served under this host name (see dashboard.allowed_hosts)")
-        address = request.remote or "?"
-        wait = self._guesses.paused(address)
-        if wait > 0:
-            return _plain(429, "429: too many wrong tokens; try again later", {"Retry-After": f"{wait:.0f}"})
-        if self._token is not None:
-            presented = self._presented(request)
-            if presented is None or not token_matches(self._token, presented):
-                if presented is not None:
-                    self._guesses.failed(address, presented, request.path)
-                return _plain(
-                    401, "401: dashboard token required", {"WWW-Authenticate": 'Bearer realm="streamseg"'}
-                )
-        if cross_site(
-            request.method, headers.get("Host"), headers.get("Origin"), headers.get("Sec-Fetch-Site")
-        ):
-            return _plain(403, "403: cross-site request refused")
-        return None
-
-    @staticmethod
-    def _presented(request: web.Request) -> str | None:
-        """The token the request offers: a Bearer header, the page's cookie, or ``?token=``."""
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            return header[len("Bearer ") :].strip()
-        return request.cookies.get(COOKIE) or request.query.get("token")
 
     # -- pages -----------------------------------------------------------------------------------
 
