@@ -25,14 +25,15 @@ from av.video.reformatter import VideoReformatter
 
 from streamseg.capture.base import FrameGate, SourceBase, SourceStats
 from streamseg.capture.integrity import FileRecords, estimate_count_and_rate
+from streamseg.capture.opening import ContainerOpener, check_local_file
+from streamseg.capture.opening import reason as _reason
 from streamseg.capture.skipping import DecodeSkipper
-from streamseg.capture.sniff import sniff_container
 from streamseg.capture.timestamps import PtsTracker
 from streamseg.config import default_source_name
-from streamseg.errors import DecodeError, SourceError, SourceNotFoundError, SourceTimeout
+from streamseg.errors import DecodeError, SourceError, SourceTimeout
 from streamseg.gpu.decode import DecodeTarget
-from streamseg.gpu.nvdec import SurfaceImporter, nvdec_accel
-from streamseg.redact import redact_text, redact_uri
+from streamseg.gpu.nvdec import SurfaceImporter
+from streamseg.redact import redact_uri
 from streamseg.types import Frame
 
 if TYPE_CHECKING:
@@ -177,51 +178,18 @@ class PyAVFileSource(SourceBase):
     # -- opening ----------------------------------------------------------------------------------
 
     def _check_path(self) -> None:
-        p = self._path
-        if not p.exists():
-            raise SourceNotFoundError(f"video file not found: {p}")
-        if p.is_dir():
-            raise SourceError(f"{p} is a directory, not a video file")
-        if not p.is_file():
-            raise SourceError(f"{p} is not a regular file")
-        if p.stat().st_size == 0:
-            raise SourceError(f"{p} is not a video file (it is empty)")
+        check_local_file(self._path)
 
     def _open_container(self) -> av.container.InputContainer:
         target = self._uri if self._is_url else str(self._path)
         timeout = (self._open_timeout_s, self._read_timeout_s) if self._is_url else None
+        opener = ContainerOpener(self._label(), target, self._is_url, timeout, self._options)
         if self._nvdec and self._decode_target is not None:
-            try:
-                return av.open(
-                    target,
-                    mode="r",
-                    timeout=timeout,
-                    options=self._options or None,
-                    hwaccel=nvdec_accel(self._decode_target.index),
-                )
-            except av.error.ExitError:
-                raise SourceTimeout(f"{self._label()}: no answer within {self._open_timeout_s:g} s") from None
-            except (av.error.FFmpegError, OSError) as exc:
-                self._nvdec = False  # the CPU decoder may still take it: try once more below
-                logger.warning("%s: NVDEC refused (%s); decoding on the CPU", self._label(), _reason(exc))
-        try:
-            return av.open(target, mode="r", timeout=timeout, options=self._options or None)
-        except av.error.ExitError:
-            raise SourceTimeout(f"{self._label()}: no answer within {self._open_timeout_s:g} s") from None
-        except PermissionError:
-            raise SourceError(f"cannot read {target}: permission denied") from None
-        except (av.error.FFmpegError, OSError) as exc:
-            reason = _reason(exc)
-            if self._is_url:
-                if isinstance(exc, (av.error.HTTPUnauthorizedError, av.error.HTTPForbiddenError)):
-                    reason += " (check the user name and password in the URL)"
-                raise SourceError(f"cannot open stream {self._label()}: {reason}") from None
-            family = sniff_container(self._path)
-            if family is not None:
-                raise SourceError(
-                    f"{self._path} is not a playable video (truncated or corrupt {family} file?): {reason}"
-                ) from None
-            raise SourceError(f"{self._path} is not a video file ({reason})") from None
+            container = opener.with_nvdec(self._decode_target.index)
+            if container is not None:
+                return container
+            self._nvdec = False  # refused: the CPU decoder may still take it
+        return opener.on_cpu()
 
     def _setup(self, container: av.container.InputContainer) -> None:
         label = self._label()
@@ -422,9 +390,3 @@ class PyAVFileSource(SourceBase):
 def _quarter_turns(vf: av.VideoFrame) -> int:
     """Counter-clockwise quarter turns that display the frame upright (FFmpeg's autorotate)."""
     return round(vf.rotation / 90) % 4 if vf.rotation else 0
-
-
-def _reason(exc: BaseException) -> str:
-    """FFmpeg's message without the errno and the repeated file name."""
-    text = getattr(exc, "strerror", None) or str(exc)
-    return redact_text(str(text).strip()) or type(exc).__name__
