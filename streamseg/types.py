@@ -18,6 +18,8 @@ BoolArray = npt.NDArray[np.bool_]
 UInt8Array = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
+# How a stage reports its time: (stage, seconds, source or None); Telemetry.record_stage is one.
+StageRecorder = Callable[[str, float, str | None], None]
 
 
 class DeviceSurface(Protocol):

@@ -20,7 +20,7 @@ from streamseg.config import default_source_name
 from streamseg.errors import SourceError, SourceNotFoundError
 from streamseg.types import Frame
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _GLOB_CHARS = frozenset("*?[")
@@ -133,7 +133,7 @@ class ImageSource(SourceBase):
         first = read_image(images[0][0])
         self._resolution = (int(first.shape[1]), int(first.shape[0]))
         self._images = images
-        log.info("%s: %d image(s)", self._name, len(images))
+        logger.info("%s: %d image(s)", self._name, len(images))
 
     def read(self) -> Frame | None:
         if self._images is None:

@@ -24,7 +24,7 @@ from streamseg.config import (
 from streamseg.errors import ConfigError, StreamsegError
 from streamseg.redact import RedactingFormatter
 
-log = logging.getLogger("streamseg")
+logger = logging.getLogger("streamseg")
 
 RUN_EPILOG = """\
 examples:

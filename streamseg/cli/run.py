@@ -16,7 +16,7 @@ from streamseg.util.allocator import limit_malloc_arenas
 if TYPE_CHECKING:
     from streamseg.web import Dashboard
 
-log = logging.getLogger("streamseg")
+logger = logging.getLogger("streamseg")
 
 
 def run_pipeline(cfg: Config, quiet: bool = False) -> int:
@@ -39,7 +39,9 @@ def run_pipeline(cfg: Config, quiet: bool = False) -> int:
                 f"streamseg: no source given, running the demo clip {pipeline.sources[0].uri}",
                 file=sys.stderr,
             )
-        logger = TelemetryLogger(telemetry, cfg.output.telemetry).start() if cfg.output.telemetry else None
+        telemetry_file = (
+            TelemetryLogger(telemetry, cfg.output.telemetry).start() if cfg.output.telemetry else None
+        )
         final = None
         try:
             with ProgressBars({s.name: s.frame_count for s in pipeline.sources}, quiet=quiet) as bars:
@@ -48,7 +50,7 @@ def run_pipeline(cfg: Config, quiet: bool = False) -> int:
         finally:
             if dashboard is not None:
                 dashboard.stop()
-            final = logger.stop() if logger is not None else telemetry.snapshot()
+            final = telemetry_file.stop() if telemetry_file is not None else telemetry.snapshot()
             telemetry.close()
             if not quiet:
                 print(summary_table(final), file=sys.stderr)

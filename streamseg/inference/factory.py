@@ -14,8 +14,7 @@ from streamseg.inference.sam.board import PromptBoard
 from streamseg.inference.segmenter import Segmenter
 from streamseg.inference.yolo.engine import SegmentationEngine
 from streamseg.inference.yolo.postprocess import Thresholds
-
-StageRecorder = Callable[[str, float, str | None], None]
+from streamseg.types import StageRecorder
 
 
 def open_segmenter(

@@ -19,7 +19,7 @@ from typing import Any
 
 from streamseg.errors import ModelError, ModelNotFoundError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 EXPORT_SETTINGS: dict[str, Any] = {"format": "onnx", "dynamic": True, "simplify": True, "opset": None}
 _DOWNLOADABLE_PREFIXES = ("yolov8", "yolo11", "yolo26", "yolov9", "yolov5")
@@ -72,10 +72,10 @@ def export_key(weights: Path) -> str:
 def _export_cached(weights: Path, engines_dir: Path) -> Path:
     target = engines_dir / f"{weights.stem}-{export_key(weights)}.onnx"
     if target.is_file():
-        log.info("using cached export %s", target)
+        logger.info("using cached export %s", target)
         return target
     _check_writable(engines_dir)
-    log.info("exporting %s to ONNX (once; cached as %s)", weights, target)
+    logger.info("exporting %s to ONNX (once; cached as %s)", weights, target)
     yolo = _load_ultralytics(weights)
     task = getattr(yolo, "task", None)
     if task != "segment":
@@ -108,7 +108,7 @@ def _download(model: str, engines_dir: Path) -> Path:
     _quiet_ultralytics()
     from ultralytics.utils.downloads import attempt_download_asset  # noqa: PLC0415 - slow import
 
-    log.info("downloading %s to %s", name, cached)
+    logger.info("downloading %s to %s", name, cached)
     try:
         got = Path(attempt_download_asset(str(cached)))
     except Exception as exc:

@@ -7,7 +7,7 @@ import queue
 import threading
 from typing import Any, Final
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class EndOfStream:
@@ -40,9 +40,9 @@ class Lifecycle:
         with self._lock:
             if self._error is None:
                 self._error = error
-                log.debug("%s failed; stopping the pipeline", where, exc_info=error)
+                logger.debug("%s failed; stopping the pipeline", where, exc_info=error)
             else:
-                log.debug("%s also failed after the first error: %r", where, error)
+                logger.debug("%s also failed after the first error: %r", where, error)
         self.stop.set()
 
     def defer(self, error: BaseException) -> None:

@@ -55,7 +55,7 @@ from streamseg.util.allocator import HeapTrimmer
 if TYPE_CHECKING:
     pass
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 2.5  # SIGINT/SIGTERM must finish within 3 s, recording finalized
 CAPTURE_GRACE_S = 0.3  # once outputs are done, how long to wait for capture threads still in network I/O
@@ -145,7 +145,7 @@ class Pipeline(RuntimeSources):
             # Where the work runs, decided once; then the cheapest checks: a mistyped path should not
             # wait for a model download or export.
             plan = plan_run(cfg, self._backend)
-            log.info("where the work runs:\n  %s", "\n  ".join(plan.lines(cfg.pipeline.decode)))
+            logger.info("where the work runs:\n  %s", "\n  ".join(plan.lines(cfg.pipeline.decode)))
             decode, codec = plan.decode, plan.codec
             self._decode = decode  # sources added later decode the same way
             for sc in source_cfgs:
@@ -314,11 +314,11 @@ class Pipeline(RuntimeSources):
         waiting = [name for name in stuck if name.startswith(CAPTURE_PREFIX)]
         busy = [name for name in stuck if name not in waiting]
         if waiting:
-            log.info("left behind, still waiting on the network: %s", ", ".join(waiting))
+            logger.info("left behind, still waiting on the network: %s", ", ".join(waiting))
             left = [t for t in self._threads if t.name in waiting]
             wait_at_exit(left, self.config.pipeline.source_timeout_s)
         if busy:
-            log.warning("threads still busy after %.1f s: %s", timeout, ", ".join(busy))
+            logger.warning("threads still busy after %.1f s: %s", timeout, ", ".join(busy))
         self._joined = True
         self.telemetry.stop_watching_memory()
         if self._trimmer is not None:
@@ -336,7 +336,7 @@ class Pipeline(RuntimeSources):
             try:
                 src.close()
             except Exception:
-                log.debug("closing %s failed", src.name, exc_info=True)
+                logger.debug("closing %s failed", src.name, exc_info=True)
         if not self._started:
             for sink in self._sinks:
                 sink.close()

@@ -18,11 +18,11 @@ from streamseg.export import ResultsWriter
 from streamseg.gpu.picture import I420Picture
 from streamseg.record import VideoWriter, record_path_for
 from streamseg.record.encoders import X264
-from streamseg.record.recorder import SourceRecorder, StageRecorder
+from streamseg.record.recorder import SourceRecorder
 from streamseg.render import FrameAnnotator
 from streamseg.render.stills import StillImageSink
 from streamseg.telemetry import Telemetry
-from streamseg.types import SegResult, UInt8Array
+from streamseg.types import SegResult, StageRecorder, UInt8Array
 
 logger = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from streamseg.record import record_path_for
 from streamseg.telemetry import Telemetry
 from streamseg.types import Frame
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 CAPTURE_PREFIX = "capture-"
 REMOVE_TIMEOUT_S = 4.5  # remove_source answers within this; a recording may finish after, in the background
@@ -137,7 +137,7 @@ class RuntimeSources:
         finally:
             with self._control:
                 self._adding.discard(name)
-        log.info("source %s added", name)
+        logger.info("source %s added", name)
         return src
 
     def _attach(self, src: FrameSource) -> None:
@@ -187,7 +187,7 @@ class RuntimeSources:
             src.close()
             end_source(self._sinks, name)
         elif not self._ends.wait(name, timeout, self._life.stop) and not self._life.stop.is_set():
-            log.warning(
+            logger.warning(
                 "source %s: its last frames are still in flight; removal finishes in the background", name
             )
             threading.Thread(
@@ -200,7 +200,9 @@ class RuntimeSources:
             for sink in self._sinks
             if isinstance(sink, RecordingSink)
         )
-        log.info("source %s removed%s", name, "" if finalized else "; its recording is still being finished")
+        logger.info(
+            "source %s removed%s", name, "" if finalized else "; its recording is still being finished"
+        )
         return finalized
 
     def _detach_when_ended(self, name: str) -> None:
@@ -208,7 +210,7 @@ class RuntimeSources:
             if self._life.stop.is_set():
                 return
         self._forget(name)
-        log.info("source %s removed", name)
+        logger.info("source %s removed", name)
 
     def _forget(self, name: str) -> None:
         with self._control:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol, runtime_checkable
 
-from streamseg.capture.base import FrameGate, GatedSource
+from streamseg.capture.base import FrameGate, FrameSource, GatedSource
 from streamseg.errors import DecodeError, SourceGaveUp
 from streamseg.gpu.picture import I420Picture
 from streamseg.inference.segmenter import Segmenter
@@ -19,15 +19,7 @@ from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.lifecycle import END, EndOfStream, Lifecycle
 from streamseg.types import Frame, SegResult, UInt8Array
 
-log = logging.getLogger(__name__)
-
-
-class Source(Protocol):
-    name: str
-    is_live: bool
-
-    def read(self) -> Frame | None: ...
-    def close(self) -> None: ...
+logger = logging.getLogger(__name__)
 
 
 class Ladder(Protocol):
@@ -69,7 +61,7 @@ def end_source(sinks: Iterable[object], name: str) -> None:
 
 
 def capture_loop(
-    source: Source,
+    source: FrameSource,
     out: queue.Queue[Frame | EndOfStream],
     ready: threading.Event,
     life: Lifecycle,
@@ -127,7 +119,7 @@ def _put(
     return False
 
 
-def _admission(source: Source, ladder: Ladder | None, meter: Meter) -> Callable[[int], bool] | None:
+def _admission(source: FrameSource, ladder: Ladder | None, meter: Meter) -> Callable[[int], bool] | None:
     """How this thread applies the ladder: a stream that can ask it itself (``GatedSource``, when the
     ladder sheds decoding) gets a gate and passes over refused frames before converting them (counted
     as captured all the same); any other source is asked after each frame it hands out."""

@@ -16,18 +16,16 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from streamseg.gpu.picture import I420Picture
 from streamseg.record.writer import VideoWriter
-from streamseg.types import UInt8Array
+from streamseg.types import StageRecorder, UInt8Array
 
 logger = logging.getLogger(__name__)
 
 QUEUE_FRAMES = 16  # frames waiting per recording (about half a second at 30 fps)
 PUT_POLL_S = 0.1
-StageRecorder = Callable[[str, float, str | None], None]
 _STOP = object()
 
 

@@ -19,7 +19,7 @@ from streamseg.errors import ConfigError, OutputError
 from streamseg.render.annotate import FrameAnnotator
 from streamseg.types import SegResult, UInt8Array
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 JPEG_QUALITY = 95
 
@@ -61,4 +61,4 @@ class StillImageSink:
         self.written += 1
 
     def close(self) -> None:
-        log.debug("wrote %d annotated images to %s", self.written, self.folder)
+        logger.debug("wrote %d annotated images to %s", self.written, self.folder)

@@ -7,16 +7,14 @@ at most ``max_det``, and paste each mask at its box's resolution (``paste``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from streamseg.inference.maskrcnn.onnx_backend import MaskRCNNOnnxBackend
 from streamseg.inference.maskrcnn.paste import crop_full_masks, paste_masks
 from streamseg.inference.yolo.postprocess import Thresholds
-from streamseg.types import Frame, SegResult
-
-StageRecorder = Callable[[str, float, str | None], None]
+from streamseg.types import Frame, SegResult, StageRecorder
 
 
 class MaskRCNNEngine:

@@ -21,7 +21,7 @@ from streamseg.errors import BackendUnavailableError, ModelError, ModelNotFoundE
 from streamseg.inference.maskrcnn.onnx_backend import BOXED_MASKS_KEY
 from streamseg.inference.model_files import _check_writable, _one_line
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 PREFIX = "torchvision:"
 MODELS = {
@@ -46,10 +46,10 @@ def resolve_torchvision_model(model: str, engines_dir: Path) -> Path:
     weights = getattr(detection, MODELS[name]).DEFAULT
     target = engines_dir / f"{name}-{_export_key(Path(weights.url).stem)}.onnx"
     if target.is_file():
-        log.info("using cached export %s", target)
+        logger.info("using cached export %s", target)
         return target
     _check_writable(engines_dir)
-    log.info("downloading %s's weights and exporting to ONNX (once; cached as %s)", name, target)
+    logger.info("downloading %s's weights and exporting to ONNX (once; cached as %s)", name, target)
     try:
         net = getattr(detection, name)(weights=weights)
     except Exception as exc:

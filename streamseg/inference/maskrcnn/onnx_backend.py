@@ -19,7 +19,7 @@ from streamseg.inference.maskrcnn.coco import COCO_CATEGORIES
 from streamseg.inference.runtimes.onnxruntime import ort_session
 from streamseg.types import FloatArray, IntArray
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 BOXED_MASKS_KEY = "streamseg_masks"  # metadata: "box" when masks are per-box grids, not pasted
 
@@ -34,7 +34,7 @@ class MaskRCNNOnnxBackend:
         self.boxed_masks = meta.get(BOXED_MASKS_KEY) == "box"
         self.names = _names(meta.get("names"))
         self._input = self._session.get_inputs()[0].name
-        log.debug("Mask R-CNN %s on %s (masks %s)", model_path, self._session.get_providers(),
+        logger.debug("Mask R-CNN %s on %s (masks %s)", model_path, self._session.get_providers(),
                   "per box" if self.boxed_masks else "pasted")  # fmt: skip
 
     def infer(self, image_chw: FloatArray) -> tuple[FloatArray, IntArray, FloatArray, FloatArray]:

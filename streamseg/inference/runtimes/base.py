@@ -17,7 +17,7 @@ from streamseg.types import FloatArray
 if TYPE_CHECKING:
     import torch
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

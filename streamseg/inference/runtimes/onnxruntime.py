@@ -16,7 +16,7 @@ from streamseg.inference.runtimes.base import (
 )
 from streamseg.types import FloatArray
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def ort_session(model_path: Path, device: str = "cpu", threads: int = 0) -> Any:
@@ -79,7 +79,7 @@ class OnnxRuntimeBackend(InferenceBackend):
             max_batch=batch_dim if isinstance(batch_dim, int) else None,
             fixed_input_hw=fixed,
         )
-        log.debug("onnxruntime session on %s: %s", self._session.get_providers(), self._info)
+        logger.debug("onnxruntime session on %s: %s", self._session.get_providers(), self._info)
 
     @property
     def info(self) -> ModelInfo:

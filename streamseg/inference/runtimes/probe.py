@@ -12,7 +12,7 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ def nvml_check(index: int = 0) -> Check:
         try:
             pynvml.nvmlShutdown()
         except Exception:
-            log.debug("nvmlShutdown failed", exc_info=True)
+            logger.debug("nvmlShutdown failed", exc_info=True)
 
 
 def tensorrt_check() -> Check:

@@ -10,7 +10,7 @@ from pathlib import Path
 from streamseg.errors import ConfigError
 from streamseg.inference.runtimes.base import InferenceBackend
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 NAMES = ("onnxruntime", "torch", "tensorrt")
 

@@ -19,7 +19,7 @@ from streamseg.inference.runtimes import probe
 from streamseg.inference.runtimes.base import InferenceBackend
 from streamseg.inference.runtimes.registry import NAMES, create_backend
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def resolve_for_backend(backend: str, model: str, engines_dir: Path) -> Path:
@@ -44,7 +44,7 @@ def choose_backend(requested: str, device: str, warn: bool = True) -> tuple[str,
     cuda = probe.cuda_check(index)
     if not cuda.ok:
         if warn:
-            log.warning("--backend auto: no usable GPU (%s); using ONNX Runtime on the CPU", cuda.detail)
+            logger.warning("--backend auto: no usable GPU (%s); using ONNX Runtime on the CPU", cuda.detail)
         return "onnxruntime", "cpu", f"no GPU: {cuda.detail}"
     trt = probe.tensorrt_check()
     if trt.ok:
@@ -65,9 +65,9 @@ def select_backend(cfg: ModelConfig, quiet: bool = False) -> tuple[str, str, str
         if backend == "onnxruntime" and device != "cpu" and not _ort_has_cuda():
             backend, device, why = "onnxruntime", "cpu", f"{why}; ONNX Runtime has no CUDA provider"
             if not quiet:
-                log.warning("--backend auto: %s, running ONNX Runtime on the CPU", why)
+                logger.warning("--backend auto: %s, running ONNX Runtime on the CPU", why)
         if not quiet:
-            log.info("--backend auto: %s on %s (%s)", backend, device, why)
+            logger.info("--backend auto: %s on %s (%s)", backend, device, why)
     if backend not in NAMES:
         raise ConfigError(f"unknown backend '{backend}': use auto, {', '.join(NAMES)}")
     return backend, device, why

@@ -26,7 +26,7 @@ from streamseg.errors import BackendUnavailableError, ModelError
 from streamseg.inference.runtimes.base import InferenceBackend, ModelInfo, as_float32
 from streamseg.types import FloatArray
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 DEFAULT_BUCKETS = (1, 2, 4, 8, 16)
 WARMUP_RUNS = 3  # eager runs on the capture stream before capturing (PyTorch's advice)
@@ -86,7 +86,7 @@ class TorchBackend(InferenceBackend):
         self._pool: Any = None
         self._pinned: Any = None
         self._eager: Any = None
-        log.info("torch backend on %s (%s, CUDA graphs %s)", self._device, self._dtype, self.cuda_graphs)
+        logger.info("torch backend on %s (%s, CUDA graphs %s)", self._device, self._dtype, self.cuda_graphs)
 
     # ------------------------------------------------------------------ InferenceBackend
     @property
@@ -176,7 +176,7 @@ class TorchBackend(InferenceBackend):
             graph.keep_alive = anchors
             self._graphs[(bucket, input_hw)] = graph
         self._synchronize()
-        log.info("captured CUDA graphs for %s at batch sizes %s", input_hw, self.buckets)
+        logger.info("captured CUDA graphs for %s at batch sizes %s", input_hw, self.buckets)
 
     def _capture(self, forward: Callable[[], tuple[Any, Any]]) -> _Graph:
         """One CUDA graph of ``forward`` on our stream, in the pool all our graphs share."""

@@ -20,7 +20,7 @@ from typing import Any
 from streamseg.errors import ModelError, ModelNotFoundError
 from streamseg.inference.model_files import _check_writable, _one_line, _quiet_ultralytics
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 ULTRALYTICS_NAMES = (
     "sam_b.pt", "sam_l.pt", "sam_h.pt", "mobile_sam.pt",
@@ -57,7 +57,7 @@ def resolve_sam_checkpoint(name: str, engines_dir: Path, flag: str = "--model") 
     if cached.is_file():
         return cached
     _check_writable(engines_dir)
-    log.info("downloading %s to %s", path.name, cached)
+    logger.info("downloading %s to %s", path.name, cached)
     try:
         _download(path.name, cached)
     except Exception as exc:
@@ -103,7 +103,7 @@ def load_sam_network(path: Path) -> tuple[Any, SamSpec]:
             f"{path} does not fit {spec.label}: {', '.join(shown)} ... (a damaged or altered file?)"
         )
     net.eval()
-    log.info("%s: %s", path, spec.label)
+    logger.info("%s: %s", path, spec.label)
     return net, spec
 
 

@@ -23,7 +23,7 @@ from streamseg.inference.sam.prompts import Prompt
 from streamseg.inference.sam.upsample import MaskUpsampler
 from streamseg.types import FloatArray, InstanceMasks, UInt8Array
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 INPUT_SIZE = 1024
 PAD_VALUE = 114  # Ultralytics' LetterBox fill, before normalisation

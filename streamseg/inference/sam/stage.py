@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -19,9 +19,7 @@ from streamseg.inference.sam.predictor import SamOutput, SamPredictor
 from streamseg.inference.sam.prompts import Prompt
 from streamseg.inference.sam.results import with_prompt_objects, with_refined_masks
 from streamseg.inference.segmenter import Segmenter
-from streamseg.types import BoolArray, Frame, InstanceMasks, SegResult
-
-StageRecorder = Callable[[str, float, str | None], None]
+from streamseg.types import BoolArray, Frame, InstanceMasks, SegResult, StageRecorder
 
 
 class SamStage:

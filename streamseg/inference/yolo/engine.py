@@ -22,13 +22,11 @@ from streamseg.inference.letterbox import Letterbox, make_letterbox, to_tensor
 from streamseg.inference.runtimes.base import InferenceBackend
 from streamseg.inference.yolo.masks import MaskDecoder
 from streamseg.inference.yolo.postprocess import Detections, Thresholds, postprocess
-from streamseg.types import Frame, SegResult
+from streamseg.types import Frame, SegResult, StageRecorder
 
 if TYPE_CHECKING:
     from streamseg.inference.yolo.device.batch import DeviceBatch
     from streamseg.inference.yolo.device.runner import DeviceRunner
-
-StageRecorder = Callable[[str, float, str | None], None]
 
 
 class SegmentationEngine:

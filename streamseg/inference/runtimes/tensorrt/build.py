@@ -16,7 +16,7 @@ from streamseg.inference.runtimes.tensorrt.plan import BuildSpec, Sidecar, write
 if TYPE_CHECKING:
     import tensorrt as trt
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 WORKSPACE_BYTES = 4 << 30
 
@@ -36,10 +36,10 @@ def build_engine(
 
     torch.cuda.set_device(device_index)
     gpu_name, capability = gpu_identity(device_index)
-    logger = trt_logger(trt_mod)
-    builder: trt.Builder = trt_mod.Builder(logger)
+    trt_log = trt_logger(trt_mod)
+    builder: trt.Builder = trt_mod.Builder(trt_log)
     network: trt.INetworkDefinition = builder.create_network(0)  # explicit batch is the only mode in 10.x
-    parser: trt.OnnxParser = trt_mod.OnnxParser(network, logger)
+    parser: trt.OnnxParser = trt_mod.OnnxParser(network, trt_log)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise ModelError(f"TensorRT cannot parse {onnx_path}: {errors[:200]}")
@@ -62,7 +62,7 @@ def build_engine(
         calibrator = make_calibrator(trt_mod, Path(spec.calib_images), spec, plan_path, device_index)
         config.int8_calibrator = calibrator
         config.set_calibration_profile(profile)
-    log.info(
+    logger.info(
         "building %s (%s, batch %d-%d); this takes minutes",
         plan_path.name,
         spec.precision,

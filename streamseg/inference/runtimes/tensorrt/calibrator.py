@@ -10,7 +10,7 @@ from typing import Any
 from streamseg.errors import ModelError
 from streamseg.inference.runtimes.tensorrt.plan import BuildSpec
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def make_calibrator(trt_mod: Any, folder: Path, spec: BuildSpec, plan: Path, device_index: int) -> Any:
@@ -60,5 +60,5 @@ def make_calibrator(trt_mod: Any, folder: Path, spec: BuildSpec, plan: Path, dev
         def write_calibration_cache(self, data: Any) -> None:
             cache.write_bytes(bytes(data))
 
-    log.info("INT8 calibration on %d images from %s", len(files), folder)
+    logger.info("INT8 calibration on %d images from %s", len(files), folder)
     return FolderCalibrator()

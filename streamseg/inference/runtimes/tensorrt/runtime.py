@@ -29,7 +29,7 @@ from streamseg.types import FloatArray
 if TYPE_CHECKING:
     import tensorrt as trt
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class TensorRTBackend(InferenceBackend):
@@ -86,7 +86,7 @@ class TensorRTBackend(InferenceBackend):
             fixed_input_hw=hw,
         )
         version, gpu = trt_mod.__version__, sidecar.gpu_name
-        log.info("TensorRT %s plan %s on %s (%s)", version, plan.name, gpu, sidecar.precision)
+        logger.info("TensorRT %s plan %s on %s (%s)", version, plan.name, gpu, sidecar.precision)
 
     @staticmethod
     def _plan_for(
@@ -105,7 +105,7 @@ class TensorRTBackend(InferenceBackend):
             try:
                 return plan, checked_sidecar(plan, index, trt_mod, onnx_sha)
             except EngineMismatchError as exc:
-                log.info("skipping %s", exc)
+                logger.info("skipping %s", exc)
         spec = default_spec(imgsz, max_batch)
         plan = engines_dir / plan_name(stem, onnx_sha, spec)
         return plan, build_engine(onnx, plan, spec, index)
