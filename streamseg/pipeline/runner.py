@@ -100,7 +100,7 @@ class Pipeline(RuntimeSources):
         self._extra_sinks = list(sinks)  # e.g. the dashboard's preview; fed after the built-in ones
         self._threads: list[threading.Thread] = []
         self._trimmer: HeapTrimmer | None = None  # gives free heap back while running (allocator.py)
-        self._governor: LatencyGovernor | None = None  # --latency-budget (pipeline/overload.py)
+        self._governor: LatencyGovernor | None = None  # --latency-budget (pipeline/overload/)
         self._results_q: queue.Queue[SegResult | PendingResult | EndOfStream] | None = None
         self._out_q: queue.Queue[SegResult | EndOfStream] | None = None
         self._frame_qs: dict[str, queue.Queue[Frame | EndOfStream]] = {}

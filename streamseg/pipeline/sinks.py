@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 class RecordingSink:
     """Annotated H.264 per source, timestamps from the source's own pts, each source encoded on its
-    own thread (``render.recorder``).
+    own thread (``record.recorder``).
 
     Sources may be added while the pipeline runs; a source's file is finalized when its last frame is
     through (``end_source``), the others when the sink closes.

@@ -84,7 +84,7 @@ class VideoWriter(ClosesOnExit):
         codec: str = X264,
         threads: int = 0,
     ) -> None:
-        """``codec``: ``libx264`` or ``h264_nvenc`` (see ``render.encoders``); ``threads``: x264's
+        """``codec``: ``libx264`` or ``h264_nvenc`` (see ``record.encoders``); ``threads``: x264's
         threads for this file (0: x264's own choice; set when many sources share the cores)."""
         if codec not in (X264, NVENC):
             raise ValueError(f"codec must be {X264} or {NVENC}, got {codec!r}")

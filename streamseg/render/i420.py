@@ -1,7 +1,7 @@
 """Text drawn onto annotated frames in the encoder's own format (planar yuv420p, ``gpu.picture``).
 
 On the GPU path a frame comes back from the device already blended and converted to yuv420p
-(``render/device_overlay``). Labels and the HUD are text, which the host draws best; rather than
+(``gpu/overlay``). Labels and the HUD are text, which the host draws best; rather than
 convert the whole frame to BGR for them, each tag or panel is drawn on a small patch: the patch is
 cut out (aligned to the 2x2 chroma blocks), converted to BGR, drawn with the same code as the CPU
 renderer (``labels.draw_tag``, ``hud.draw_panel``) and written back. Cost grows with the text, not

@@ -15,11 +15,11 @@ import pytest
 import yaml
 
 from streamseg.config import Config
+from streamseg.testing.ray_cluster import RayCluster
 from streamseg.testing.rtsp import RtspServer, free_port
 from tests.cli.test_main import OFFLINE_ENV, assert_one_line_error, run_cli
 
 from .conftest import cameras_by_name, flowing, our_processes, wait_until
-from .local import RayCluster
 
 NO_RAY = "import sys; sys.modules['ray'] = None; from streamseg.cli import main; sys.exit(main(sys.argv[1:]))"
 

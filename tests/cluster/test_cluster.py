@@ -23,12 +23,12 @@ from streamseg.errors import (
     UnknownSourceError,
 )
 from streamseg.testing.media import read_video
+from streamseg.testing.ray_cluster import RayCluster
 from streamseg.testing.rtsp import RtspServer, free_port
 from tests.conftest import VIDEOS
 from tests.web.helpers import get, send
 
 from .conftest import cameras_by_name, flowing, our_processes, wait_until
-from .local import RayCluster
 
 pytestmark = pytest.mark.slow
 TOKEN = "a-cluster-token-of-some-length"

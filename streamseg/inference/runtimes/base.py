@@ -72,7 +72,7 @@ class InferenceBackend(ABC):
         """The backend itself when it can run pre/postprocessing on its device (torch, TensorRT).
 
         ``SegmentationEngine`` then uploads uint8 frames and gets boxes and box-sized masks back
-        (``inference.device_path``); None keeps the NumPy path (ONNX Runtime).
+        (``inference.yolo.device.runner``); None keeps the NumPy path (ONNX Runtime).
         """
         return None
 

@@ -57,7 +57,7 @@ class SegmentationEngine:
         self._host_masks = host_masks
         self._letterboxes: dict[tuple[tuple[int, int], int], Letterbox] = {}  # (frame_hw, imgsz)
         self._decoders: dict[tuple[tuple[int, int], tuple[int, int]], MaskDecoder] = {}
-        # Torch/TensorRT on a GPU: letterbox, NMS and mask decoding on the device (inference/device_path).
+        # Torch/TensorRT on a GPU: letterbox, NMS and mask decoding on the device (yolo/device/runner).
         self._device_runner: DeviceRunner | None = None
         device_backend = backend.device_path()
         if device_backend is not None:

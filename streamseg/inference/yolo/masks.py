@@ -73,7 +73,7 @@ class MaskDecoder:
     @property
     def taps(self) -> tuple[tuple[IndexArray, FloatArray], tuple[IndexArray, FloatArray]]:
         """(rows, cols) tap tables: per frame pixel, prototype cell indices and weights (the device
-        decoder in ``device_path`` samples with these same tables)."""
+        decoder in ``yolo/device/masks`` samples with these same tables)."""
         return self._rows, self._cols
 
     def decode(self, protos: FloatArray, coeffs: FloatArray, xyxy: FloatArray) -> InstanceMasks:

@@ -2,9 +2,9 @@
 
 Why TensorRT: fused FP16/INT8 kernels tuned for the exact GPU. Plans are built from the ONNX export
 with one optimization profile over the batch range at a fixed input size, and carry a JSON sidecar
-(``trt_plan``) so a plan from another GPU or TensorRT version is refused with one line instead of
+(``tensorrt.plan``) so a plan from another GPU or TensorRT version is refused with one line instead of
 failing obscurely. I/O are PyTorch CUDA tensors allocated once at the profile's largest batch and
-bound by address, on the same CUDA stream the shared pre/postprocessing (``device_path``) uses.
+bound by address, on the same CUDA stream the shared pre/postprocessing (``yolo.device.runner``) uses.
 """
 
 from __future__ import annotations

@@ -6,11 +6,11 @@ Shared by the PyTorch and TensorRT backends. What one batch costs on a GPU:
    of a size together; host frames are uploaded from pinned buffers. The letterbox writes straight
    into the network's static input (bit-identical to ``Letterbox.apply`` + ``to_tensor``).
 2. **Network**: the backend's ``run_input`` (a CUDA graph replay, or a TensorRT context).
-3. **Candidates and NMS** for every frame together (``device_nms``), then **one** download of a
+3. **Candidates and NMS** for every frame together (``device/nms``), then **one** download of a
    small table (boxes, scores, classes, anchors per frame): the batch's only host synchronisation.
 4. **Masks** of all instances of all frames in one mixture product and one pass over their box
-   pixels (``device_masks``); with an overlay, masks and boxes are drawn into the frames there and
-   each frame is converted to yuv420p (``render/device_overlay``).
+   pixels (``device/masks``); with an overlay, masks and boxes are drawn into the frames there and
+   each frame is converted to yuv420p (``gpu/overlay``).
 5. Everything after (3) is queued, not waited for: ``DeviceBatch`` holds the event that says it is
    done, and the render thread resolves the batch (instances whose mask came out empty dropped,
    masks copied down only when a consumer wants them, the pictures for the encoders).
