@@ -55,9 +55,10 @@ class Lifecycle:
         with self._lock:
             return self._error or (self._deferred[0] if self._deferred else None)
 
-    def put(self, q: queue.Queue[Any], item: Any) -> bool:
-        """Blocking put that gives up when the pipeline stops; False means it stopped."""
-        while not self.stop.is_set():
+    def put(self, q: queue.Queue[Any], item: Any, cancel: threading.Event | None = None) -> bool:
+        """Blocking put that gives up when the pipeline stops (or ``cancel`` is set: a source removed);
+        False means it gave up."""
+        while not self.stop.is_set() and not (cancel is not None and cancel.is_set()):
             try:
                 q.put(item, timeout=self.poll_s)
                 return True

@@ -87,7 +87,7 @@ def capture_loop(
                 continue
             if source.is_live:
                 _put_latest(out, frame, meter, source.name)
-            elif not _put(out, frame, life, retire):
+            elif not life.put(out, frame, retire):
                 return
             ready.set()
     except (DecodeError, SourceGaveUp) as exc:  # report after the run drains; other sources carry on
@@ -99,24 +99,8 @@ def capture_loop(
         source.close()
     if retire is not None and retire.is_set():
         return  # removed: the batcher has ended this source already and reads its queue no more
-    _put(out, EndOfStream(source.name), life, retire)
+    life.put(out, EndOfStream(source.name), retire)
     ready.set()
-
-
-def _put(
-    out: queue.Queue[Frame | EndOfStream],
-    item: Frame | EndOfStream,
-    life: Lifecycle,
-    retire: threading.Event | None,
-) -> bool:
-    """Blocking put (files are lossless) that gives up when the pipeline stops or the source is removed."""
-    while not life.stop.is_set() and not (retire is not None and retire.is_set()):
-        try:
-            out.put(item, timeout=life.poll_s)
-            return True
-        except queue.Full:
-            continue
-    return False
 
 
 def _admission(source: FrameSource, ladder: Ladder | None, meter: Meter) -> Callable[[int], bool] | None:

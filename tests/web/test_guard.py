@@ -3,9 +3,7 @@ and a pause for an address that keeps guessing the token; with forged headers an
 
 from __future__ import annotations
 
-import http.server
 import logging
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -128,9 +126,10 @@ def test_pages_of_other_sites_in_chromium(dashboard: tuple[str, PromptBoard]) ->
     need("chromium")
     url, board = dashboard
     port = int(url.rsplit(":", 1)[1].strip("/"))
-    attacker = _page_server(
+    attacker = serve_bytes(
         f"""<form id=f method=POST action="{url}api/prompts/{SOURCE}" enctype="text/plain">
-        <input name='{{"x": 5, "y": 5, "pad": "' value='"}}'></form><script>f.submit()</script>"""
+        <input name='{{"x": 5, "y": 5, "pad": "' value='"}}'></form><script>f.submit()</script>""".encode(),
+        "text/html",
     )
     rules = "--host-resolver-rules=MAP rebind.attacker.example 127.0.0.1, MAP other.example 127.0.0.1"
     try:
@@ -155,21 +154,3 @@ def test_pages_of_other_sites_in_chromium(dashboard: tuple[str, PromptBoard]) ->
     assert "403: cross-site request refused" in posted  # the cookie went along; the site did not pass
     assert rebound_status == 421 and "allowed_hosts" in rebound_text
     assert board.prompts(SOURCE) == []
-
-
-def _page_server(html: str) -> http.server.ThreadingHTTPServer:
-    class Page(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = html.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            """Quiet."""
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server

@@ -4,10 +4,8 @@ secret query keys; one camera that never answers, so its errors quote the URL) n
 
 from __future__ import annotations
 
-import http.server
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,19 +32,7 @@ def clip_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     )  # fmt: skip
     body = clip.read_bytes()
 
-    class Clip(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "video/mp2t")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            """Quiet."""
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Clip)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_bytes(body, "video/mp2t")
     try:
         yield server.server_address[1]
     finally:
