@@ -12,7 +12,7 @@ from streamseg.inference.sam.board import PromptBoard
 from streamseg.web.access import ListenAddress
 from streamseg.web.guard import MAX_WRONG_TOKENS, PAUSE_S, HostCheck, TokenGuesses, cross_site
 from streamseg.web.server import DashboardServer
-from tests.web.helpers import CHROMIUM, CHROMIUM_ARGS, get, need, send
+from tests.web.helpers import CHROMIUM, CHROMIUM_ARGS, get, need, send, serve_bytes
 from tests.web.test_server import _server
 
 TOKEN = "guard-token-1234"

@@ -14,7 +14,7 @@ import pytest
 
 from streamseg.testing.rtsp import free_port
 from tests.cli.test_main import OFFLINE_ENV
-from tests.web.helpers import get
+from tests.web.helpers import get, serve_bytes
 
 pytestmark = pytest.mark.slow
 
