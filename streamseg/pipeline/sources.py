@@ -80,10 +80,10 @@ class RuntimeSources:
         else:  # a file says "ended" once its last frame is through, while the run goes on
             self.telemetry.register_source_info(src.name, functools.partial(self._ended_info, src.name))
         retire = self._retire[src.name] = threading.Event()
-        admit = self._governor  # --latency-budget: striding, decode shedding (None without a budget)
+        ladder = self._governor  # --latency-budget: striding, decode shedding (None without a budget)
         return threading.Thread(
             target=capture_loop,
-            args=(src, q, self._ready, self._life, self.telemetry, retire, admit),
+            args=(src, q, self._ready, self._life, self.telemetry, retire, ladder),
             name=f"{CAPTURE_PREFIX}{src.name}",
             daemon=True,
         )
