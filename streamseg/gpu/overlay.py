@@ -13,16 +13,18 @@ does, later instances over earlier ones, box outlines ``line_width`` thick.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from streamseg.config import RenderConfig
 from streamseg.gpu.boxes import pixel_boxes
 from streamseg.gpu.colour import bgr_to_i420
 from streamseg.gpu.palette import DEFAULT_PALETTE, Palette
-from streamseg.gpu.rects import I64, PixelRects, RectPixels, passes, upload
-from streamseg.types import FloatArray, IntArray
+from streamseg.gpu.rects import I64, DeviceRects, PixelRects, RectPixels, passes
+from streamseg.types import FloatArray, IntArray, UInt8Array
 
 if TYPE_CHECKING:
     import torch
@@ -52,26 +54,28 @@ class DeviceOverlay:
 
     @staticmethod
     def add_mask_pixels(
-        index_map: torch.Tensor, pixels: RectPixels, on: torch.Tensor, hw: tuple[int, int], first_frame: int
+        index_map: torch.Tensor, pixels: RectPixels, on: torch.Tensor, hw: tuple[int, int]
     ) -> None:
-        """Mark the set pixels of one pass with their instance number (a later instance wins);
-        ``first_frame`` is the batch position of the map's first frame."""
+        """Mark the set pixels of one pass with their instance number (a later instance wins)."""
         h, w = hw
-        where = ((pixels.frame - first_frame) * h + pixels.y) * w + pixels.x
+        where = (pixels.frame * h + pixels.y) * w + pixels.x
         value = (pixels.owner + 1).to(index_map.dtype) * on.to(index_map.dtype)
         index_map.scatter_reduce_(0, where, value, reduce="amax")
 
-    def blend_masks(self, bgr: torch.Tensor, index_map: torch.Tensor, class_id: IntArray) -> None:
-        """Blend every instance's colour at ``alpha`` over the pixels it tops (instances numbered as
-        ``class_id``, the batch's instances in order)."""
+    def blend_masks(self, bgr: torch.Tensor, index_map: torch.Tensor, lut: torch.Tensor) -> None:
+        """Blend every instance's colour at ``alpha`` over the pixels it tops; ``lut`` (I + 1, 3) uint8
+        holds the colour of instance i at row i + 1 (``colour_table``)."""
         import torch  # noqa: PLC0415
 
-        colors = np.zeros((len(class_id) + 1, 3), np.uint8)
-        colors[1:] = self.palette.colors(class_id)
-        lut = upload(colors, bgr.device)
         top = index_map.view(bgr.shape[:3])
         mixed = (lut[top.long()].to(torch.float32) * self.alpha + bgr.to(torch.float32) * self.beta).round_()
         bgr.copy_(torch.where((top > 0)[..., None], mixed.to(torch.uint8), bgr))
+
+    def colour_table(self, class_id: IntArray) -> UInt8Array:
+        """(I + 1, 3) uint8: row 0 black (no instance), row i + 1 the palette colour of instance i."""
+        colors = np.zeros((len(class_id) + 1, 3), np.uint8)
+        colors[1:] = self.palette.colors(class_id)
+        return colors
 
     def box_rects(
         self, frame: I64, xyxy: FloatArray, owner: I64, frame_hw: tuple[int, int]
@@ -80,66 +84,61 @@ class DeviceOverlay:
         if not self.config.boxes or len(xyxy) == 0:
             return None
         h0, w0 = frame_hw
-        half = self.config.line_width // 2
-        x0, y0, x1, y1 = (c.astype(np.int64) for c in pixel_boxes(xyxy, w0, h0).T)
-        band = 2 * half + 1
-        inner_top, inner_h = y0 + half + 1, np.maximum(y1 - half - (y0 + half + 1), 0)
-        rows = np.concatenate([y0 - half, y1 - half, inner_top, inner_top])
-        cols = np.concatenate([x0 - half, x0 - half, x0 - half, x1 - half])
-        heights = np.concatenate([np.full_like(y0, band), np.full_like(y0, band), inner_h, inner_h])
-        widths = np.concatenate(
-            [x1 - x0 + band, x1 - x0 + band, np.full_like(x0, band), np.full_like(x0, band)]
-        )
-        r0, c0 = np.clip(rows, 0, h0), np.clip(cols, 0, w0)
-        r1, c1 = np.clip(rows + heights, 0, h0), np.clip(cols + widths, 0, w0)
-        bounds = np.stack([r0, c0, np.maximum(r1 - r0, 0), np.maximum(c1 - c0, 0)], axis=1)
-        return PixelRects.of(np.tile(frame, 4), np.tile(owner, 4), bounds)
+        corners = np.ones((len(xyxy), 5))  # x0, y0, x1, y1, 1 (float64: exact for pixel numbers)
+        corners[:, :4] = pixel_boxes(xyxy, w0, h0)
+        # (n, band, edge): r0, c0, r1, c1 of the top, bottom, left and right bands, in one product
+        product = (corners @ self._band_matrix).reshape(len(xyxy), 4, 4).transpose(1, 0, 2)
+        edges = product.reshape(-1, 4).astype(np.int64)
+        np.clip(edges, 0, np.array([h0, w0, h0, w0]), out=edges)
+        edges[:, 2:] -= edges[:, :2]  # r1, c1 -> height, width
+        np.maximum(edges[:, 2:], 0, out=edges[:, 2:])
+        return PixelRects.of(np.tile(frame, 4), np.tile(owner, 4), edges)
+
+    @functools.cached_property
+    def _band_matrix(self) -> npt.NDArray[np.float64]:
+        """(5, 16): x0, y0, x1, y1, 1 -> r0, c0, r1, c1 of the four outline bands, ``line_width`` thick."""
+        lo, hi = -(self.config.line_width // 2), self.config.line_width // 2 + 1
+        x0, y0, x1, y1 = np.eye(5, dtype=np.int64)[:4]
+        one = np.eye(5, dtype=np.int64)[4]
+        bands = [
+            (y0 + lo * one, x0 + lo * one, y0 + hi * one, x1 + hi * one),  # top
+            (y1 + lo * one, x0 + lo * one, y1 + hi * one, x1 + hi * one),  # bottom
+            (y0 + hi * one, x0 + lo * one, y1 + lo * one, x0 + hi * one),  # left
+            (y0 + hi * one, x1 + lo * one, y1 + lo * one, x1 + hi * one),  # right
+        ]
+        return np.stack([edge for band in bands for edge in band], axis=1).astype(np.float64)
 
     def draw_boxes(
         self,
         bgr: torch.Tensor,
-        rects: PixelRects,
-        class_id: IntArray,
+        rects: DeviceRects,
+        lut: torch.Tensor,
         visible: torch.Tensor,
-        first_frame: int,
+        real: torch.Tensor | None = None,
     ) -> None:
         """Paint the outline pixels of the instances that are ``visible`` (their mask is not empty).
 
         Like the masks, through a map of which instance tops each pixel: no data-dependent shapes
-        (which would synchronise), and overlapping outlines resolve the same way every time.
+        (which would synchronise), and overlapping outlines resolve the same way every time. ``real``:
+        the pixels past it are padding (a fixed-size layout) and paint nothing.
         """
         import torch  # noqa: PLC0415
 
         b, h, w, _ = bgr.shape
-        colors = np.zeros((len(class_id) + 1, 3), np.uint8)
-        colors[1:] = self.palette.colors(class_id)
-        lut = upload(colors, bgr.device)
-        device_rects = rects.to_device(bgr.device)
         top = torch.zeros(b * h * w, dtype=torch.int32, device=bgr.device)
         for start, stop in passes(rects.total):
-            px = device_rects.pixels(start, stop)
-            where = ((px.frame - first_frame) * h + px.y) * w + px.x
+            px = rects.pixels(start, stop, real)
+            where = (px.frame * h + px.y) * w + px.x
             value = (px.owner + 1).to(torch.int32) * visible[px.owner].to(torch.int32)
+            if px.valid is not None:
+                value = value * px.valid.to(torch.int32)
             top.scatter_reduce_(0, where, value, reduce="amax")
         top = top.view(b, h, w)
         bgr.copy_(torch.where((top > 0)[..., None], lut[top.long()], bgr))
 
     @staticmethod
-    def download_i420(bgr: torch.Tensor) -> list[Any]:
-        """Each frame as planar yuv420p (even size) copied into a pinned host buffer, asynchronously.
-
-        The buffers come from PyTorch's caching host allocator, so they are reused from frame to frame;
-        wait for the batch's event before reading them.
-        """
-        import torch  # noqa: PLC0415
-
-        b, h, w, _ = bgr.shape
+    def to_i420(bgr: torch.Tensor) -> torch.Tensor:
+        """(B, H * 3 // 2, W') planar yuv420p of the frames (cut to even sizes), still on the device."""
+        _, h, w, _ = bgr.shape
         even = bgr[:, : h - h % 2, : w - w % 2]
-        i420 = bgr_to_i420(even.contiguous() if (h % 2 or w % 2) else even)
-        pinned = i420.device.type == "cuda"
-        out = []
-        for k in range(b):
-            host = torch.empty(i420.shape[1:], dtype=torch.uint8, pin_memory=pinned)
-            host.copy_(i420[k], non_blocking=pinned)
-            out.append(host)
-        return out
+        return bgr_to_i420(even.contiguous() if (h % 2 or w % 2) else even)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+from streamseg.gpu.transfer import upload
 
 if TYPE_CHECKING:
     import torch
@@ -40,11 +42,19 @@ class PixelRects:
         starts = ends - sizes
         return cls(frame, owner, bounds, starts.astype(np.int64), int(ends[-1]) if len(ends) else 0)
 
+    @classmethod
+    def empty(cls) -> PixelRects:
+        none = np.zeros(0, np.int64)
+        return cls(none, none, np.zeros((0, 4), np.int64), none, 0)
+
+    def rows(self) -> I64:
+        """(7, R) int64: frame, owner, r0, c0, width, start, end (what ``DeviceRects`` holds)."""
+        columns = [self.frame, self.owner, self.bounds[:, 0], self.bounds[:, 1], self.bounds[:, 3]]
+        return np.stack([*columns, self.starts, self.starts + self.sizes]).astype(np.int64)
+
     def to_device(self, device: torch.device) -> DeviceRects:
         """Upload through pinned memory, so the copy is queued on the stream without waiting for it."""
-        columns = [self.frame, self.owner, self.bounds[:, 0], self.bounds[:, 1], self.bounds[:, 3]]
-        table = np.stack([*columns, self.starts, self.starts + self.sizes]).astype(np.int64)
-        return DeviceRects(upload(table, device), self.total)
+        return DeviceRects(upload(self.rows(), device), self.total)
 
     @property
     def sizes(self) -> I64:
@@ -56,18 +66,26 @@ class DeviceRects:
     """``PixelRects`` on the device, one row per field: frame, owner, r0, c0, width, start, end."""
 
     table: torch.Tensor  # (7, R) int64
-    total: int
+    total: int  # pixels to walk: the real ones, or a capacity (``pixels`` then takes the real count)
 
-    def pixels(self, start: int, stop: int) -> RectPixels:
-        """Pixels ``start:stop`` of the layout: which rectangle, and where in the frame."""
+    def pixels(self, start: int, stop: int, real: torch.Tensor | None = None) -> RectPixels:
+        """Pixels ``start:stop`` of the layout: which rectangle, and where in the frame.
+
+        ``real`` (a 0-d tensor): pixels from there on are padding (the table ends in sink rectangles,
+        ``yolo/device/layout``): they are placed at the sink's corner and marked not ``valid``.
+        """
         import torch  # noqa: PLC0415
 
         p = torch.arange(start, stop, device=self.table.device)
         rect = torch.searchsorted(self.table[6], p, right=True)
         frame, owner, r0, c0, width, first = self.table[:6, rect].unbind(0)
         local = p - first
+        valid = None
+        if real is not None:
+            valid = p < real
+            local = torch.where(valid, local, 0)
         width = width.clamp(min=1)
-        return RectPixels(rect, frame, owner, r0 + local // width, c0 + local % width)
+        return RectPixels(rect, frame, owner, r0 + local // width, c0 + local % width, valid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,18 +95,7 @@ class RectPixels:
     owner: torch.Tensor
     y: torch.Tensor
     x: torch.Tensor
-
-
-def upload(array: np.ndarray[Any, Any], device: torch.device) -> torch.Tensor:
-    """A small host array on ``device`` without a synchronisation (pinned staging on CUDA)."""
-    import torch  # noqa: PLC0415
-
-    host = torch.from_numpy(np.ascontiguousarray(array))
-    if device.type != "cuda":
-        return host
-    pinned = torch.empty(host.shape, dtype=host.dtype, pin_memory=True)
-    pinned.copy_(host)
-    return pinned.to(device, non_blocking=True)
+    valid: torch.Tensor | None = None  # None: every pixel is real
 
 
 def passes(total: int) -> list[tuple[int, int]]:

@@ -9,12 +9,14 @@ which is how a stream NVDEC refuses still reaches the device path, and how CPU C
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from streamseg.gpu.colour import YuvCoefficients, coefficient_table, yuv_to_bgr
+from streamseg.gpu.ring import SurfaceRing, ring_for
 from streamseg.types import UInt8Array
 
 if TYPE_CHECKING:
@@ -27,13 +29,19 @@ SEMI_PLANAR_420 = frozenset({"nv12"})
 IMPORTABLE = PLANAR_420 | SEMI_PLANAR_420
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class YuvSurface:
-    """One 4:2:0 8-bit picture on a torch device: luma (H, W) and chroma (ceil(H/2), ceil(W/2), 2)."""
+    """One 4:2:0 8-bit picture on a torch device: luma (H, W) and chroma (ceil(H/2), ceil(W/2), 2).
+
+    ``ring``/``slot``: the planes are slot ``slot`` of that ring (``gpu.ring``), given back when the
+    surface is garbage; None for a surface with tensors of its own.
+    """
 
     y: torch.Tensor
     uv: torch.Tensor
     coefficients: YuvCoefficients  # how swscale would turn it into BGR (matrix and range)
+    ring: SurfaceRing | None = None
+    slot: int = -1
 
     @property
     def frame_hw(self) -> tuple[int, int]:
@@ -49,7 +57,7 @@ class YuvSurface:
 
         y = torch.rot90(self.y, turns, (0, 1)).contiguous()
         uv = torch.rot90(self.uv, turns, (0, 1)).contiguous()
-        return YuvSurface(y, uv, self.coefficients)
+        return YuvSurface(y, uv, self.coefficients)  # tensors of its own: out of the ring
 
     def to_bgr(self) -> torch.Tensor:
         """(H, W, 3) uint8 BGR on the surface's device."""
@@ -74,8 +82,11 @@ class YuvSurface:
         return np.ascontiguousarray(host.numpy())
 
 
-def import_video_frame(vf: av.VideoFrame, device: torch.device, stream: Any = None) -> YuvSurface:
-    """Copy a decoded frame (CUDA hw frame or CPU 4:2:0) into a new ``YuvSurface`` on ``device``.
+def import_video_frame(
+    vf: av.VideoFrame, device: torch.device, stream: Any = None, use_ring: bool = True
+) -> YuvSurface:
+    """Copy a decoded frame (CUDA hw frame or CPU 4:2:0) into a ``YuvSurface`` on ``device``: a free
+    slot of the ring for its size (``gpu.ring``), or tensors of its own when the ring is full.
 
     Returns only once the copy is done (``stream`` is synchronised), so the caller may release ``vf``
     and its decoder surface right away. Raises ``ValueError`` for pixel formats we cannot import.
@@ -92,10 +103,16 @@ def import_video_frame(vf: av.VideoFrame, device: torch.device, stream: Any = No
     from torch.utils.dlpack import from_dlpack  # noqa: PLC0415
 
     planes = [from_dlpack(plane.__dlpack__()) for plane in vf.planes]
+    ring = ring_for(device, (h, w)) if use_ring else None
+    slot = ring.acquire() if ring is not None else None
     context = torch.cuda.stream(stream) if stream is not None else _NoStream()
     with context:
-        y = torch.empty((h, w), dtype=torch.uint8, device=device)
-        uv = torch.empty((ch, cw, 2), dtype=torch.uint8, device=device)
+        if ring is not None and slot is not None:
+            ring.before_write(stream)
+            y, uv = ring.y[slot], ring.uv[slot]
+        else:
+            y = torch.empty((h, w), dtype=torch.uint8, device=device)
+            uv = torch.empty((ch, cw, 2), dtype=torch.uint8, device=device)
         y.copy_(planes[0][:h, :w], non_blocking=True)
         if fmt in SEMI_PLANAR_420:
             uv.copy_(planes[1][:ch, :cw], non_blocking=True)
@@ -104,7 +121,11 @@ def import_video_frame(vf: av.VideoFrame, device: torch.device, stream: Any = No
             uv[..., 1].copy_(planes[2][:ch, :cw], non_blocking=True)
     if stream is not None:
         stream.synchronize()  # the decoder may reuse its surface as soon as vf is released
-    return YuvSurface(y, uv, coefficients)
+    if ring is None or slot is None:
+        return YuvSurface(y, uv, coefficients)
+    surface = YuvSurface(y, uv, coefficients, ring, slot)
+    weakref.finalize(surface, ring.release, slot)
+    return surface
 
 
 def _software_format(vf: av.VideoFrame) -> str:

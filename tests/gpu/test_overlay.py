@@ -84,7 +84,8 @@ def test_a_box_whose_mask_is_empty_is_not_drawn() -> None:
     xyxy = np.array([[10, 10, 40, 30], [50, 20, 90, 60]], np.float32)
     rects = overlay.box_rects(np.array([0, 0]), xyxy, np.array([0, 1]), (64, 96))
     assert isinstance(rects, PixelRects)
-    overlay.draw_boxes(bgr, rects, np.array([0, 2]), torch.tensor([1, 0], dtype=torch.int32) > 0, 0)
+    lut = torch.from_numpy(overlay.colour_table(np.array([0, 2])))
+    overlay.draw_boxes(bgr, rects.to_device(CPU), lut, torch.tensor([1, 0], dtype=torch.int32) > 0)
     changed = (bgr[0] != 100).any(dim=-1).numpy()
     assert changed[10, 10:40].all() and changed[10:30, 40].all()  # the first box's outline
     assert not changed[:, 45:].any()  # nothing of the second

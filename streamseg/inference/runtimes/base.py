@@ -36,7 +36,8 @@ class ModelInfo:
 
 
 class DeviceBackend(Protocol):
-    """What a backend offers the device path: a device, a stream, and a static input buffer to fill."""
+    """What a backend offers the device path: a device, a stream, and its network as a function of
+    device tensors that may be captured into a CUDA graph (``inference.yolo.device``)."""
 
     @property
     def device(self) -> torch.device: ...
@@ -45,11 +46,20 @@ class DeviceBackend(Protocol):
     def stream(self) -> Any:  # torch.cuda.Stream on CUDA, None on CPU
         ...
 
-    def input_buffer(self, batch: int, input_hw: tuple[int, int]) -> torch.Tensor:
-        """A (batch, 3, h, w) view the caller fills; valid until the next ``input_buffer`` call."""
+    @property
+    def dtype(self) -> torch.dtype:
+        """The network input's dtype (FP16 on a GPU)."""
 
-    def run_input(self, batch: int, input_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run the network on the filled buffer: (N, 4 + nc + nm, A) and (N, nm, mh, mw) on the device."""
+    @property
+    def graphs(self) -> bool:
+        """Whether the device path may capture its bodies, this network included, as CUDA graphs."""
+
+    @property
+    def max_batch(self) -> int | None:
+        """The largest batch the network takes (a TensorRT profile), or None."""
+
+    def network(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, 3, h, w) -> (N, 4 + nc + nm, A) and (N, nm, mh, mw) on the device, without waiting."""
 
 
 class InferenceBackend(ABC):

@@ -5,6 +5,8 @@ small network. Per input shape we allocate one static input buffer (the largest 
 capture one CUDA graph per bucket (1, 2, 4, 8, 16 by default) into a shared memory pool, largest
 first; a batch of 3 replays the 4-graph. After the first batch of a shape nothing is allocated, so
 GPU memory stays flat. On the CPU it runs eager in float32 (that is what CPU CI checks for parity).
+Those graphs serve ``infer`` (NumPy in and out); the device path captures ``network`` inside its own
+per-batch graph, with the pre- and postprocessing (``inference.yolo.device``).
 
 The weights are loaded with ``ultralytics.nn.tasks.load_checkpoint``, which does not import
 torchvision (a test checks this): ``YOLO(...)``/``AutoBackend`` would pull in more than we need.
@@ -125,6 +127,22 @@ class TorchBackend(InferenceBackend):
     @property
     def stream(self) -> Any:
         return self._stream
+
+    @property
+    def dtype(self) -> Any:
+        return self._dtype
+
+    @property
+    def graphs(self) -> bool:
+        return self.cuda_graphs
+
+    @property
+    def max_batch(self) -> int | None:
+        return None
+
+    def network(self, batch: Any) -> tuple[Any, Any]:
+        """The fused model's forward, eager (the device path captures it inside its own graph)."""
+        return self._forward(batch)
 
     def input_buffer(self, batch: int, input_hw: tuple[int, int]) -> Any:
         """A view of the shape's static input (graphs), or a fresh tensor run eagerly."""

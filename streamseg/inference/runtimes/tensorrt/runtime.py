@@ -176,6 +176,25 @@ class TensorRTBackend(InferenceBackend):
     def stream(self) -> Any:
         return self._stream
 
+    @property
+    def dtype(self) -> Any:
+        return self._input_dtype
+
+    @property
+    def graphs(self) -> bool:
+        """enqueueV3 on fixed bindings can be captured (after the warm-up run the capture does)."""
+        return True
+
+    @property
+    def max_batch(self) -> int | None:
+        return int(self._batch_max)
+
+    def network(self, batch: Any) -> tuple[Any, Any]:
+        """Copy ``batch`` into the bound input and enqueue the plan on our stream."""
+        n, input_hw = int(batch.shape[0]), (int(batch.shape[2]), int(batch.shape[3]))
+        self.input_buffer(n, input_hw).copy_(batch)
+        return self.run_input(n, input_hw)
+
     def input_buffer(self, batch: int, input_hw: tuple[int, int]) -> Any:
         if input_hw != self._hw:
             raise ModelError(f"input {input_hw} differs from the plan's {self._hw}: rebuild with --imgsz")

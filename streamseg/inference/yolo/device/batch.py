@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from streamseg.gpu.rects import PixelRects
+from streamseg.gpu import trace
+from streamseg.gpu.transfer import download_async
 from streamseg.inference.letterbox import Letterbox
 from streamseg.inference.yolo.postprocess import Detections
 from streamseg.types import BoolArray, FloatArray, InstanceMasks, IntArray
@@ -26,7 +27,6 @@ from streamseg.types import BoolArray, FloatArray, InstanceMasks, IntArray
 if TYPE_CHECKING:
     import torch
 
-    from streamseg.inference.yolo.device.nms import KeptInstances
 
 STAGES = ("preprocess", "infer", "postprocess")
 
@@ -43,6 +43,7 @@ class StageClock:
         self._marks.append(self._now())
 
     def _now(self) -> Any:
+        trace.device_call("event")
         if self._stream is None:
             return time.perf_counter()
         import torch  # noqa: PLC0415
@@ -92,30 +93,9 @@ class KeptTable:
     )
 
     @classmethod
-    def download(cls, kept: KeptInstances, count: torch.Tensor, converged: torch.Tensor) -> KeptTable:
-        """One copy to the host and one wait: the synchronisation the batch is allowed."""
-        import torch  # noqa: PLC0415
-
-        b, d = kept.score.shape
-        rows = torch.cat(
-            [
-                kept.xyxy,
-                kept.score[..., None],
-                kept.class_id[..., None].float(),
-                kept.anchor[..., None].float(),
-            ],
-            dim=-1,
-        ).reshape(b, d * 7)
-        meta = torch.stack([kept.n.float(), count.float(), converged.float()], dim=1)
-        flat = torch.cat([rows, meta], dim=1)
-        if flat.device.type == "cuda":
-            host = torch.empty(flat.shape, dtype=flat.dtype, pin_memory=True)
-            host.copy_(flat, non_blocking=True)
-            torch.cuda.current_stream(flat.device).synchronize()
-        else:
-            host = flat
-        table = host.numpy()
-        body = table[:, : d * 7].reshape(b, d, 7)
+    def from_host(cls, table: np.ndarray[Any, Any], d: int) -> KeptTable:
+        """Unpack ``front.pack_table``'s (B, d * 7 + 3) rows, once they are on the host."""
+        body = table[:, : d * 7].reshape(len(table), d, 7)
         return cls(
             xyxy=np.ascontiguousarray(body[..., :4]),
             score=np.ascontiguousarray(body[..., 4]),
@@ -132,7 +112,25 @@ class KeptTable:
 
     def instances(self, letterboxes: Sequence[Letterbox]) -> BatchInstances:
         """All frames' instances in one set of arrays, boxes mapped to frame pixels (on the host, as the
-        NumPy path does, so they are bit-identical to it)."""
+        NumPy path does, so they are bit-identical to it). Vectorised: no loop over instances."""
+        if self.replaced:
+            return self._instances_with_replacements(letterboxes)
+        d = self.score.shape[1]
+        kept = np.arange(d)[None, :] < self.n[:, None]  # (B, d), frame-major like the NumPy path
+        frame, rank = np.nonzero(kept)
+        xyxy = self.xyxy[kept]
+        _boxes_to_frame(xyxy, frame, letterboxes)
+        return BatchInstances(
+            frame=frame.astype(np.int64),
+            rank=rank.astype(np.int64),
+            anchor=self.anchor[kept],
+            xyxy=xyxy.astype(np.float32, copy=False),
+            score=self.score[kept].astype(np.float32, copy=False),
+            class_id=self.class_id[kept],
+        )
+
+    def _instances_with_replacements(self, letterboxes: Sequence[Letterbox]) -> BatchInstances:
+        """Frames whose NMS ran on the host (more candidates than slots: rare) spliced in."""
         parts: list[tuple[IntArray, FloatArray, FloatArray, IntArray]] = []
         for f in range(len(self.n)):
             if f in self.replaced:
@@ -149,11 +147,7 @@ class KeptTable:
             )
         counts = [len(p[0]) for p in parts]
         frames = np.repeat(np.arange(len(parts), dtype=np.int64), counts)
-        ranks = (
-            np.concatenate([np.arange(c, dtype=np.int64) for c in counts])
-            if counts
-            else np.zeros(0, np.int64)
-        )
+        ranks = np.arange(len(frames), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
         boxes = [lb.boxes_to_frame(p[1]) for p, lb in zip(parts, letterboxes, strict=True)]
         return BatchInstances(
             frame=frames,
@@ -165,17 +159,34 @@ class KeptTable:
         )
 
 
+def _boxes_to_frame(xyxy: FloatArray, frame: IntArray, letterboxes: Sequence[Letterbox]) -> None:
+    """``Letterbox.boxes_to_frame`` in place for every row, a block of rows per distinct letterbox."""
+    first = letterboxes[0]
+    if all(lb == first for lb in letterboxes):
+        first.boxes_to_frame(xyxy)
+        return
+    for lb in dict.fromkeys(letterboxes):
+        rows = np.isin(frame, [f for f, other in enumerate(letterboxes) if other == lb])
+        xyxy[rows] = lb.boxes_to_frame(xyxy[rows])
+
+
 def _empty() -> tuple[IntArray, FloatArray, FloatArray, IntArray]:
     return np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
 
 
 class DeviceBatch:
-    """A submitted batch; ``frame(i)`` gives frame i's detections and annotated picture once done."""
+    """A submitted batch; ``frame(i)`` gives frame i's detections and annotated picture once done.
+
+    ``bounds``/``starts``: each instance's box (r0, c0, h, w) and where its pixels begin in ``packed``
+    (the batch's masks, one bool per box pixel, on the device); ``nonempty`` (M,) and ``pictures``
+    (yuv420p, one per frame) are copies already queued to the host.
+    """
 
     def __init__(
         self,
         instances: BatchInstances,
-        rects: PixelRects,
+        bounds: IntArray,
+        starts: IntArray,
         letterboxes: list[Letterbox],
         packed: torch.Tensor,
         nonempty: torch.Tensor,
@@ -183,7 +194,8 @@ class DeviceBatch:
         host_masks: bool,
     ) -> None:
         self.instances = instances
-        self.rects = rects
+        self.bounds = bounds
+        self.starts = starts
         self.letterboxes = letterboxes
         self._packed: torch.Tensor | None = packed
         self._nonempty = nonempty
@@ -192,26 +204,16 @@ class DeviceBatch:
         self._order = list(range(len(letterboxes)))
         self._clock: StageClock | None = None
         self._lock = threading.Lock()
-        self._downloads: tuple[Any, Any] | None = None
+        self._packed_download: Any = None
         self._resolved: list[tuple[Detections, Any]] | None = None
         self._packed_host: BoolArray | None = None
         self.stage_seconds: dict[str, float] = {}
+        self.resolve_seconds = 0.0  # the render thread's host work once the batch is done
 
     def finish(self, clock: StageClock) -> None:
-        """Queue the small downloads behind everything else (called once all work is launched)."""
-        import torch  # noqa: PLC0415
-
-        cuda = self._nonempty.device.type == "cuda"
-
-        def to_host(t: torch.Tensor) -> torch.Tensor:
-            if not cuda:
-                return t
-            host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
-            host.copy_(t, non_blocking=True)
-            return host
-
-        packed = self._packed if self._host_masks else None
-        self._downloads = (to_host(self._nonempty), to_host(packed) if packed is not None else None)
+        """Queue the mask download (when wanted) behind everything else; called once all is launched."""
+        if self._host_masks and self._packed is not None:
+            self._packed_download = download_async(self._packed)
         clock.mark("done")
         self._clock = clock
 
@@ -233,54 +235,51 @@ class DeviceBatch:
             return self._resolved
 
     def _build(self) -> list[tuple[Detections, Any]]:
-        if self._clock is None or self._downloads is None:
+        """Per-frame ``Detections``; one pass over frames, none over instances."""
+        if self._clock is None:
             raise RuntimeError("DeviceBatch.finish() was not called")
         done = self._clock.done
         if not isinstance(done, float):
             done.synchronize()
         self.stage_seconds = self._clock.seconds()
-        nonempty_t, packed_t = self._downloads
-        nonempty = nonempty_t.numpy() > 0
-        if packed_t is not None:
-            self._packed_host = np.array(packed_t.numpy(), copy=True)  # out of pinned memory
-        inst, rects = self.instances, self.rects
+        started = time.perf_counter()
+        if self._packed_download is not None:
+            self._packed_host = self._packed_download.numpy()
+            self._packed = None
+        inst = self.instances
+        kept = np.flatnonzero(self._nonempty.numpy() > 0)  # an empty mask drops its instance
+        origins = np.ascontiguousarray(self.bounds[kept][:, [1, 0]], dtype=np.int32)
+        cuts = np.searchsorted(inst.frame[kept], np.arange(len(self.letterboxes) + 1))
+        xyxy, class_id, score = inst.xyxy[kept], inst.class_id[kept], inst.score[kept]
         out = []
-        bounds = rects.bounds
         for position, lb in enumerate(self.letterboxes):
-            idx = np.flatnonzero((inst.frame == position) & nonempty)
-            origins = np.ascontiguousarray(bounds[idx][:, [1, 0]], dtype=np.int32).reshape(-1, 2)
-            if self._packed_host is not None:
-                masks = InstanceMasks(self._crops(idx), origins, lb.frame_hw)
-            else:
-                masks = InstanceMasks.deferred(origins, lb.frame_hw, _Fetch(self, idx))
-            det = Detections(inst.xyxy[idx], inst.class_id[idx], inst.score[idx], masks)
+            a, b = cuts[position], cuts[position + 1]
+            masks = InstanceMasks.deferred(origins[a:b], lb.frame_hw, _Fetch(self, kept[a:b]))
+            det = Detections(xyxy[a:b], class_id[a:b], score[a:b], masks)
             picture = self._pictures[position] if self._pictures is not None else None
             out.append((det, picture))
         self._pictures = None
+        self.resolve_seconds = time.perf_counter() - started
         return out
 
-    def _crops(self, idx: IntArray) -> tuple[BoolArray, ...]:
-        packed = self._packed_host
-        if packed is None:
-            raise RuntimeError("masks were not downloaded")
-        rects = self.rects
-        return tuple(
-            packed[s : s + h * w].reshape(h, w)
-            for s, h, w in zip(
-                rects.starts[idx].tolist(),
-                rects.bounds[idx, 2].tolist(),
-                rects.bounds[idx, 3].tolist(),
-                strict=True,
-            )
-        )
-
     def fetch_masks(self, idx: IntArray) -> tuple[BoolArray, ...]:
-        """Copy the batch's masks down now (first caller), then slice out instances ``idx``."""
+        """Instances ``idx``'s crops, from the batch's masks (copied down now if they were not)."""
         with self._lock:
             if self._packed_host is None and self._packed is not None:
                 self._packed_host = self._packed.cpu().numpy()
-            self._packed = None  # the device copy is no longer needed
-        return self._crops(idx)
+                self._packed = None  # the device copy is no longer needed
+            packed = self._packed_host
+        if packed is None:
+            raise RuntimeError("masks were not downloaded")
+        return tuple(
+            packed[s : s + h * w].reshape(h, w)
+            for s, h, w in zip(
+                self.starts[idx].tolist(),
+                self.bounds[idx, 2].tolist(),
+                self.bounds[idx, 3].tolist(),
+                strict=True,
+            )
+        )
 
 
 class _Fetch:

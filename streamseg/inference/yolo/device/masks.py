@@ -48,12 +48,12 @@ class PackedMaskDecoder:
         self._rows = (torch.from_numpy(ri).to(device), torch.from_numpy(rw).to(device))
         self._cols = (torch.from_numpy(ci).to(device), torch.from_numpy(cw).to(device))
 
-    def sample(self, mixtures: torch.Tensor, pixels: RectPixels, per_frame: int, rank: torch.Tensor) -> Any:
-        """Mask value > 0 at each pixel of ``pixels`` (owners are instance numbers; ``rank`` (M,) their
-        row within the frame)."""
+    def sample(self, mixtures: torch.Tensor, pixels: RectPixels, slot: torch.Tensor) -> Any:
+        """Mask value > 0 at each pixel of ``pixels`` (owners are instance numbers; ``slot`` (M,) the
+        row of each instance's mixture in ``mixtures`` viewed as (rows, mh * mw))."""
         mh, mw = self.proto_hw
         flat = mixtures.reshape(-1)
-        base = (pixels.frame * per_frame + rank[pixels.owner]) * (mh * mw)
+        base = slot[pixels.owner] * (mh * mw)
         ri, rw = self._rows[0][pixels.y], self._rows[1][pixels.y]  # (P, taps)
         ci, cw = self._cols[0][pixels.x], self._cols[1][pixels.x]
         value: Any = None
@@ -68,14 +68,15 @@ class PackedMaskDecoder:
         return value > 0
 
 
-def mixtures(protos: torch.Tensor, coeffs: torch.Tensor, slot: torch.Tensor, per_frame: int) -> Any:
+def mixtures(protos: torch.Tensor, coeffs: torch.Tensor, row: torch.Tensor, per_frame: int) -> Any:
     """(b, per_frame, mh * mw): each instance's prototype mixture, in one batched product.
 
-    ``coeffs`` (M, nm) go to row ``slot`` (M,) = frame * per_frame + rank of a zero-padded table.
+    ``coeffs`` (M, nm) go to row ``row`` (M,) = frame * per_frame + rank of a zero-padded table; row
+    ``b * per_frame`` is a spare that padding instances may write to (it is left out of the product).
     """
     import torch  # noqa: PLC0415
 
     b, nm, mh, mw = protos.shape
-    table = torch.zeros((b * per_frame, nm), dtype=torch.float32, device=protos.device)
-    table.index_copy_(0, slot, coeffs.float())
-    return torch.bmm(table.view(b, per_frame, nm), protos.float().reshape(b, nm, mh * mw))
+    table = torch.zeros((b * per_frame + 1, nm), dtype=torch.float32, device=protos.device)
+    table.index_copy_(0, row, coeffs.float())
+    return torch.bmm(table[:-1].view(b, per_frame, nm), protos.float().reshape(b, nm, mh * mw))

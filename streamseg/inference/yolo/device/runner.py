@@ -1,156 +1,89 @@
-"""Pre- and postprocessing as torch ops on the backend's device, a whole batch at a time.
+"""Frames in, a ``DeviceBatch`` out: two graph bodies per batch, a little glue, one wait.
 
-Shared by the PyTorch and TensorRT backends. What one batch costs on a GPU:
+What one batch costs on a GPU (see docs/architecture.md for the frame's whole path):
 
-1. **In**: frames decoded by NVDEC (``YuvSurface``) are converted to BGR on the device, all frames
-   of a size together; host frames are uploaded from pinned buffers. The letterbox writes straight
-   into the network's static input (bit-identical to ``Letterbox.apply`` + ``to_tensor``).
-2. **Network**: the backend's ``run_input`` (a CUDA graph replay, or a TensorRT context).
-3. **Candidates and NMS** for every frame together (``device/nms``), then **one** download of a
-   small table (boxes, scores, classes, anchors per frame): the batch's only host synchronisation.
-4. **Masks** of all instances of all frames in one mixture product and one pass over their box
-   pixels (``device/masks``); with an overlay, masks and boxes are drawn into the frames there and
-   each frame is converted to yuv420p (``gpu/overlay``).
-5. Everything after (3) is queued, not waited for: ``DeviceBatch`` holds the event that says it is
-   done, and the render thread resolves the batch (instances whose mask came out empty dropped,
-   masks copied down only when a consumer wants them, the pictures for the encoders).
+1. **Glue in**: the slot numbers of the batch's frames in the surface ring (``gpu/ring``) and their
+   colour multipliers, one small upload (frames decoded on the host are copied into a static buffer).
+2. **First graph** (``front.detect_body``): NV12 -> BGR, letterbox, network, candidates, NMS in a
+   fixed number of steps, the packed table. Then the table's download: the batch's **one wait**.
+3. **Host**: the table becomes instances and the second body's layout, vectorised (``layout``).
+4. **Second graph** (``back.finish_body``): masks of all instances, the overlay and yuv420p for the
+   encoders. Its outputs are queued for download; ``DeviceBatch`` is resolved by the render thread.
 
-The ops are device-agnostic, so CPU CI checks them against the NumPy path for equality.
+On CUDA with graphs on, both bodies are captured per shape (``graphs``) and replayed; elsewhere they
+are called, op for op the same, which is how CPU CI checks them. A batch that does not fit (frames of
+several sizes; more instances or pixels than the captured capacity) runs the same bodies eagerly at
+its exact size, and the capacity grows for the next batch: nothing is ever truncated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from streamseg.gpu.colour import coefficient_table, yuv_to_bgr
-from streamseg.gpu.rects import PixelRects, RectPixels, passes, upload
-from streamseg.inference.letterbox import PAD_VALUE, Letterbox
+from streamseg.gpu.ring import ring_for
+from streamseg.gpu.transfer import download_and_wait, download_async, upload_into
+from streamseg.inference.letterbox import Letterbox
 from streamseg.inference.runtimes.base import DeviceBackend
+from streamseg.inference.yolo.device import nms
+from streamseg.inference.yolo.device.back import Finished, finish_body
 from streamseg.inference.yolo.device.batch import BatchInstances, DeviceBatch, KeptTable, StageClock
-from streamseg.inference.yolo.device.masks import PackedMaskDecoder, box_bounds, mixtures
-from streamseg.inference.yolo.device.nms import NMS_STEPS, SuppressionState, compact, select_candidates
+from streamseg.inference.yolo.device.front import (
+    Detected,
+    DetectSpec,
+    detect,
+    detect_body,
+    frames_from_ring,
+    pack_table,
+)
+from streamseg.inference.yolo.device.graphs import BodyGraphs
+from streamseg.inference.yolo.device.layout import STARTING_CAPACITY, Capacity, GroupLayout, group_layout
+from streamseg.inference.yolo.device.letterbox import DeviceLetterbox
+from streamseg.inference.yolo.device.masks import PackedMaskDecoder
 from streamseg.inference.yolo.masks import MaskDecoder
 from streamseg.inference.yolo.postprocess import Thresholds, kept_candidates
-from streamseg.types import Frame, UInt8Array
+from streamseg.types import Frame
 
 if TYPE_CHECKING:
     import torch
 
     from streamseg.gpu.overlay import DeviceOverlay
 
-_INV_255 = np.float32(1.0 / 255.0)
 MIN_CANDIDATES = 64  # per-frame candidate slots to start with; grows to the most seen (power of two)
 MAX_CANDIDATES = 2048  # beyond this a frame's NMS runs on the host (a k x k matrix per frame is enough)
-_PAYLOAD_COLUMNS = 7  # x1, y1, x2, y2, score, class, anchor
-
-
-def _cv2_linear_taps(n_out: int, n_in: int, horizontal: bool) -> tuple[np.ndarray[Any, Any], ...]:
-    """OpenCV's INTER_LINEAR source indices and 11-bit fixed-point weights along one axis.
-
-    Outside the source, cv2 zeroes the weight horizontally but only clamps the row index vertically
-    (both taps then read the edge row, each with its own rounded weight): we do the same.
-    """
-    scale = n_in / n_out
-    f = ((np.arange(n_out, dtype=np.float64) + 0.5) * scale - 0.5).astype(np.float32)
-    s = np.floor(f).astype(np.int64)
-    f = (f - s.astype(np.float32)).astype(np.float32)
-    if horizontal:
-        low = s < 0
-        f[low], s[low] = 0, 0
-        high = s >= n_in - 1
-        f[high], s[high] = 0, n_in - 1
-    w0 = np.round((np.float32(1) - f) * np.float32(2048)).astype(np.int32)
-    return np.clip(s, 0, n_in - 1), np.clip(s + 1, 0, n_in - 1), w0, (2048 - w0).astype(np.int32)
-
-
-class DeviceLetterbox:
-    """``Letterbox.apply`` + ``to_tensor`` for one frame size on the device, bit-identical to cv2.
-
-    cv2's ``INTER_LINEAR`` uint8 resize is reproduced in integer arithmetic (11-bit weights computed
-    in float32, horizontal pass, ``>> 4``, high-half multiply, ``+ 2 >> 2``: what OpenCV's vectorised
-    path computes). Works on a batch: (b, h0, w0, 3) frames in, (b, 3, h, w) network input out.
-    """
-
-    def __init__(self, letterbox: Letterbox, device: torch.device) -> None:
-        import torch  # noqa: PLC0415
-
-        self.letterbox = letterbox
-        h0, w0 = letterbox.frame_hw
-        nw, nh = letterbox.resized_wh
-        self._resize = (nw, nh) != (w0, h0)
-        x0, x1, a0, a1 = _cv2_linear_taps(nw, w0, horizontal=True)
-        y0, y1, b0, b1 = _cv2_linear_taps(nh, h0, horizontal=False)
-
-        def t(a: np.ndarray[Any, Any], dtype: torch.dtype = torch.int64) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dtype)
-
-        self._x = (t(x0), t(x1), t(a0, torch.int32)[None, :, None], t(a1, torch.int32)[None, :, None])
-        self._y = (t(y0), t(y1), t(b0, torch.int32)[:, None, None], t(b1, torch.int32)[:, None, None])
-        self._rgb = t(np.array([2, 1, 0]))
-
-    def resize(self, images: torch.Tensor) -> torch.Tensor:
-        """(b, h0, w0, 3) uint8 -> (b, nh, nw, 3) uint8, as ``cv2.resize(..., INTER_LINEAR)``."""
-        if not self._resize:
-            return images
-        import torch  # noqa: PLC0415
-
-        x0, x1, a0, a1 = self._x
-        y0, y1, b0, b1 = self._y
-        src = images.to(torch.int32)
-        rows = src[:, :, x0] * a0 + src[:, :, x1] * a1  # horizontal pass, exact integers
-        top, bottom = rows[:, y0] >> 4, rows[:, y1] >> 4
-        mixed = ((top * b0) >> 16) + ((bottom * b1) >> 16)
-        return ((mixed + 2) >> 2).clamp_(0, 255).to(torch.uint8)
-
-    def apply(self, images: torch.Tensor, out: torch.Tensor) -> None:
-        """Letterbox (b, h0, w0, 3) uint8 BGR frames into ``out`` (b, 3, h, w): RGB, scaled to [0, 1]."""
-        lb = self.letterbox
-        resized = self.resize(images)
-        nw, nh = lb.resized_wh
-        if lb.top or lb.bottom or lb.left or lb.right:  # same rounding as to_tensor: u8 * f32(1/255)
-            out.fill_(float(np.float32(PAD_VALUE) * _INV_255))
-        chw = resized.index_select(3, self._rgb).permute(0, 3, 1, 2)
-        region = out[:, :, lb.top : lb.top + nh, lb.left : lb.left + nw]
-        region.copy_(chw.float() * float(_INV_255))
-
-
-class _MaskSampler:
-    """The batch-wide part of mask decoding: coefficients gathered, mixtures multiplied, layout uploaded."""
-
-    def __init__(
-        self, head: torch.Tensor, protos: torch.Tensor, inst: BatchInstances, rects: PixelRects, nc: int
-    ) -> None:
-        device = protos.device
-        self.per_frame = max(int(np.bincount(inst.frame).max()), 1)
-        index = upload(np.stack([inst.frame, inst.anchor, inst.frame * self.per_frame + inst.rank]), device)
-        coeffs = head[index[0], 4 + nc :, index[1]]  # (M, nm)
-        self.proto_hw = (int(protos.shape[2]), int(protos.shape[3]))
-        self.mixtures = mixtures(protos, coeffs, index[2], self.per_frame)
-        self.rank = upload(inst.rank, device)
-        self.rects = rects.to_device(device)
-
-    def sample(self, decoder: PackedMaskDecoder, start: int, stop: int) -> tuple[RectPixels, torch.Tensor]:
-        """Pixels ``start:stop`` of the layout and whether each is inside its instance's mask."""
-        px = self.rects.pixels(start, stop)
-        return px, decoder.sample(self.mixtures, px, self.per_frame, self.rank)
 
 
 class DeviceRunner:
     """Frames in, a ``DeviceBatch`` out; see the module docstring for what runs where."""
 
-    def __init__(self, backend: DeviceBackend, num_classes: int, thresholds: Thresholds) -> None:
+    def __init__(
+        self,
+        backend: DeviceBackend,
+        num_classes: int,
+        thresholds: Thresholds,
+        fixed_shapes: bool | None = None,
+    ) -> None:
+        """``fixed_shapes``: pad every batch to a bucket and the capacities (what a CUDA graph needs;
+        the default where graphs are on). Off, each batch runs at its exact size, the cheaper way to
+        run eagerly; the results are the same bit for bit."""
         self.backend = backend
+        self.fixed_shapes = backend.graphs if fixed_shapes is None else fixed_shapes
         self.num_classes = num_classes
         self.thresholds = thresholds
         self.candidate_slots = MIN_CANDIDATES
+        self.capacity = STARTING_CAPACITY
         self.host_nms_frames = 0  # frames whose NMS ran on the host (more than MAX_CANDIDATES)
         self.extra_nms_rounds = 0  # batches whose suppression needed more than NMS_STEPS steps
+        self.eager_batches = 0  # batches that did not fit a graph's shapes
+        self.host_seconds: dict[str, float] = {}  # the last batch's host work after the wait, by step
+        self.graphs = BodyGraphs(backend.stream, backend.graphs and self.fixed_shapes)
         self._letterboxes: dict[tuple[int, int], DeviceLetterbox] = {}
         self._decoders: dict[tuple[tuple[int, int], tuple[int, int]], PackedMaskDecoder] = {}
-        self._staging: dict[tuple[tuple[int, ...], int], Any] = {}  # pinned host buffers per size and slot
+        self._static: dict[tuple[Any, ...], Any] = {}  # graphs' input buffers, by what sizes them
 
     def submit(
         self,
@@ -159,171 +92,283 @@ class DeviceRunner:
         overlay: DeviceOverlay | None = None,
         host_masks: bool = True,
     ) -> DeviceBatch:
-        """One same-input-shape batch. Waits for the device once (boxes); the rest stays queued."""
+        """One same-input-shape batch. Waits for the device once (the table); the rest stays queued."""
         import torch  # noqa: PLC0415
 
-        device, stream = self.backend.device, self.backend.stream
+        stream = self.backend.stream
         context = torch.cuda.stream(stream) if stream is not None else _NullContext()
         order = sorted(range(len(frames)), key=lambda i: letterboxes[i].frame_hw)  # sizes together
         frames = [frames[i] for i in order]
         letterboxes = [letterboxes[i] for i in order]
+        groups = _size_groups(letterboxes)
         with context, torch.inference_mode():
             clock = StageClock(stream)
-            input_hw = letterboxes[0].input_hw
-            batch = self.backend.input_buffer(len(frames), input_hw)
-            groups = _size_groups(letterboxes)
-            pictures = []
-            for start, stop in groups:
-                bgr = self._bgr(frames[start:stop], device)
-                self._letterbox(letterboxes[start], device).apply(bgr, batch[start:stop])
-                pictures.append(bgr)
-            clock.mark("preprocess")
-            head, protos = self.backend.run_input(len(frames), input_hw)
+            if len(groups) == 1:
+                key, body = self._detect_inputs(frames, letterboxes[0])  # glue: static inputs filled
+                clock.mark("preprocess")
+                front = self.graphs.run("detect", key, body)  # letterbox, network and NMS: one graph
+                ring_for(self.backend.device, letterboxes[0].frame_hw).read_on(stream)
+                bgr: list[torch.Tensor] = [front.bgr]
+            else:
+                key = None
+                clock.mark("preprocess")
+                front, bgr = self._detect_sizes(frames, letterboxes, groups)
             clock.mark("infer")
-            instances = self._instances(head.float(), letterboxes)  # the one host synchronisation
-            result = self._masks_and_overlay(
-                head, protos, instances, letterboxes, groups, pictures, overlay, host_masks
-            )
+            inst = self._instances(front, letterboxes)  # the one wait
+            key = key if self.fixed_shapes else None
+            result = self._finish(front, bgr, key, inst, letterboxes, groups, overlay, host_masks)
             clock.mark("postprocess")
             result.finish(clock)
         return result.reordered(order)
 
-    # ------------------------------------------------------------------ input
-    def _bgr(self, frames: Sequence[Frame], device: torch.device) -> torch.Tensor:
-        """(b, h, w, 3) uint8 BGR on the device for same-size frames: surfaces converted, host uploaded."""
+    @property
+    def spec(self) -> DetectSpec:
+        th = self.thresholds
+        return DetectSpec(self.num_classes, th.conf, th.iou, th.max_det, self.candidate_slots)
+
+    # ------------------------------------------------------------------ the first body
+    def _detect_inputs(
+        self, frames: Sequence[Frame], lb: Letterbox
+    ) -> tuple[tuple[Any, ...], Callable[[], Detected]]:
+        """Fill the first body's static inputs for frames of one size; its key and the body to run.
+
+        Surfaces are read from the ring where the capture thread put them (one small upload of slot
+        numbers); host frames are copied into a static BGR buffer.
+        """
+        from streamseg.gpu.surface import YuvSurface  # noqa: PLC0415
+
+        device, n = self.backend.device, len(frames)
+        bucket = _bucket(n, self.backend.max_batch) if self.fixed_shapes else n
+        letterbox, network, spec, dtype = (
+            self._letterbox(lb),
+            self.backend.network,
+            self.spec,
+            self.backend.dtype,
+        )
+        surfaces = [f.surface for f in frames if isinstance(f.surface, YuvSurface)]
+        if len(surfaces) == n:
+            ring = ring_for(device, lb.frame_hw)
+            meta = self._buffer(("meta", bucket), lambda: _zeros((bucket, 7), "int64", device))
+            rows = np.zeros((bucket, 7), np.int64)
+            for k, s in enumerate(surfaces):
+                slot = s.slot if s.ring is ring else self._stage(ring, k, s)
+                rows[k] = (slot, *s.coefficients.as_tuple())
+            rows[n:] = rows[0]  # spare batch positions repeat the first frame
+            upload_into(meta, rows)
+
+            def from_ring() -> Detected:
+                return detect_body(frames_from_ring(ring.y, ring.uv, meta), letterbox, network, spec, dtype)
+
+            return ("ring", bucket, lb, spec, dtype), from_ring
+        h, w = lb.frame_hw
+        static = self._buffer(
+            ("bgr", bucket, lb.frame_hw), lambda: _zeros((bucket, h, w, 3), "uint8", device)
+        )
+        for k, frame in enumerate(frames):
+            static[k].copy_(self._device_bgr(frame), non_blocking=True)
+        return ("bgr", bucket, lb, spec, dtype), lambda: detect_body(static, letterbox, network, spec, dtype)
+
+    def _detect_sizes(
+        self, frames: Sequence[Frame], letterboxes: Sequence[Letterbox], groups: list[tuple[int, int]]
+    ) -> tuple[Detected, list[torch.Tensor]]:
+        """Frames of several sizes (rare): the same steps, eagerly, one letterbox per size."""
+        import torch  # noqa: PLC0415
+
+        self.eager_batches += 1
+        h, w = letterboxes[0].input_hw
+        net_input = torch.empty((len(frames), 3, h, w), dtype=self.backend.dtype, device=self.backend.device)
+        pictures = []
+        for start, stop in groups:
+            bgr = torch.stack([self._device_bgr(f) for f in frames[start:stop]])
+            self._letterbox(letterboxes[start]).apply(bgr, net_input[start:stop])
+            pictures.append(bgr)
+        head, protos = self.backend.network(net_input)
+        return detect(pictures[0], head, protos, self.spec), pictures
+
+    def _device_bgr(self, frame: Frame) -> torch.Tensor:
+        """(H, W, 3) uint8 BGR of one frame on the device (a surface converted, a host image uploaded)."""
         import torch  # noqa: PLC0415
 
         from streamseg.gpu.surface import YuvSurface  # noqa: PLC0415
+        from streamseg.gpu.transfer import upload  # noqa: PLC0415
 
-        h, w = frames[0].frame_hw
-        surfaces = [(k, f.surface) for k, f in enumerate(frames) if isinstance(f.surface, YuvSurface)]
-        out = torch.empty((len(frames), h, w, 3), dtype=torch.uint8, device=device)
-        if surfaces:
-            stream = self.backend.stream
-            if stream is not None:  # decoded on a capture thread's stream: keep them alive for ours
-                for _, s in surfaces:
-                    s.y.record_stream(stream)
-                    s.uv.record_stream(stream)
-            y = torch.stack([s.y for _, s in surfaces])
-            uv = torch.stack([s.uv for _, s in surfaces])
-            table = coefficient_table([s.coefficients for _, s in surfaces], device)
-            bgr = yuv_to_bgr(y, uv, table)
-            if len(surfaces) == len(frames):
-                return bgr
-            out.index_copy_(0, upload(np.array([k for k, _ in surfaces]), device), bgr)
-        for k, frame in enumerate(frames):
-            if not isinstance(frame.surface, YuvSurface):
-                out[k].copy_(self._upload(frame.image, k), non_blocking=True)
-        return out
+        if isinstance(frame.surface, YuvSurface):
+            return frame.surface.to_bgr()
+        image = frame.image
+        return (
+            upload(image, self.backend.device)
+            if self.backend.device.type == "cuda"
+            else torch.from_numpy(image)
+        )
 
-    def _upload(self, image: UInt8Array, slot: int) -> torch.Tensor:
-        import torch  # noqa: PLC0415
+    @staticmethod
+    def _stage(ring: Any, position: int, surface: Any) -> int:
+        """Copy a surface that is not in ``ring`` into the ring's staging slot for ``position``."""
+        slot: int = ring.staging_slot(position)
+        ring.y[slot].copy_(surface.y, non_blocking=True)
+        ring.uv[slot].copy_(surface.uv, non_blocking=True)
+        return slot
 
-        if self.backend.device.type == "cpu":
-            return torch.from_numpy(np.ascontiguousarray(image))
-        key = (image.shape[:2], slot)
-        staging = self._staging.get(key)
-        if staging is None:  # sized once per frame size and batch slot: no allocation per frame
-            staging = torch.empty(image.shape, dtype=torch.uint8, pin_memory=True)
-            self._staging[key] = staging
-        np.copyto(staging.numpy(), image)  # the previous batch has synchronised: safe to reuse
-        return staging
-
-    def _letterbox(self, lb: Letterbox, device: torch.device) -> DeviceLetterbox:
-        dl = self._letterboxes.get(lb.frame_hw)
-        if dl is None or dl.letterbox != lb:
-            dl = DeviceLetterbox(lb, device)
-            self._letterboxes[lb.frame_hw] = dl
-        return dl
-
-    # ------------------------------------------------------------------ candidates and NMS
-    def _instances(self, pred: torch.Tensor, letterboxes: Sequence[Letterbox]) -> BatchInstances:
+    # ------------------------------------------------------------------ the wait
+    def _instances(self, front: Detected, letterboxes: Sequence[Letterbox]) -> BatchInstances:
         """Boxes, scores, classes and anchors of every kept instance: the batch's single download."""
-        th = self.thresholds
-        k = self.candidate_slots
-        candidates = select_candidates(pred, self.num_classes, th.conf, k)
-        state = SuppressionState(candidates, th.iou)
-        converged = state.step(NMS_STEPS)
-        table = KeptTable.download(compact(candidates, state.keep, th.max_det), candidates.count, converged)
+        th, spec, n = self.thresholds, self.spec, len(letterboxes)
+        downloaded = download_and_wait(front.table)[:n]
+        started = time.perf_counter()
+        table = KeptTable.from_host(downloaded, spec.kept)
         while not table.converged.all():  # a suppression chain longer than NMS_STEPS: rare
             self.extra_nms_rounds += 1
-            converged = state.step(NMS_STEPS)
-            table = KeptTable.download(
-                compact(candidates, state.keep, th.max_det), candidates.count, converged
+            converged = front.state.step(nms.NMS_STEPS)
+            kept = nms.compact(front.candidates, front.state.keep, th.max_det)
+            table = KeptTable.from_host(
+                download_and_wait(pack_table(kept, front.candidates.count, converged))[:n], spec.kept
             )
-        overflow = np.flatnonzero(table.count > candidates.anchors.shape[1])
+        overflow = np.flatnonzero(table.count > front.candidates.anchors.shape[1])
         if overflow.size:  # more candidates than slots: exact NMS on the host for those frames
             self.host_nms_frames += int(overflow.size)
             self.candidate_slots = min(MAX_CANDIDATES, _next_power_of_two(int(table.count.max())))
             for f in overflow.tolist():
-                table.replace_frame(f, kept_candidates(pred[f].cpu().numpy(), self.num_classes, th))
-        return table.instances(letterboxes)
+                table.replace_frame(f, kept_candidates(front.pred[f].cpu().numpy(), self.num_classes, th))
+        instances = table.instances(letterboxes)
+        self.host_seconds = {"instances": time.perf_counter() - started}
+        return instances
 
-    # ------------------------------------------------------------------ masks and overlay
-    def _masks_and_overlay(
+    # ------------------------------------------------------------------ the second body
+    def _finish(
         self,
-        head: torch.Tensor,
-        protos: torch.Tensor,
+        front: Detected,
+        pictures: list[torch.Tensor],
+        key: tuple[Any, ...] | None,
         inst: BatchInstances,
         letterboxes: Sequence[Letterbox],
         groups: list[tuple[int, int]],
-        pictures: list[torch.Tensor],
         overlay: DeviceOverlay | None,
         host_masks: bool,
     ) -> DeviceBatch:
-        """Queue the masks of every instance (and the overlay); nothing here waits for the device."""
-        import torch  # noqa: PLC0415
+        """Queue masks, overlay and pictures of every group; nothing here waits for the device."""
 
-        device = protos.device
-        m = len(inst.frame)
-        bounds = np.zeros((m, 4), np.int64)
-        for start, stop in groups:
-            in_group = (inst.frame >= start) & (inst.frame < stop)
-            bounds[in_group] = box_bounds(inst.xyxy[in_group], letterboxes[start].frame_hw)
-        rects = PixelRects.of(inst.frame, np.arange(m, dtype=np.int64), bounds)
-        packed = torch.zeros(rects.total, dtype=torch.bool, device=device)
-        nonempty = torch.zeros(m, dtype=torch.int32, device=device)
-        sampler = _MaskSampler(head, protos, inst, rects, self.num_classes) if m else None
-        pictures_out: list[Any] = []
+        n = len(letterboxes)
+        proto_hw = (int(front.protos.shape[2]), int(front.protos.shape[3]))
+        finished: list[tuple[GroupLayout, Finished]] = []
         for (start, stop), bgr in zip(groups, pictures, strict=True):
             lb = letterboxes[start]
-            index_map = overlay.index_map(bgr) if overlay is not None else None
-            sel = np.flatnonzero((inst.frame >= start) & (inst.frame < stop))
-            if sampler is not None and sel.size:
-                decoder = self._decoder(lb, sampler.proto_hw, device)
-                first = int(rects.starts[sel[0]])
-                last = int(rects.starts[sel[-1]] + rects.sizes[sel[-1]])
-                for p0, p1 in passes(last - first):
-                    px, on = sampler.sample(decoder, first + p0, first + p1)
-                    packed[first + p0 : first + p1] = on
-                    nonempty.scatter_reduce_(0, px.owner, on.to(torch.int32), reduce="amax")
-                    if overlay is not None and index_map is not None:
-                        overlay.add_mask_pixels(index_map, px, on, lb.frame_hw, start)
-            if overlay is None:
-                continue
-            if index_map is not None and sel.size:
-                overlay.blend_masks(bgr, index_map, inst.class_id)
-            box_rects = overlay.box_rects(inst.frame[sel], inst.xyxy[sel], sel, lb.frame_hw)
-            if box_rects is not None:
-                overlay.draw_boxes(bgr, box_rects, inst.class_id, nonempty > 0, start)
-            pictures_out.extend(overlay.download_i420(bgr))
-        return DeviceBatch(
-            instances=inst,
-            rects=rects,
-            letterboxes=list(letterboxes),
-            packed=packed,
-            nonempty=nonempty,
-            pictures=pictures_out if overlay is not None else None,
-            host_masks=host_masks,
-        )
+            end = stop if key is None else len(bgr)  # a graph covers the bucket's spare positions too
+            started = time.perf_counter()
+            layout = group_layout(inst, start, end, lb.frame_hw, overlay)
+            self._host_time("layout", started)
+            head, protos = front.head[start:end], front.protos[start:end]
+            decoder = self._decoder(lb, proto_hw)
+            run = functools.partial(
+                finish_body, head, protos, bgr, num_classes=self.num_classes, decoder=decoder, overlay=overlay
+            )
+            finished.append((layout, self._finish_group(run, layout, key, proto_hw, overlay, host_masks)))
+        return _device_batch(inst, letterboxes, finished, n, host_masks)
 
-    def _decoder(self, lb: Letterbox, proto_hw: tuple[int, int], device: torch.device) -> PackedMaskDecoder:
+    def _finish_group(
+        self,
+        run: Callable[..., Finished],
+        layout: GroupLayout,
+        key: tuple[Any, ...] | None,
+        proto_hw: tuple[int, int],
+        overlay: DeviceOverlay | None,
+        host_masks: bool,
+    ) -> Finished:
+        """The second body for one group: replayed at the current capacity when the batch fits a
+        graph, else run eagerly at its exact size (and the capacity grows for the next batch)."""
+        import torch  # noqa: PLC0415
+
+        need, device = layout.need, self.backend.device
+        if key is not None and self.capacity.holds(need):
+            capacity = self.capacity
+            table = self._buffer(
+                ("layout", capacity), lambda: _zeros((capacity.table_size(),), "int64", device)
+            )
+            started = time.perf_counter()
+            rows = layout.table(capacity, overlay)
+            self._host_time("layout", started)
+            upload_into(table, rows)
+            graph_key = (key, capacity, proto_hw, _overlay_key(overlay))
+            out = self.graphs.run("finish", graph_key, functools.partial(run, table=table, capacity=capacity))
+            if self.graphs.enabled and not host_masks:  # static: keep this batch's masks apart
+                out = Finished(out.packed[: layout.masks.total].clone(), out.nonempty, out.i420)
+            return out
+        if key is not None:
+            self.eager_batches += 1
+            self.capacity = self.capacity.grown(need)
+        exact = Capacity(max(need.per_frame, 1), need.instances, need.mask_pixels, need.box_pixels)
+        table = torch.from_numpy(layout.table(exact, overlay)).to(device)
+        return run(table=table, capacity=exact)
+
+    # ------------------------------------------------------------------ caches
+    def _host_time(self, step: str, started: float) -> None:
+        """Add the time since ``started`` to ``host_seconds[step]`` (the last batch's host work)."""
+        self.host_seconds[step] = self.host_seconds.get(step, 0.0) + time.perf_counter() - started
+
+    def _buffer(self, key: tuple[Any, ...], make: Any) -> Any:
+        buf = self._static.get(key)
+        if buf is None:
+            buf = self._static[key] = make()
+        return buf
+
+    def _letterbox(self, lb: Letterbox) -> DeviceLetterbox:
+        dl = self._letterboxes.get(lb.frame_hw)
+        if dl is None or dl.letterbox != lb:
+            dl = DeviceLetterbox(lb, self.backend.device)
+            self._letterboxes[lb.frame_hw] = dl
+        return dl
+
+    def _decoder(self, lb: Letterbox, proto_hw: tuple[int, int]) -> PackedMaskDecoder:
         key = (lb.frame_hw, proto_hw)
         dec = self._decoders.get(key)
-        if dec is None:
-            dec = PackedMaskDecoder(MaskDecoder(lb, proto_hw), device)
+        if dec is None or dec.frame_hw != lb.frame_hw:
+            dec = PackedMaskDecoder(MaskDecoder(lb, proto_hw), self.backend.device)
             self._decoders[key] = dec
         return dec
+
+
+def _device_batch(
+    inst: BatchInstances,
+    letterboxes: Sequence[Letterbox],
+    finished: list[tuple[GroupLayout, Finished]],
+    n: int,
+    host_masks: bool,
+) -> DeviceBatch:
+    """One ``DeviceBatch`` from the groups' outputs: masks back to back, small copies queued."""
+    import torch  # noqa: PLC0415
+
+    bounds = np.concatenate([g.masks.bounds for g, _ in finished]) if finished else np.zeros((0, 4), np.int64)
+    offsets = np.cumsum([0] + [g.masks.total for g, _ in finished])
+    starts = np.concatenate([g.masks.starts + offsets[i] for i, (g, _) in enumerate(finished)])
+    packs = [f.packed[: g.masks.total] for g, f in finished]
+    flags = [f.nonempty[: len(g.frame)] for g, f in finished]
+    packed = packs[0] if len(packs) == 1 else torch.cat(packs)
+    nonempty = download_async(flags[0] if len(flags) == 1 else torch.cat(flags))
+    pictures: list[Any] | None = None
+    if finished[0][1].i420 is not None:
+        pictures = []
+        for g, f in finished:
+            assert f.i420 is not None
+            host = download_async(f.i420[: min(g.stop, n) - g.start])
+            pictures.extend(host.unbind(0))
+    return DeviceBatch(
+        inst, bounds, starts.astype(np.int64), list(letterboxes), packed, nonempty, pictures, host_masks
+    )
+
+
+def _overlay_key(overlay: DeviceOverlay | None) -> tuple[Any, ...] | None:
+    return None if overlay is None else (overlay.config, overlay.palette)
+
+
+def _bucket(n: int, max_batch: int | None) -> int:
+    """The batch size a graph is captured for: the next power of two (within the engine's limit)."""
+    bucket = _next_power_of_two(n) if n > 1 else 1
+    return min(bucket, max_batch) if max_batch else bucket
+
+
+def _zeros(shape: tuple[int, ...], dtype: str, device: torch.device) -> torch.Tensor:
+    import torch  # noqa: PLC0415
+
+    return torch.zeros(shape, dtype=getattr(torch, dtype), device=device)
 
 
 def _size_groups(letterboxes: Sequence[Letterbox]) -> list[tuple[int, int]]:

@@ -15,9 +15,9 @@ from streamseg.gpu import rects as rects_module
 from streamseg.gpu.rects import PixelRects
 from streamseg.inference.letterbox import make_letterbox, to_tensor
 from streamseg.inference.yolo.device import nms as device_nms
+from streamseg.inference.yolo.device.letterbox import DeviceLetterbox
 from streamseg.inference.yolo.device.masks import PackedMaskDecoder, box_bounds, mixtures
 from streamseg.inference.yolo.device.nms import SuppressionState, compact, select_candidates
-from streamseg.inference.yolo.device.runner import DeviceLetterbox
 from streamseg.inference.yolo.masks import MaskDecoder
 from streamseg.inference.yolo.postprocess import Thresholds, kept_candidates
 from tests.inference.yolo.test_parity import frames_for_parity
@@ -166,7 +166,7 @@ def test_packed_masks_equal_numpy(monkeypatch: pytest.MonkeyPatch, pixels_per_pa
         packed_decoder = PackedMaskDecoder(decoder, CPU)
         for start, stop in rects_module.passes(layout.total):
             px = device_rects.pixels(start, stop)
-            packed[start:stop] = packed_decoder.sample(table, px, n, torch.from_numpy(rank))
+            packed[start:stop] = packed_decoder.sample(table, px, torch.from_numpy(frame * n + rank))
         flat = packed.numpy()
         for i, (f, r) in enumerate(zip(frame, rank, strict=True)):
             want = decoder.decode(protos[f], coeffs[f, r : r + 1], xyxy[f, r : r + 1])

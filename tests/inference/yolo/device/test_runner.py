@@ -14,6 +14,7 @@ import torch
 
 from streamseg.gpu.surface import import_video_frame
 from streamseg.inference.runtimes import InferenceBackend, create_backend
+from streamseg.inference.yolo.device import nms as device_nms
 from streamseg.inference.yolo.device import runner as device_path
 from streamseg.inference.yolo.engine import PendingResult, SegmentationEngine
 from streamseg.inference.yolo.postprocess import Thresholds
@@ -73,7 +74,7 @@ def test_rare_paths_give_the_same_results(
     th = Thresholds(0.6, 0.3, 300)
     want = SegmentationEngine(numpy_path, IMGSZ, th).run(frames)
     monkeypatch.setattr(device_path, "MIN_CANDIDATES", 4)
-    monkeypatch.setattr(device_path, "NMS_STEPS", 1)
+    monkeypatch.setattr(device_nms, "NMS_STEPS", 1)
     engine = SegmentationEngine(on_device, IMGSZ, th)
     runner = engine.device_runner
     assert runner is not None
