@@ -79,6 +79,10 @@ _rings_lock = threading.Lock()
 
 def ring_for(device: torch.device, frame_hw: tuple[int, int]) -> SurfaceRing:
     """The ring of ``frame_hw`` frames on ``device``, made on first use."""
+    if device.type == "cuda" and device.index is None:  # "cuda" and "cuda:0" are one device, one ring
+        import torch  # noqa: PLC0415
+
+        device = torch.device("cuda", torch.cuda.current_device())
     key = (str(device), frame_hw)
     with _rings_lock:
         ring = _rings.get(key)

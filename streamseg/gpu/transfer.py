@@ -47,8 +47,7 @@ def download_async(tensor: torch.Tensor) -> torch.Tensor:
     import torch  # noqa: PLC0415
 
     if tensor.device.type != "cuda":
-        trace.device_call("download")  # on CUDA the copy below (a torch op) is counted itself
-        return tensor
+        return tensor.clone()  # a copy all the same: the tensor may be a graph's, rewritten next batch
     host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
     host.copy_(tensor, non_blocking=True)
     return host

@@ -209,6 +209,7 @@ class TensorRTBackend(InferenceBackend):
         """Below the profile minimum the spare slots of the static input run along and are dropped."""
         run = max(batch, self._batch_min)
         self._context.set_input_shape(self._input_name, (run, 3, *input_hw))
-        if not self._context.execute_async_v3(self._stream.cuda_stream):
+        stream = self._torch.cuda.current_stream(self._device)  # ours, or a graph capture's
+        if not self._context.execute_async_v3(stream.cuda_stream):
             raise ModelError("TensorRT execution failed (see the log above)")
         return self._outputs[self._head_name][:batch], self._outputs[self._protos_name][:batch]

@@ -42,7 +42,8 @@ def finish_body(
     overlay: DeviceOverlay | None,
 ) -> Finished:
     """``head``/``protos``/``bgr``: the group's frames (batch positions counted from its first);
-    ``table``: ``GroupLayout.table`` on the device. ``bgr`` is drawn into when there is an overlay."""
+    ``table``: ``GroupLayout.table`` on the device. The inputs are only read (a graph's warm-up runs
+    and its replays must all see the same ones)."""
     import torch  # noqa: PLC0415
 
     layout = DeviceLayout.view(table, capacity)
@@ -63,8 +64,9 @@ def finish_body(
             DeviceOverlay.add_mask_pixels(index_map, px, on, hw)
     if overlay is None:
         return Finished(packed, nonempty, None)
+    canvas = bgr.clone()  # never draw into an input: a body must give the same answer when run again
     if index_map is not None:
-        overlay.blend_masks(bgr, index_map, layout.lut)
+        overlay.blend_masks(canvas, index_map, layout.lut)
     if overlay.config.boxes:
-        overlay.draw_boxes(bgr, layout.boxes, layout.lut, nonempty > 0, layout.box_total)
-    return Finished(packed, nonempty, DeviceOverlay.to_i420(bgr))
+        overlay.draw_boxes(canvas, layout.boxes, layout.lut, nonempty > 0, layout.box_total)
+    return Finished(packed, nonempty, DeviceOverlay.to_i420(canvas))

@@ -36,8 +36,12 @@ class _Captured(Generic[T]):
 class BodyGraphs:
     """Captured bodies by key on one device stream (or plain calls when ``enabled`` is false)."""
 
-    def __init__(self, stream: Any, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, stream: Any, enabled: bool, emulate: bool = False) -> None:
+        """``emulate``: "capture" and "replay" on any device by running the body and copying its
+        outputs into the first run's tensors, as a replay writes into the captured ones (CPU tests
+        check the runner's handling of static outputs this way)."""
+        self.enabled = enabled or emulate
+        self.emulate = emulate
         self.captures = 0
         self._stream = stream
         self._pool: Any = None
@@ -50,10 +54,20 @@ class BodyGraphs:
                 return body()
             captured = self._graphs.get(key)
             if captured is None:
-                captured = self._graphs[key] = self._capture(body)
+                captured = self._graphs[key] = (
+                    _Captured(None, body()) if self.emulate else self._capture(body)
+                )
                 self.captures += 1
                 logger.info("captured the %s graph for %s", name, key)
-            captured.graph.replay()
+            if self.emulate:
+                for static, fresh in zip(_tensors(captured.output), _tensors(body()), strict=True):
+                    if static.shape != fresh.shape or static.dtype != fresh.dtype:
+                        raise RuntimeError(
+                            f"{name}: a replay changed a shape ({static.shape} -> {fresh.shape})"
+                        )
+                    static.copy_(fresh)
+            else:
+                captured.graph.replay()
             return captured.output  # type: ignore[no-any-return]
 
     def forget(self, keep: Callable[[Hashable], bool]) -> None:
@@ -76,3 +90,17 @@ class BodyGraphs:
         with torch.cuda.graph(graph, pool=self._pool, stream=stream):
             output = body()
         return _Captured(graph, output)
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    """Every tensor reachable from a body's output (dataclass fields, attributes, lists), in order."""
+    import torch  # noqa: PLC0415
+
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _tensors(item)]
+    if not type(value).__module__.startswith("streamseg."):  # our output classes only
+        return []
+    names = getattr(value, "__dataclass_fields__", None) or vars(value)
+    return [t for name in names for t in _tensors(getattr(value, name))]

@@ -18,6 +18,7 @@ its exact size, and the capacity grows for the next batch: nothing is ever trunc
 
 from __future__ import annotations
 
+import copy
 import functools
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from streamseg.gpu.ring import ring_for
+from streamseg.gpu.ring import STAGING, ring_for
 from streamseg.gpu.transfer import download_and_wait, download_async, upload_into
 from streamseg.inference.letterbox import Letterbox
 from streamseg.inference.runtimes.base import DeviceBackend
@@ -146,8 +147,9 @@ class DeviceRunner:
             self.backend.dtype,
         )
         surfaces = [f.surface for f in frames if isinstance(f.surface, YuvSurface)]
-        if len(surfaces) == n:
-            ring = ring_for(device, lb.frame_hw)
+        ring = ring_for(device, lb.frame_hw)
+        strays = sum(1 for s in surfaces if s.ring is not ring)
+        if len(surfaces) == n and (strays == 0 or bucket <= STAGING):
             meta = self._buffer(("meta", bucket), lambda: _zeros((bucket, 7), "int64", device))
             rows = np.zeros((bucket, 7), np.int64)
             for k, s in enumerate(surfaces):
@@ -216,10 +218,11 @@ class DeviceRunner:
         downloaded = download_and_wait(front.table)[:n]
         started = time.perf_counter()
         table = KeptTable.from_host(downloaded, spec.kept)
+        state = copy.copy(front.state)  # stepping on must leave a captured graph's tensors as they are
         while not table.converged.all():  # a suppression chain longer than NMS_STEPS: rare
             self.extra_nms_rounds += 1
-            converged = front.state.step(nms.NMS_STEPS)
-            kept = nms.compact(front.candidates, front.state.keep, th.max_det)
+            converged = state.step(nms.NMS_STEPS)
+            kept = nms.compact(front.candidates, state.keep, th.max_det)
             table = KeptTable.from_host(
                 download_and_wait(pack_table(kept, front.candidates.count, converged))[:n], spec.kept
             )
