@@ -1,13 +1,15 @@
 """The whole GPU data path, run by ``Pipeline`` on CPU torch: sources decoded into device surfaces,
 batched device postprocessing, the overlay drawn on the device, yuv420p handed to one encoder thread
 per source. Against the CPU path on the same backend: the same instances, the same recordings (up to
-box corners), the same timestamps."""
+box corners), the same timestamps; run eagerly, and as on CUDA (fixed shapes, graph replays emulated
+over static outputs)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -16,6 +18,8 @@ import pytest
 from streamseg import Pipeline
 from streamseg.config import Config, ModelConfig, OutputConfig, PipelineConfig, RenderConfig, SourceConfig
 from streamseg.inference.runtimes import InferenceBackend, create_backend
+from streamseg.inference.yolo.device.graphs import BodyGraphs
+from streamseg.inference.yolo.device.runner import DeviceRunner
 from streamseg.testing.media import write_video
 from tests.conftest import FIXTURE_PT, require_asset
 
@@ -76,15 +80,39 @@ def _decode(path: Path) -> tuple[list[float], list[np.ndarray]]:
         ]
 
 
+def _as_on_cuda(monkeypatch: pytest.MonkeyPatch) -> list[DeviceRunner]:
+    """Every device runner at fixed shapes, its graph bodies "replayed" over static outputs as CUDA
+    graphs are (emulated: the outputs of each run are copied into the first run's tensors)."""
+    made = DeviceRunner.__init__
+    runners: list[DeviceRunner] = []
+
+    def init(self: DeviceRunner, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        self.fixed_shapes = True
+        self.graphs = BodyGraphs(None, enabled=False, emulate=True)
+        runners.append(self)
+
+    monkeypatch.setattr(DeviceRunner, "__init__", init)
+    return runners
+
+
+@pytest.mark.parametrize("graphs", ["eager", "emulated graphs"])
 def test_gpu_path_equals_the_cpu_path(
-    backends: tuple[InferenceBackend, InferenceBackend], clips: list[Path], tmp_path: Path
+    backends: tuple[InferenceBackend, InferenceBackend],
+    clips: list[Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    graphs: str,
 ) -> None:
+    runners = _as_on_cuda(monkeypatch) if graphs == "emulated graphs" else []
     host, device = backends
     cpu = _run(host, clips, tmp_path / "cpu", decode="cpu")
     gpu = _run(device, clips, tmp_path / "gpu", decode="gpu")
     # decoded into device surfaces, and nobody needed the pictures on the host
     assert all(r.frame.on_device for r in gpu["results"])  # type: ignore[attr-defined]
     assert len(cpu["results"]) == len(gpu["results"]) == 17  # type: ignore[arg-type]
+    if graphs != "eager":  # both bodies went through the "graphs"
+        assert runners and all(r.graphs.captures >= 2 for r in runners)
     # the results file: same instances, same RLE masks
     assert cpu["lines"] == gpu["lines"]
     assert sum(len(line["instances"]) for line in cpu["lines"]) > 20  # type: ignore[union-attr]
