@@ -2,9 +2,9 @@
 
 Why hand-captured ``torch.cuda.CUDAGraph`` rather than ``torch.compile(mode="reduce-overhead")``:
 the bodies already have fixed shapes and read only static tensors, so a capture is all that is
-needed; compile would add minutes of start-up per shape, a dependency on Triton, and its own
-recompiles on every new capacity. Where graphs are off (the CPU, ``cuda_graphs: false``) ``run``
-simply calls the body, so both ways run the same ops.
+needed; compile would add a compile per shape at start (not measured: no GPU was at hand), Triton,
+and recompiles whenever a capacity grows. Where graphs are off (the CPU, ``cuda_graphs: false``)
+``run`` simply calls the body, so both ways run the same ops.
 
 A key names everything a graph's shapes depend on (bucket, frame size, capacities, the overlay). A
 capture costs a warm-up run and the capture itself; it happens for the first batches of each shape

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from streamseg.gpu.overlay import DeviceOverlay
-from streamseg.gpu.rects import DeviceRects, PixelRects
+from streamseg.gpu.rects import I64, DeviceRects, PixelRects
 from streamseg.inference.yolo.device.masks import box_bounds
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from streamseg.inference.yolo.device.batch import BatchInstances
 
-I64 = np.ndarray
+
 SINK_END = 1 << 62  # the end offset of a sink rectangle: every pixel past the last real one lands there
 _RECT_ROWS = 7  # frame, owner, r0, c0, width, start, end (DeviceRects' rows)
 _INSTANCE_ROWS = 4  # frame, anchor, coefficient row, sampling slot
@@ -96,7 +96,7 @@ class GroupLayout:
         out = np.zeros(capacity.table_size(), np.int64)
         at = 0
 
-        def put(rows: np.ndarray) -> None:
+        def put(rows: I64) -> None:
             nonlocal at
             out[at : at + rows.size] = rows.reshape(-1)
             at += rows.size
