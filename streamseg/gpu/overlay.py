@@ -44,7 +44,8 @@ class DeviceOverlay:
         return self.config.masks and self.config.alpha > 0
 
     def index_map(self, bgr: torch.Tensor) -> torch.Tensor | None:
-        """Zeros, one int32 per pixel of the batch: which instance (1-based, batch-wide) tops it."""
+        """Zeros, one int32 per pixel of the frames: which instance (1-based, counted within the frames
+        drawn together) tops it."""
         import torch  # noqa: PLC0415
 
         if not self.draws_masks:

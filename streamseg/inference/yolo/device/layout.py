@@ -31,8 +31,9 @@ _RECT_ROWS = 7  # frame, owner, r0, c0, width, start, end (DeviceRects' rows)
 _INSTANCE_ROWS = 4  # frame, anchor, coefficient row, sampling slot
 
 
-def _pow2(n: int, floor: int) -> int:
-    return max(floor, 1 << max(int(n) - 1, 0).bit_length())
+def power_of_two_at_least(n: int) -> int:
+    """The smallest power of two >= ``n`` (1 for 0 and 1): how capacities, slots and buckets grow."""
+    return 1 << max(int(n) - 1, 0).bit_length()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +56,20 @@ class Capacity:
     def grown(self, need: Capacity) -> Capacity:
         """Large enough for ``need`` too, each size a power of two (so growth settles in a few steps)."""
         return Capacity(
-            per_frame=max(self.per_frame, _pow2(need.per_frame, 1)),
-            instances=max(self.instances, _pow2(need.instances, 1)),
-            mask_pixels=max(self.mask_pixels, _pow2(need.mask_pixels, 1)),
-            box_pixels=max(self.box_pixels, _pow2(need.box_pixels, 1)),
+            per_frame=max(self.per_frame, power_of_two_at_least(need.per_frame)),
+            instances=max(self.instances, power_of_two_at_least(need.instances)),
+            mask_pixels=max(self.mask_pixels, power_of_two_at_least(need.mask_pixels)),
+            box_pixels=max(self.box_pixels, power_of_two_at_least(need.box_pixels)),
         )
 
-    def table_size(self) -> int:
+    def sections(self) -> list[int]:
+        """Lengths of the layout table's parts: instances, colours, mask rectangles, outline bands,
+        the two real pixel counts (``GroupLayout.table`` writes them, ``DeviceLayout`` reads them)."""
         m = self.instances + 1
-        return _INSTANCE_ROWS * m + 3 * m + _RECT_ROWS * m + _RECT_ROWS * (4 * self.instances + 1) + 2
+        return [_INSTANCE_ROWS * m, 3 * m, _RECT_ROWS * m, _RECT_ROWS * (4 * self.instances + 1), 2]
+
+    def table_size(self) -> int:
+        return sum(self.sections())
 
 
 STARTING_CAPACITY = Capacity(per_frame=32, instances=64, mask_pixels=1 << 20, box_pixels=1 << 18)
@@ -168,8 +174,7 @@ class DeviceLayout:
 
         m = capacity.instances + 1
         b = 4 * capacity.instances + 1
-        sizes = [_INSTANCE_ROWS * m, 3 * m, _RECT_ROWS * m, _RECT_ROWS * b, 2]
-        inst, lut, masks, boxes, totals = torch.split(table, sizes)
+        inst, lut, masks, boxes, totals = torch.split(table, capacity.sections())
         frame, anchor, row, slot = inst.view(_INSTANCE_ROWS, m).unbind(0)
         return cls(
             frame=frame,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from streamseg.gpu.ring import STAGING, ring_for
-from streamseg.gpu.transfer import download_and_wait, download_async, upload_into
+from streamseg.gpu.transfer import download_and_wait, download_async, upload, upload_into
 from streamseg.inference.letterbox import Letterbox
 from streamseg.inference.runtimes.base import DeviceBackend
 from streamseg.inference.yolo.device import nms
@@ -42,7 +42,13 @@ from streamseg.inference.yolo.device.front import (
     pack_table,
 )
 from streamseg.inference.yolo.device.graphs import BodyGraphs
-from streamseg.inference.yolo.device.layout import STARTING_CAPACITY, Capacity, GroupLayout, group_layout
+from streamseg.inference.yolo.device.layout import (
+    STARTING_CAPACITY,
+    Capacity,
+    GroupLayout,
+    group_layout,
+    power_of_two_at_least,
+)
 from streamseg.inference.yolo.device.letterbox import DeviceLetterbox
 from streamseg.inference.yolo.device.masks import PackedMaskDecoder
 from streamseg.inference.yolo.masks import MaskDecoder
@@ -192,7 +198,6 @@ class DeviceRunner:
         import torch  # noqa: PLC0415
 
         from streamseg.gpu.surface import YuvSurface  # noqa: PLC0415
-        from streamseg.gpu.transfer import upload  # noqa: PLC0415
 
         if isinstance(frame.surface, YuvSurface):
             return frame.surface.to_bgr()
@@ -229,7 +234,7 @@ class DeviceRunner:
         overflow = np.flatnonzero(table.count > front.candidates.anchors.shape[1])
         if overflow.size:  # more candidates than slots: exact NMS on the host for those frames
             self.host_nms_frames += int(overflow.size)
-            self.candidate_slots = min(MAX_CANDIDATES, _next_power_of_two(int(table.count.max())))
+            self.candidate_slots = min(MAX_CANDIDATES, power_of_two_at_least(int(table.count.max())))
             for f in overflow.tolist():
                 table.replace_frame(f, kept_candidates(front.pred[f].cpu().numpy(), self.num_classes, th))
         instances = table.instances(letterboxes)
@@ -364,7 +369,7 @@ def _overlay_key(overlay: DeviceOverlay | None) -> tuple[Any, ...] | None:
 
 def _bucket(n: int, max_batch: int | None) -> int:
     """The batch size a graph is captured for: the next power of two (within the engine's limit)."""
-    bucket = _next_power_of_two(n) if n > 1 else 1
+    bucket = power_of_two_at_least(n)
     return min(bucket, max_batch) if max_batch else bucket
 
 
@@ -383,10 +388,6 @@ def _size_groups(letterboxes: Sequence[Letterbox]) -> list[tuple[int, int]]:
             groups.append((start, i))
             start = i
     return groups
-
-
-def _next_power_of_two(n: int) -> int:
-    return 1 << max(n - 1, 1).bit_length()
 
 
 class _NullContext:
