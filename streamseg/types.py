@@ -7,7 +7,7 @@ with 30 people would otherwise carry 30 full-frame bitmaps through every queue.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -218,8 +218,37 @@ class InstanceMasks:
 
 
 @dataclass(frozen=True, slots=True)
+class ZoneMark:
+    """A zone as drawn on a frame: its polygon in pixels and how many objects are in it."""
+
+    name: str
+    polygon: FloatArray  # (K, 2)
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class LineMark:
+    """A counting line as drawn on a frame, with its crossings so far."""
+
+    name: str
+    start: tuple[float, float]
+    end: tuple[float, float]
+    crossed_in: int
+    crossed_out: int
+
+
+@dataclass(frozen=True, slots=True)
+class SceneMarks:
+    """The zones and lines of a frame's source, for whoever draws the frame."""
+
+    zones: tuple[ZoneMark, ...] = ()
+    lines: tuple[LineMark, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SegResult:
-    """Everything found in one frame: boxes in original-frame pixels, classes, scores, masks."""
+    """Everything found in one frame: boxes in original-frame pixels, classes, scores, masks; with
+    tracking, each instance's ``track_id`` (-1: not a confirmed track), and the frame's ``events``."""
 
     frame: Frame
     xyxy: FloatArray  # (N, 4)
@@ -229,6 +258,9 @@ class SegResult:
     class_names: Sequence[str]
     stage_seconds: dict[str, float] = field(default_factory=dict)
     inference_time: float = 0.0  # time.monotonic() when postprocessing finished
+    track_id: IntArray = None  # type: ignore[assignment]  # (N,); None given: all -1 (no tracking)
+    events: tuple[Mapping[str, Any], ...] = ()  # as JSON objects (streamseg.scene.events)
+    scene: SceneMarks | None = None  # the source's zones and lines, for drawing
 
     def __post_init__(self) -> None:
         n = len(self.class_id)
@@ -237,6 +269,17 @@ class SegResult:
                 f"inconsistent SegResult: xyxy {self.xyxy.shape}, class_id {self.class_id.shape}, "
                 f"score {self.score.shape}, masks {len(self.masks)}"
             )
+        if self.track_id is None:
+            object.__setattr__(self, "track_id", np.full(n, -1, dtype=np.int64))
+        elif self.track_id.shape != (n,):
+            raise ValueError(f"inconsistent SegResult: track_id {self.track_id.shape} for {n} instances")
+
+    @property
+    def colour_keys(self) -> IntArray:
+        """What picks each instance's colour: its track when it has one (so an object keeps its colour
+        while it is followed), else its class."""
+        keys: IntArray = np.where(self.track_id >= 0, self.track_id, self.class_id)
+        return keys
 
     def __len__(self) -> int:
         return len(self.class_id)

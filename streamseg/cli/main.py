@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from streamseg import __version__
+from streamseg.cli.scene_flags import add_scene_arguments, scene_overrides
 from streamseg.config import (
     BACKENDS,
     DECODE_CHOICES,
@@ -217,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument(
         "--loop", action="store_true", help="play file sources again from the start when they end"
     )
+    add_scene_arguments(run)
     ui = run.add_argument_group("console")
     ui.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary table")
     ui.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -301,6 +303,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "labels": False if args.no_labels else None,
             "hud": False if args.no_hud else None,
         },
+        **scene_overrides(args),
     )
 
 

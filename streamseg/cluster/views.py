@@ -107,6 +107,18 @@ class ClusterStatus:
             "gpu_memory_bytes": sum(gpu) if gpu else None,
             "preview_fps": self._config.dashboard.preview_fps,
             "history_s": self._config.dashboard.history_s,
+            # tracks and zone counts per camera, wherever its group runs; each group's event sinks
+            "scene": {
+                "sources": {k: v for d in docs for k, v in (d.get("scene") or {}).get("sources", {}).items()},
+                "dwell": [h for d in docs for h in (d.get("scene") or {}).get("dwell", [])],
+            },
+            "events": {
+                "sinks": [
+                    {**sink, "target": f"{group}: {sink['target']}"}
+                    for group, doc in named
+                    for sink in (doc.get("events") or {}).get("sinks", [])
+                ]
+            },
         }
 
 

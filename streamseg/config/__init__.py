@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from streamseg.config.load import from_dict, load_yaml, merge, source_from
 from streamseg.config.names import default_source_name
-from streamseg.config.schema import Config, max_sources, parse_duration, validate
+from streamseg.config.scene import TRACKERS, LineConfig, ZoneConfig
+from streamseg.config.schema import Config, max_sources, parse_duration, tracker_for, validate
 from streamseg.config.sections import (
     BACKENDS,
     DECODE_CHOICES,
@@ -19,6 +20,7 @@ from streamseg.config.sections import (
     ApiConfig,
     ClusterConfig,
     DashboardConfig,
+    EventsConfig,
     LatencyConfig,
     LiveConfig,
     ModelConfig,
@@ -29,6 +31,7 @@ from streamseg.config.sections import (
     SourceConfig,
     SourceRules,
     TelemetryConfig,
+    TrackConfig,
 )
 
 __all__ = [
@@ -39,11 +42,14 @@ __all__ = [
     "MAX_NAME_CHARS",
     "MAX_URI_CHARS",
     "PRIORITIES",
+    "TRACKERS",
     "ApiConfig",
     "ClusterConfig",
     "Config",
     "DashboardConfig",
+    "EventsConfig",
     "LatencyConfig",
+    "LineConfig",
     "LiveConfig",
     "ModelConfig",
     "OutputConfig",
@@ -53,6 +59,8 @@ __all__ = [
     "SourceConfig",
     "SourceRules",
     "TelemetryConfig",
+    "TrackConfig",
+    "ZoneConfig",
     "default_source_name",
     "from_dict",
     "load_yaml",
@@ -60,5 +68,6 @@ __all__ = [
     "merge",
     "parse_duration",
     "source_from",
+    "tracker_for",
     "validate",
 ]

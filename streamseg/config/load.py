@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from streamseg.config.scene import lines_from, zones_from
 from streamseg.config.schema import _SECTIONS, Config, check_source
 from streamseg.config.sections import SourceConfig, SourceRules
 from streamseg.errors import ConfigError
@@ -74,7 +75,11 @@ def source_from(item: Any, where: str = "source") -> SourceConfig:
         if "uri" not in item:
             raise ConfigError(f"{where}: 'uri' is missing")
         values = {k: str(v) if k in ("uri", "name") else v for k, v in item.items()}
-        return check_source(_build(SourceConfig, values, where), where)
+        scene = {
+            "zones": zones_from(values.pop("zones", None), where),
+            "lines": lines_from(values.pop("lines", None), where),
+        }
+        return check_source(dataclasses.replace(_build(SourceConfig, values, where), **scene), where)
     raise ConfigError(f"{where} must be a path/URL or a mapping with 'uri' and 'name'")
 
 

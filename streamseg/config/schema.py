@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from streamseg.config.devices import is_device_name
+from streamseg.config.scene import MATCHES, TRACKERS, check_tracker
 from streamseg.config.sections import (
     BACKENDS,
     DECODE_CHOICES,
@@ -20,6 +21,7 @@ from streamseg.config.sections import (
     ApiConfig,
     ClusterConfig,
     DashboardConfig,
+    EventsConfig,
     LatencyConfig,
     LiveConfig,
     ModelConfig,
@@ -30,6 +32,7 @@ from streamseg.config.sections import (
     SourceConfig,
     SourceRules,
     TelemetryConfig,
+    TrackConfig,
 )
 from streamseg.config.uris import check_client_uri
 from streamseg.errors import ConfigError
@@ -50,6 +53,8 @@ class Config:
     sam: SamConfig = field(default_factory=SamConfig)
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
 
     def validated(self) -> Config:
         validate(self)
@@ -68,6 +73,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "sam": SamConfig,
     "latency": LatencyConfig,
     "telemetry": TelemetryConfig,
+    "track": TrackConfig,
+    "events": EventsConfig,
 }
 
 
@@ -105,7 +112,38 @@ def validate(cfg: Config) -> None:
     _validate_overload(cfg.latency, cfg.telemetry)
     _check(not cfg.sam.refine or bool(cfg.sam.model), "sam.refine needs sam.model, a SAM checkpoint")
     _check(1 <= cfg.sam.max_prompts <= 64, f"sam.max_prompts must be 1..64, got {cfg.sam.max_prompts}")
+    _validate_scene(cfg.track, cfg.events)
     _validate_sources(cfg)
+
+
+def _validate_scene(t: TrackConfig, e: EventsConfig) -> None:
+    _check(
+        t.tracker is None or t.tracker in TRACKERS,
+        f"track.tracker (--track): unknown tracker {t.tracker!r} (use {', '.join(TRACKERS)})",
+    )
+    _check(t.match in MATCHES, f"track.match must be box or mask, got {t.match!r}")
+    _check(0.05 <= t.lost_s <= 600, f"track.lost_s must be 0.05..600 seconds, got {t.lost_s}")
+    _check(1 <= e.queue <= 1_000_000, f"events.queue must be 1..1000000, got {e.queue}")
+    _check(1 <= e.snapshots_max <= 10_000_000, f"events.snapshots_max must be >= 1, got {e.snapshots_max}")
+
+
+def tracker_for(cfg: Config, source: SourceConfig) -> str | None:
+    """The tracker a source runs, or None: its own ``track``, else the run's. Zones, lines and events
+    are about identities, so a source with zones or lines, or a run with an event sink, gets ByteTrack
+    unless tracking is turned off for it."""
+    own = source.track
+    if own == "off":
+        return None
+    if own:
+        return own
+    if cfg.track.tracker:
+        return cfg.track.tracker
+    return "bytetrack" if source.zones or source.lines or events_wanted(cfg) else None
+
+
+def events_wanted(cfg: Config) -> bool:
+    e = cfg.events
+    return bool(e.file or e.mqtt or e.webhooks or e.snapshots)
 
 
 def _validate_sources(cfg: Config) -> None:
@@ -215,6 +253,7 @@ def check_source(sc: SourceConfig, where: str) -> SourceConfig:
     _check(sc.width >= 0 and sc.height >= 0, f"{where}: width and height must be >= 0")
     _check(sc.fps >= 0, f"{where}: fps must be >= 0, got {sc.fps}")
     _check_priority(sc, where)
+    check_tracker(sc.track, f"{where}: track")
     name = sc.display_name()
     _check(
         0 < len(name) <= MAX_NAME_CHARS and name.isprintable() and "/" not in name,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streamseg.config.names import default_source_name
+from streamseg.config.scene import LineConfig, ZoneConfig
 
 DEFAULT_MODEL = "yolov8n-seg.pt"
 BACKENDS = ("auto", "onnxruntime", "torch", "tensorrt")
@@ -28,6 +29,9 @@ class SourceConfig:
     fps: float = 0.0
     # Under --latency-budget: low-priority cameras are strided first, high-priority ones last.
     priority: str = "normal"
+    track: str = ""  # "" = the run's tracking (``track.tracker``); off, bytetrack or botsort for this source
+    zones: tuple[ZoneConfig, ...] = ()  # areas counted and watched (events: entered, exited, loitering)
+    lines: tuple[LineConfig, ...] = ()  # segments whose crossings are counted (events: crossed)
 
     def display_name(self) -> str:
         return self.name or default_source_name(self.uri)
@@ -101,6 +105,28 @@ class LiveConfig:
     reconnect_jitter: float = 0.2  # each wait is randomised by +-20 % so cameras do not retry in step
     max_retries: int = -1  # failed attempts in a row before the source fails; -1 = retry forever
     decoder_threads: int = 1  # per RTSP/RTMP/SRT stream; 0 = FFmpeg's choice (frame threads: +1 frame each)
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    """``--track``: an identity per object and source, kept across frames by Ultralytics' trackers."""
+
+    tracker: str | None = None  # bytetrack | botsort; None = off (zones and lines turn bytetrack on)
+    match: str = "box"  # box: associate by box IoU (Ultralytics' way); mask: by mask IoU, for crowds
+    lost_s: float = 1.0  # a track unseen this long (seconds of the stream, not frames) is ended
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    """Where events (appeared, left, entered, exited, loitering, crossed) go; a sink that is slow or down
+    never stalls a frame: each has a bounded queue (``queue``), and what overflows is dropped and counted."""
+
+    file: str | None = None  # --events: JSON lines
+    mqtt: str | None = None  # --mqtt mqtt://[user:pass@]host[:1883][/prefix]
+    webhooks: tuple[str, ...] = ()  # --webhook URL (several allowed): each event POSTed as JSON
+    snapshots: str | None = None  # --snapshots DIR: annotated frame and best crop per event
+    snapshots_max: int = 1000  # snapshot files (frames and crops) kept; the oldest go first
+    queue: int = 1000  # events waiting per sink
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ def _num(value: float, decimals: int) -> float | None:
 def result_to_dict(result: SegResult) -> dict[str, Any]:
     """The JSON object for one frame (also usable without a file, e.g. for a network sink)."""
     masks = result.masks
+    tracks = result.track_id.tolist()
     instances = []
     for i in range(len(result)):
         x0, y0 = (int(v) for v in masks.origins[i])
@@ -45,14 +46,18 @@ def result_to_dict(result: SegResult) -> dict[str, Any]:
                 "score": _num(result.score[i], SCORE_DECIMALS),
                 "xyxy": [_num(v, BOX_DECIMALS) for v in result.xyxy[i]],
                 "mask": encode_crop(masks.crops[i], x0, y0, masks.frame_hw),
+                "track_id": tracks[i] if tracks[i] >= 0 else None,  # None: untracked or not confirmed yet
             }
         )
-    return {
+    line = {
         "source": result.frame.file_name or result.source,  # a still image is known by its file name
         "frame": int(result.frame_index),
         "pts": _num(result.pts, PTS_DECIMALS),
         "instances": instances,
     }
+    if result.events:
+        line["events"] = [dict(e) for e in result.events]
+    return line
 
 
 class ResultsWriter(ClosesOnExit):

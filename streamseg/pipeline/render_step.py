@@ -10,6 +10,7 @@ thread to draw (``I420Picture.finish``), so the one render thread keeps up with 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from streamseg.config import RenderConfig
 from streamseg.gpu.picture import I420Picture
@@ -31,8 +32,16 @@ class RenderStep:
     by the thread that draws it.
     """
 
-    def __init__(self, config: RenderConfig, telemetry: Telemetry, draw: bool) -> None:
+    def __init__(
+        self,
+        config: RenderConfig,
+        telemetry: Telemetry,
+        draw: bool,
+        scene: Callable[[SegResult], SegResult] | None = None,
+    ) -> None:
+        """``scene``: tracks, zones and events of a result (``scene_step.SceneStep``), before drawing."""
         self._telemetry = telemetry
+        self._scene = scene
         self._host = (
             FrameAnnotator(config, copy=True) if draw else None
         )  # results() hands out the clean frame
@@ -41,12 +50,16 @@ class RenderStep:
     def __call__(self, item: SegResult | PendingResult) -> tuple[SegResult, Annotated | None, str]:
         if isinstance(item, PendingResult):
             result, picture = item.resolve()
+            if self._scene is not None:
+                result = self._scene(result)
             if picture is None or self._text is None:
                 return result, None, "resolve"
             fps, age_ms = self._hud_values(result)
             # text is drawn by whoever uses the picture first (the source's encoder thread)
             later = self._text.later(result, fps, age_ms, self._telemetry.record_stage)
             return result, I420Picture(picture.numpy(), picture, later), "resolve"
+        if self._scene is not None:
+            item = self._scene(item)
         if self._host is None:
             return item, None, "render"
         fps, age_ms = self._hud_values(item)

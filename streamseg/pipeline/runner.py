@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from streamseg.capture import FrameSource, LiveSource, demo_clip_path, open_source
 from streamseg.config import Config, SourceConfig, merge
@@ -31,6 +30,7 @@ from streamseg.inference.segmenter import Segmenter
 from streamseg.inference.yolo.engine import PendingResult
 from streamseg.pipeline.admission import InferenceCapacity
 from streamseg.pipeline.batcher import Batcher
+from streamseg.pipeline.events import EventCallback, EventsSink, open_events
 from streamseg.pipeline.left_behind import wait_at_exit
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
 from streamseg.pipeline.looping import loop_source
@@ -38,6 +38,7 @@ from streamseg.pipeline.overload.governor import LatencyGovernor
 from streamseg.pipeline.overload.wiring import GovernedSegmenter, open_governor
 from streamseg.pipeline.plan import plan_run
 from streamseg.pipeline.render_step import RenderStep
+from streamseg.pipeline.scene_step import SceneStep
 from streamseg.pipeline.sinks import (
     RecordingSink,
     Sinks,
@@ -51,9 +52,6 @@ from streamseg.pipeline.workers import Sink, inference_loop, render_loop
 from streamseg.telemetry import Telemetry
 from streamseg.types import Frame, SegResult
 from streamseg.util.allocator import HeapTrimmer
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +71,15 @@ class Pipeline(RuntimeSources):
         backend: InferenceBackend | None = None,
         keep_alive: bool = False,
         record_path: Callable[[str], Path] | None = None,
+        on_event: EventCallback | None = None,
     ) -> None:
         """``backend``: an already open runtime to use instead of loading ``config.model`` (the caller
         keeps owning it: the pipeline does not close it). ``keep_alive``: run on with no source left (or
         none at all) until ``stop()``, for sources that come and go; otherwise the run ends with its last
         source. ``record_path(name)``: where a source's recording goes (default: ``record_path_for``,
-        never overwriting for sources added later)."""
+        never overwriting for sources added later). ``on_event(event)``: called with each event (a JSON
+        object: ``streamseg.scene.events``) on a thread of its own; events also ride on their results
+        (``SegResult.events``)."""
         cfg = config or Config()
         if sources is not None:
             cfg = dataclasses.replace(
@@ -115,6 +116,9 @@ class Pipeline(RuntimeSources):
         self._removing: set[str] = set()  # names of removed sources whose last frames are still in flight
         self._capacity = InferenceCapacity()  # how many more sources inference can serve (admission)
         self._decode: DecodeTarget | None = None
+        self._scene = SceneStep(self.config)  # tracks, zones, lines of the sources that have them
+        self._on_event = on_event
+        self._events: EventsSink | None = None
         self._opened = False
         self._started = False
         self._joined = False
@@ -158,6 +162,9 @@ class Pipeline(RuntimeSources):
                     for src, sc in zip(self._sources, source_cfgs, strict=True)
                 ]
             check_outputs_have_sources(cfg, self._sources)  # before the model loads: it can take long
+            for src, sc in zip(self._sources, source_cfgs, strict=True):
+                self._scene.add_source(src, sc)  # pixels outside a frame of known size: ConfigError
+            self._events = open_events(cfg, self._scene, self._on_event, warn_idle=not self._keep_alive)
             if cfg.sam.model:
                 self.prompts = PromptBoard([s.name for s in self._sources], cfg.sam.max_prompts)
             # YOLO or Mask R-CNN on the configured runtime, SAM after it when asked (segmenters).
@@ -166,7 +173,7 @@ class Pipeline(RuntimeSources):
                 self.telemetry.record_stage,
                 self.prompts,
                 backend=self._backend,
-                draw=annotated_outputs(cfg),
+                draw=self._draws(),
                 host_masks=self._wants_host_masks,
             )
             self._sinks = build_sinks(
@@ -222,7 +229,10 @@ class Pipeline(RuntimeSources):
                 daemon=True,
             )
         )
-        draw = annotated_outputs(cfg)
+        draw = self._draws()
+        if self._events is not None:
+            self.telemetry.register_section("events", self._events.status)
+        self.telemetry.register_section("scene", self._scene.status)
         self._threads.append(
             threading.Thread(
                 target=render_loop,
@@ -231,8 +241,8 @@ class Pipeline(RuntimeSources):
                     self._out_q,
                     life,
                     self.telemetry,
-                    RenderStep(cfg.render, self.telemetry, draw),
-                    [*self._sinks, *self._extra_sinks, self._ends],
+                    RenderStep(cfg.render, self.telemetry, draw, self._scene),
+                    [*self._sinks, *self._event_sinks(), *self._extra_sinks, self._ends],
                 ),
                 name="render",
                 daemon=True,
@@ -244,8 +254,21 @@ class Pipeline(RuntimeSources):
 
     def _wants_host_masks(self) -> bool:
         """Asked by the engine per batch on a device path: copy masks down now? (The results file always
-        reads them; ``results(host_masks=False)`` says the caller does not.)"""
-        return self._host_masks or bool(self.config.output.save_results)
+        reads them, and so do zones judged by masks; ``results(host_masks=False)`` says the caller does
+        not.)"""
+        return self._host_masks or bool(self.config.output.save_results) or self._scene.needs_host_masks()
+
+    def _draws(self) -> bool:
+        """Every frame is drawn for the recordings, and for snapshots (an event's annotated frame)."""
+        return annotated_outputs(self.config) or bool(self.config.events.snapshots)
+
+    def _event_sinks(self) -> list[Sink]:
+        return [self._events] if self._events is not None else []
+
+    @property
+    def scene(self) -> SceneStep:
+        """Tracks, zones and lines per source: counts so far (``status()``)."""
+        return self._scene
 
     @property
     def recordings(self) -> list[str]:
@@ -338,7 +361,7 @@ class Pipeline(RuntimeSources):
             except Exception:
                 logger.debug("closing %s failed", src.name, exc_info=True)
         if not self._started:
-            for sink in self._sinks:
+            for sink in [*self._sinks, *self._event_sinks()]:
                 sink.close()
         if self._runtime is not None:
             self._runtime.close()

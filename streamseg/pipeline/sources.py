@@ -28,6 +28,7 @@ from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle
 from streamseg.pipeline.looping import loop_source
 from streamseg.pipeline.overload.governor import LatencyGovernor
+from streamseg.pipeline.scene_step import SceneStep
 from streamseg.pipeline.sinks import RecordingSink, Sinks
 from streamseg.pipeline.source_ends import SourceEnds, free_record_path
 from streamseg.pipeline.workers import capture_loop, end_source
@@ -62,6 +63,7 @@ class RuntimeSources:
     _sinks: Sinks
     _threads: list[threading.Thread]
     _decode: DecodeTarget | None
+    _scene: SceneStep
     _record_path: Callable[[str], Path] | None
     _started: bool
     _joined: bool
@@ -126,6 +128,7 @@ class RuntimeSources:
                     src = loop_source(src, reopen)
                 with self._control:
                     self._check_open_for_changes()
+                    self._scene.add_source(src, sc)
                     if self._governor is not None and src.is_live:
                         self._governor.add_source(src.name, sc.priority)
                     self._attach(src)

@@ -23,7 +23,7 @@ class BoxAnnotator:
         if len(result) == 0:
             return scene
         boxes = pixel_boxes(result.xyxy, scene.shape[1], scene.shape[0])
-        colors = self.palette.colors(result.class_id).tolist()
+        colors = self.palette.colors(result.colour_keys).tolist()
         for (x0, y0, x1, y1), color in zip(boxes.tolist(), colors, strict=True):
             cv2.rectangle(scene, (x0, y0), (x1, y1), color, self.thickness, cv2.LINE_8)
         return scene

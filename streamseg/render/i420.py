@@ -18,6 +18,7 @@ from streamseg.gpu.palette import DEFAULT_PALETTE, Palette
 from streamseg.gpu.picture import I420Picture
 from streamseg.render.hud import HudAnnotator, draw_panel, hud_lines
 from streamseg.render.labels import LabelAnnotator, draw_tag
+from streamseg.render.scene import SceneAnnotator
 from streamseg.types import SegResult, UInt8Array
 
 
@@ -25,8 +26,9 @@ class I420TextAnnotator:
     """Labels and the HUD onto an ``I420Picture``, looking as the CPU renderer draws them."""
 
     def __init__(self, config: RenderConfig, palette: Palette = DEFAULT_PALETTE) -> None:
-        self.labels = LabelAnnotator(palette) if config.labels else None
+        self.labels = LabelAnnotator(palette, by_track=False) if config.labels else None
         self.hud = HudAnnotator() if config.hud else None
+        self.scene = SceneAnnotator(config.line_width)
 
     def later(
         self,
@@ -50,6 +52,7 @@ class I420TextAnnotator:
         self, picture: I420Picture, result: SegResult, fps: float | None, latency_ms: float | None
     ) -> I420Picture:
         w, h = picture.width, picture.height
+        self.scene.annotate_i420(picture, result.scene)
         if self.labels is not None:
             for tag in self.labels.tags(result, w, h):
                 picture.paint(

@@ -19,9 +19,11 @@ def auto_text_scale(frame_height: int) -> float:
 
 
 class LabelAnnotator:
-    """Writes ``"<class> <score>"`` at each box's top-left corner (inside the box if there is no room above).
+    """Writes ``"#<track> <class> <score>"`` at each box's top-left corner (inside the box if there is
+    no room above); ``#<track>`` only for tracked instances.
 
-    ``text_scale=None`` picks a scale from the frame height on every call.
+    ``text_scale=None`` picks a scale from the frame height on every call. ``by_track``: tags take the
+    track's colour, as the CPU renderer's masks do (the GPU overlay colours masks by class: False).
     """
 
     def __init__(
@@ -30,6 +32,7 @@ class LabelAnnotator:
         text_scale: float | None = None,
         padding: int = 3,
         show_score: bool = True,
+        by_track: bool = True,
     ) -> None:
         if text_scale is not None and text_scale <= 0:
             raise ValueError(f"text_scale must be > 0, got {text_scale}")
@@ -37,6 +40,7 @@ class LabelAnnotator:
         self.text_scale = text_scale
         self.padding = max(0, int(padding))
         self.show_score = show_score
+        self.by_track = by_track
 
     def annotate(self, scene: UInt8Array, result: SegResult) -> UInt8Array:
         check_scene(scene)
@@ -53,11 +57,14 @@ class LabelAnnotator:
         thickness = 1 if scale < 0.8 else 2
         pad = self.padding
         boxes = pixel_boxes(result.xyxy, width, height).tolist()
-        colors = self.palette.colors(result.class_id).tolist()
+        colors = self.palette.colors(result.colour_keys if self.by_track else result.class_id).tolist()
         scores = result.score.tolist()
+        tracks = result.track_id.tolist()
         out = []
         for i in range(n):
             text = f"{result.class_name(i)} {scores[i]:.2f}" if self.show_score else result.class_name(i)
+            if tracks[i] >= 0:
+                text = f"#{tracks[i]} {text}"
             (tw, th), baseline = cv2.getTextSize(text, FONT, scale, thickness)
             lw, lh = tw + 2 * pad, th + baseline + 2 * pad
             x0, y0 = boxes[i][0], boxes[i][1]

@@ -37,7 +37,7 @@ class MaskAnnotator:
             return scene
         height, width = scene.shape[:2]
         pieces = _visible_pieces(result, width, height)
-        colors = self.palette.colors(result.class_id)
+        colors = self.palette.colors(result.colour_keys)
         for start in range(0, len(pieces), _MAX_PER_PASS):
             self._blend_pass(scene, pieces[start : start + _MAX_PER_PASS], colors)
         return scene

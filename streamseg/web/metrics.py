@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from streamseg import __version__
@@ -126,6 +126,7 @@ class _StatusCollector(Collector):
             gpu.add_metric([], st["gpu_memory_bytes"])
             yield gpu
         yield from _overload_metrics(st)
+        yield from _scene_metrics(st)
         ready = GaugeMetricFamily("streamseg_ready", "1 when every source is live.")
         ready.add_metric([], 1.0 if st["ready"] else 0.0)
         yield ready
@@ -157,3 +158,61 @@ def _overload_metrics(st: dict[str, Any]) -> Iterator[Metric]:
     for source, n in (degradation.get("skipped") or {}).items():
         skipped.add_metric([source], n)
     yield skipped
+
+
+def _scene_metrics(st: dict[str, Any]) -> Iterator[Metric]:
+    """Zones, lines and event sinks (``pipeline/scene_step``, ``pipeline/events``)."""
+    scene = st.get("scene") or {}
+    objects = GaugeMetricFamily(
+        "streamseg_zone_objects",
+        "Objects in each zone on the last frame.",
+        labels=["source", "zone", "class"],
+    )
+    crossings = CounterMetricFamily(
+        "streamseg_line_crossings",
+        "Objects that crossed each line, once per track and direction.",
+        labels=["source", "line", "direction", "class"],
+    )
+    for source, info in (scene.get("sources") or {}).items():
+        for zone, by_class in info["zones"].items():
+            objects.add_metric([source, zone, ""], float(sum(by_class.values())))
+            for cls, n in by_class.items():
+                objects.add_metric([source, zone, cls], float(n))
+        for line, rows in info["lines"].items():
+            for row in rows:
+                crossings.add_metric([source, line, row["direction"], row["class"]], float(row["count"]))
+    yield objects
+    yield crossings
+    dwell = HistogramMetricFamily(
+        "streamseg_zone_dwell_seconds",
+        "How long objects stayed in a zone, observed when they left it.",
+        labels=["source", "zone", "class"],
+    )
+    for h in scene.get("dwell") or []:
+        cumulative, buckets = 0.0, []
+        for bound, count in zip([*h["buckets"], float("inf")], h["counts"], strict=True):
+            cumulative += count
+            buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
+        dwell.add_metric([h["source"], h["zone"], h["class"]], buckets, h["sum"])
+    yield dwell
+    sinks = (st.get("events") or {}).get("sinks") or []
+    dropped = CounterMetricFamily(
+        "streamseg_events_dropped",
+        "Events an event sink dropped (queue full, refused, or closed).",
+        labels=["sink"],
+    )
+    delivered = CounterMetricFamily(
+        "streamseg_events_delivered", "Events an event sink delivered.", labels=["sink"]
+    )
+    up = GaugeMetricFamily("streamseg_event_sink_up", "1 while an event sink is connected.", labels=["sink"])
+    totals: dict[str, list[float]] = {}
+    for s in sinks:
+        row = totals.setdefault(s["sink"], [0.0, 0.0, 1.0])
+        row[0] += s["dropped"]
+        row[1] += s["delivered"]
+        row[2] = min(row[2], 1.0 if s["state"] == "connected" else 0.0)
+    for sink, (n_dropped, n_delivered, is_up) in totals.items():
+        dropped.add_metric([sink], n_dropped)
+        delivered.add_metric([sink], n_delivered)
+        up.add_metric([sink], is_up)
+    yield from (dropped, delivered, up)

@@ -96,6 +96,8 @@ class StatusBuilder:
             "memory_growth_bytes_per_hour": snap.get("memory_growth_bytes_per_hour") or {},
             "degradation": snap.get("degradation"),  # None without --latency-budget
             "finalizing": snap.get("finalizing") or [],  # removed sources whose recordings are finishing
+            "scene": snap.get("scene") or {"sources": {}, "dwell": []},  # tracks, zone counts, crossings
+            "events": snap.get("events") or {"sinks": []},  # event sinks: state, delivered, dropped
             "preview_fps": self.info.preview_fps,
             "history_s": self.info.history_s,
         }

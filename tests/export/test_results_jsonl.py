@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -57,7 +58,8 @@ def test_schema_is_exact(tmp_path: Path) -> None:
     instances = line["instances"]
     assert isinstance(instances, list) and len(instances) == 2
     for i, inst in enumerate(instances):
-        assert list(inst) == ["class_id", "class_name", "score", "xyxy", "mask"]
+        assert list(inst) == ["class_id", "class_name", "score", "xyxy", "mask", "track_id"]
+        assert inst["track_id"] is None  # no tracking
         assert isinstance(inst["class_id"], int)
         assert inst["class_name"] == NAMES[int(result.class_id[i])]
         assert inst["score"] == round(float(result.score[i]), 5)
@@ -66,6 +68,8 @@ def test_schema_is_exact(tmp_path: Path) -> None:
         assert inst["mask"]["size"] == [48, 64]
         assert isinstance(inst["mask"]["counts"], str)
     assert instances[0]["score"] == 0.91235
+    tracked = result_to_dict(dataclasses.replace(result, track_id=np.array([4, -1])))
+    assert [i["track_id"] for i in tracked["instances"]] == [4, None]
     assert instances[0]["xyxy"][0] == 3.12
 
 

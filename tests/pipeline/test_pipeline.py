@@ -104,7 +104,7 @@ def test_save_results_decodes_with_pycocotools(
         assert (line["source"], line["frame"]) == ("c", r.frame_index)
         assert len(line["instances"]) == len(r)
         for i, inst in enumerate(line["instances"]):
-            assert set(inst) == {"class_id", "class_name", "score", "xyxy", "mask"}
+            assert set(inst) == {"class_id", "class_name", "score", "xyxy", "mask", "track_id"}
             assert inst["class_name"] == r.class_name(i)
             np.testing.assert_allclose(inst["xyxy"], r.xyxy[i], atol=0.01)
             rle = {"size": inst["mask"]["size"], "counts": inst["mask"]["counts"].encode()}

@@ -24,14 +24,19 @@ STREET = "street_pedestrians_720p30"
 
 
 @pytest.fixture(scope="module")
-def live_run(tmp_path_factory: pytest.TempPathFactory, random_seg_onnx: Path) -> Iterator[Run]:
+def live_run(tmp_path_factory: pytest.TempPathFactory, trained_seg_onnx: Path) -> Iterator[Run]:
     clip = tmp_path_factory.mktemp("clips") / f"{SHORT}.mp4"
     write_video(clip, n_frames=12, fps=10)
     street = require_asset(VIDEOS / f"{STREET}.mp4")
     config = clip.with_name("watch.yaml")  # a 30 s leak-watch window: its growth figure shows in seconds
-    config.write_text("telemetry: {leak_window_s: 30}\n")
-    args = [str(clip), str(street), "--loop", "--model", str(random_seg_onnx), "--imgsz", "320"]
-    args += ["--config", str(config)]
+    config.write_text(
+        "telemetry: {leak_window_s: 30}\n"
+        f"sources:\n  - {clip}\n  - uri: {street}\n"  # the street is tracked, with a zone and a line
+        "    zones: [{name: left, polygon: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}]\n"
+        "    lines: [{name: middle, points: [[0.5, 0], [0.5, 1]]}]\n"
+    )
+    args = ["--loop", "--model", str(trained_seg_onnx), "--imgsz", "320", "--config", str(config)]
+    args += ["--events", str(clip.with_name("events.jsonl"))]
     with cli_dashboard([*args, "--batch", "2", "--dashboard", "127.0.0.1:0", "-q"]) as run:
         yield run
 
@@ -113,6 +118,9 @@ def test_page_shows_live_numbers_and_preview_in_chromium(live_url: str, tmp_path
     assert second["lines"] >= 4  # fps, stage, batch and memory charts have data
     assert second["ladder"] == "off"  # no --latency-budget
     assert re.fullmatch(r"RSS [+-]?\d+\.\d MiB/h", second["memory_growth"]), second["memory_growth"]
+    # the street's tracker, its zone's live count and its line's crossings; the events file sink
+    assert re.fullmatch(r"tracking: bytetrack · left: \d+.* · middle: in \d+ / out \d+", second["scene"])
+    assert re.fullmatch(r"events_file connected: \d+ sent, 0 dropped", second["sinks"]), second["sinks"]
 
 
 def _read_page(page: Any, card: str) -> dict[str, Any]:
@@ -131,7 +139,8 @@ def _read_page(page: Any, card: str) -> dict[str, Any]:
             return {
                 seq: Number(img.dataset.seq), frame: Number(img.dataset.frame), width: img.naturalWidth,
                 pixels: hash, health: field('health'), fps: field('fps'), frame_age: field('frame_age'),
-                processed: Number(field('processed')),
+                processed: Number(field('processed')), scene: field('scene'),
+                sinks: document.getElementById('event-sinks').textContent,
                 total_fps: document.getElementById('total-fps').textContent,
                 ladder: document.getElementById('degradation').textContent,
                 memory_growth: document.getElementById('memory-growth').textContent,
@@ -192,6 +201,10 @@ def test_metrics_follow_prometheus_conventions(live_url: str) -> None:
         "process_resident_memory_bytes",
         "streamseg_degradation_level 0.0",
         "# TYPE streamseg_memory_growth_bytes_per_hour gauge",
+        f'streamseg_zone_objects{{class="",source="{STREET}",zone="left"}}',
+        "# TYPE streamseg_zone_dwell_seconds histogram",
+        "# TYPE streamseg_line_crossings_total counter",
+        'streamseg_events_dropped_total{sink="events_file"} 0.0',
     ):
         assert needle in text, needle
     assert "streamseg_gpu_memory_bytes" not in text  # CPU run: no GPU reading at all, not a fake 0

@@ -65,7 +65,8 @@ def names(url: str) -> list[str]:
 
 def test_add_and_remove_through_the_dashboard(served: tuple[str, Pipeline], tmp_path: Path) -> None:
     url, pipeline = served
-    body = {"uri": str(tmp_path / "b.mp4"), "name": "door"}
+    zone = {"name": "all", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}
+    body = {"uri": str(tmp_path / "b.mp4"), "name": "door", "zones": [zone]}
     assert send("POST", url + "api/sources", body).status == 401  # state changes need the token
     assert send("DELETE", url + "api/sources/a").status == 401
     reply = send("POST", url + "api/sources", body, AUTH)
@@ -75,6 +76,9 @@ def test_add_and_remove_through_the_dashboard(served: tuple[str, Pipeline], tmp_
     while pipeline.telemetry.snapshot()["sources"].get("door", {}).get("processed", 0) < 6:
         assert time.monotonic() < deadline, "the added source processes nothing"
         time.sleep(0.1)
+
+    scene = get(url + "api/status", AUTH).json()["scene"]["sources"]
+    assert scene["door"]["tracker"] == "bytetrack" and "all" in scene["door"]["zones"]  # its zone came too
 
     reply = send("DELETE", url + "api/sources/door", headers=AUTH)
     assert (reply.status, reply.json()) == (200, {"name": "door", "removed": True, "finalizing": False})
@@ -101,6 +105,27 @@ def test_bad_input_is_one_clear_4xx_and_changes_nothing(served: tuple[str, Pipel
         (bad(url, "POST", "api/sources", ["a"]), 400, "JSON object"),
         (bad(url, "POST", "api/sources", b"{not json"), 415, "Content-Type: application/json"),
         (bad(url, "DELETE", "api/sources/zzz"), 404, "no source named 'zzz'"),
+        (
+            bad(
+                url,
+                "POST",
+                "api/sources",
+                {"uri": clip, "zones": [{"name": "z", "polygon": [[0, 0], [1, 1]]}]},
+            ),
+            400,
+            "needs at least 3 points",
+        ),
+        (
+            bad(
+                url,
+                "POST",
+                "api/sources",
+                {"uri": clip, "lines": [{"name": "l", "points": [[0, 0], [500, 50]]}]},
+            ),
+            400,
+            "point [500, 50] is outside the 160x96 frame",
+        ),
+        (bad(url, "POST", "api/sources", {"uri": clip, "track": "sort"}), 400, "unknown tracker 'sort'"),
     ]
     for reply, status, message in cases:
         assert reply.status == status, reply.text

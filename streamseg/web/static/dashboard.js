@@ -162,7 +162,10 @@ function showStatus(st) {
     field("dropped").textContent = String(s.dropped);
     field("reconnects").textContent = String(s.reconnects);
     field("last_error").textContent = s.last_error || "";
+    field("scene").textContent = sceneText((st.scene || {}).sources?.[s.name]);
   }
+  setText("event-sinks", ((st.events || {}).sinks || [])
+    .map((k) => `${k.sink} ${k.state}: ${k.delivered} sent, ${k.dropped} dropped`).join(" · "));
   const body = document.querySelector("#stages tbody");
   body.replaceChildren(...Object.entries(st.stages).map(([name, v]) => {
     const tr = document.createElement("tr");
@@ -173,6 +176,22 @@ function showStatus(st) {
     }
     return tr;
   }));
+}
+
+// "bytetrack · doorway 3 (person 3) · gate in 2 / out 5": the live counts of a source's zones and lines.
+function sceneText(scene) {
+  if (!scene) return "";
+  const parts = [scene.tracker ? `tracking: ${scene.tracker}` : "no tracking"];
+  for (const [zone, byClass] of Object.entries(scene.zones)) {
+    const total = Object.values(byClass).reduce((a, b) => a + b, 0);
+    const classes = Object.entries(byClass).map(([c, n]) => `${c} ${n}`).join(", ");
+    parts.push(`${zone}: ${total}${classes ? ` (${classes})` : ""}`);
+  }
+  for (const [line, rows] of Object.entries(scene.lines)) {
+    const sum = (d) => rows.filter((r) => r.direction === d).reduce((a, r) => a + r.count, 0);
+    parts.push(`${line}: in ${sum("in")} / out ${sum("out")}`);
+  }
+  return parts.join(" · ");
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

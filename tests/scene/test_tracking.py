@@ -1,0 +1,111 @@
+"""Tracking: ids equal Ultralytics' own ``model.track`` on the same detections, and follow time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from streamseg.scene.tracking import SourceTracker
+from streamseg.types import InstanceMasks
+from tests.conftest import FIXTURE_PT, VIDEOS, require_asset
+
+CLIP = VIDEOS / "street_pedestrians_720p30.mp4"  # 30 fps: Ultralytics' 30-frame buffer is our 1 s
+FRAMES = 45
+
+
+@pytest.fixture(scope="module")
+def ultralytics_tracks() -> list[tuple[Any, np.ndarray]]:
+    """Per frame: the detections Ultralytics' ByteTrack was given inside ``model.track`` and its rows."""
+    from ultralytics import YOLO
+    from ultralytics.trackers.byte_tracker import BYTETracker
+
+    require_asset(CLIP)
+    if not FIXTURE_PT.exists():
+        pytest.skip(f"trained fixture model not present at {FIXTURE_PT}")
+    seen: list[tuple[Any, np.ndarray]] = []
+    original = BYTETracker.update
+
+    def recording(self: Any, results: Any, img: Any = None, **kwargs: Any) -> np.ndarray:
+        rows = original(self, results, img, **kwargs)
+        seen.append(((results.xyxy.copy(), results.conf.copy(), results.cls.copy()), rows.copy()))
+        return rows
+
+    BYTETracker.update = recording  # type: ignore[method-assign]
+    try:
+        model = YOLO(str(FIXTURE_PT))
+        stream = model.track(
+            source=str(CLIP), tracker="bytetrack.yaml", persist=True, stream=True, imgsz=320, verbose=False
+        )
+        for i, _ in enumerate(stream):
+            if i + 1 >= FRAMES:
+                break
+    finally:
+        BYTETracker.update = original  # type: ignore[method-assign]
+    return seen
+
+
+def test_ids_equal_ultralytics_model_track(ultralytics_tracks: list[tuple[Any, np.ndarray]]) -> None:
+    tracker = SourceTracker("bytetrack", lost_s=1.0, tick_hz=30.0)
+    compared = tracked = 0
+    for frame, ((xyxy, conf, cls), rows) in enumerate(ultralytics_tracks):
+        ids = tracker.update(frame / 30.0, xyxy, conf, cls.astype(np.int64))
+        theirs = np.full(len(conf), -1, dtype=np.int64)
+        if len(rows):
+            theirs[rows[:, -1].astype(np.int64)] = rows[:, 4].astype(np.int64)
+        np.testing.assert_array_equal(ids, theirs, err_msg=f"frame {frame}")
+        compared += len(ids)
+        tracked += int((ids >= 0).sum())
+    assert len(ultralytics_tracks) == FRAMES
+    assert compared > 10 * FRAMES and tracked > 5 * FRAMES  # a real test: many tracked instances
+
+
+def _box_at(x: float) -> np.ndarray:
+    return np.array([[x, 100.0, x + 40.0, 200.0]], dtype=np.float32)
+
+
+def _follow(tracker: SourceTracker, frames: list[int], speed: float, fps: float = 30.0) -> list[int]:
+    one = np.array([0.9], dtype=np.float32)
+    cls = np.zeros(1, dtype=np.int64)
+    return [int(tracker.update(f / fps, _box_at(10 + speed * f), one, cls)[0]) for f in frames]
+
+
+def test_a_moving_object_keeps_its_id_across_frames_left_out() -> None:
+    """Every 4th frame processed (the latency ladder's stride): the filter predicts 4 steps per gap,
+    so the object is looked for where it got to."""
+    frames = list(range(0, 8)) + list(range(8, 80, 4))
+    ids = _follow(SourceTracker(lost_s=1.0, tick_hz=30.0), frames, speed=12.0)
+    assert ids[1] > 0 and set(ids[1:]) == {ids[1]}
+
+
+def test_the_buffer_is_in_seconds_not_frames() -> None:
+    """Gone 1.5 s at stride 4 (11 processed frames, fewer than 30): with a 1 s buffer the track has
+    ended and the object comes back under a new id; with 2 s it keeps its id."""
+    seen = list(range(0, 10))
+    back = list(range(10 + 45, 10 + 45 + 12, 4))
+    for lost_s, same in ((1.0, False), (2.0, True)):
+        tracker = SourceTracker(lost_s=lost_s, tick_hz=30.0)
+        one = np.array([0.9], dtype=np.float32)
+        cls = np.zeros(1, dtype=np.int64)
+        first = [int(tracker.update(f / 30, _box_at(300), one, cls)[0]) for f in seen][-1]
+        empty = np.zeros((0, 4), np.float32)
+        for f in range(10, 55, 4):  # processed frames with nothing detected
+            tracker.update(f / 30, empty, np.zeros(0, np.float32), np.zeros(0, np.int64))
+        later = [int(tracker.update(f / 30, _box_at(300), one, cls)[0]) for f in back][-1]
+        assert (later == first) is same, (lost_s, first, later)
+        assert (first in tracker.live_ids()) is same or later == first
+
+
+def test_mask_matching_needs_masks_and_tracks() -> None:
+    tracker = SourceTracker(match="mask")
+    crop = np.ones((100, 40), dtype=bool)
+    for f in range(5):
+        x = 10 + 5 * f
+        masks = InstanceMasks((crop,), np.array([[x, 100]], np.int32), (720, 1280))
+        ids = tracker.update(
+            f / 30, _box_at(x), np.array([0.9], np.float32), np.zeros(1, np.int64), masks=masks
+        )
+    assert ids[0] > 0
+    with pytest.raises(ValueError, match="masks"):
+        tracker.update(1.0, _box_at(40), np.array([0.9], np.float32), np.zeros(1, np.int64))
