@@ -1,0 +1,136 @@
+"""``streamseg run`` with zones, lines and an MQTT broker, as a user runs it: the events reach a real
+Mosquitto (one topic per source and type, zone counts retained), and mistakes are one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_main import assert_one_line_error, run_cli
+from tests.conftest import FIXTURE_PT, VIDEOS, require_asset
+from tests.notify.helpers import Broker, Subscriber, find_binary, free_port, wait_until
+
+pytestmark = pytest.mark.slow
+
+CAMERA = "door"
+
+
+@pytest.fixture(scope="module")
+def door(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    clip = tmp_path_factory.mktemp("cctv") / "door.mp4"
+    source = require_asset(VIDEOS / "street_pedestrians_720p30.mp4")
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-i", str(source), "-frames:v", "24", "-c:v", "libx264", str(clip)],
+        check=True,
+    )
+    return clip
+
+
+def _config(tmp_path: Path, clip: Path, zone: str = "[[0, 0.3], [0.5, 0.3], [0.5, 1], [0, 1]]") -> Path:
+    path = tmp_path / "cctv.yaml"
+    path.write_text(
+        f"sources:\n  - uri: {clip}\n    name: {CAMERA}\n"
+        f"    zones: [{{name: doorway, polygon: {zone}, classes: [person]}}]\n"
+        "    lines: [{name: gate, points: [[640, 0], [640, 720]]}]\n"
+        f"model: {{path: {require_asset(FIXTURE_PT)}, imgsz: 320}}\n"
+    )
+    return path
+
+
+def test_events_reach_mqtt_and_the_events_file(tmp_path: Path, door: Path, engines_dir: Path) -> None:
+    mosquitto = find_binary("mosquitto")
+    if mosquitto is None:
+        pytest.fail("the mosquitto broker is not installed (apt-get install mosquitto)")
+    broker = Broker(mosquitto, tmp_path)
+    broker.start()
+    try:
+        watcher = Subscriber(broker, "cctv/#")
+        events = tmp_path / "events.jsonl"
+        url = broker.url(prefix="cctv")
+        proc = run_cli(
+            "run",
+            "--config",
+            str(_config(tmp_path, door)),
+            "--mqtt",
+            url,
+            "--events",
+            str(events),
+            "--engines-dir",
+            str(engines_dir),
+            "-q",
+        )
+        assert proc.returncode == 0, proc.stderr
+        lines = [json.loads(line) for line in events.read_text().splitlines()]
+        assert {"appeared", "entered", "crossed", "left"} <= {e["type"] for e in lines}
+        wait_until(lambda: len(watcher.messages) >= len(lines), 10, "every event over MQTT")
+        for kind in ("appeared", "entered", "crossed", "left"):
+            sent = [e for e in lines if e["type"] == kind]
+            got = [m.json() for m in watcher.on(f"cctv/{CAMERA}/{kind}")]
+            assert got == sent and all(m.qos == 1 for m in watcher.on(f"cctv/{CAMERA}/{kind}"))
+        counts = watcher.on(f"cctv/{CAMERA}/zones/doorway")
+        assert counts and "count" in counts[-1].json()
+        watcher.close()
+        # retained: what a client that connects later (Home Assistant after a restart) is told at once
+        later = Subscriber(broker, "cctv/#")
+        wait_until(lambda: len(later.messages) >= 2, 5, "the retained messages")
+        assert all(m.retain for m in later.messages)
+        assert later.on(f"cctv/{CAMERA}/zones/doorway")[0].json() == counts[-1].json()
+        assert later.payloads("cctv/availability") == ["offline"]  # the run ended
+        later.close()
+    finally:
+        broker.stop()
+
+
+def test_a_broker_that_is_down_is_a_warning_not_an_exit(
+    tmp_path: Path, door: Path, engines_dir: Path
+) -> None:
+    events = tmp_path / "events.jsonl"
+    proc = run_cli(
+        "run",
+        "--config",
+        str(_config(tmp_path, door)),
+        "--mqtt",
+        f"mqtt://127.0.0.1:{free_port()}/x",
+        "--events",
+        str(events),
+        "--engines-dir",
+        str(engines_dir),
+        "-q",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "MQTT sink" in line]
+    assert len(warnings) == 1 and "retrying in the background" in warnings[0], proc.stderr
+    assert events.read_text().count("\n") > 10  # nothing else was lost
+
+
+@pytest.mark.parametrize(
+    ("zone", "flags", "needle"),
+    [
+        ("[[0, 0], [1, 1]]", [], "needs at least 3 points"),
+        ("[[0, 0], [100, 100], [100, 0], [0, 100]]", [], "crosses itself"),
+        ("[[0, 0], [1500, 0], [1500, 300]]", [], "point [1500, 0] is outside the 1280x720 frame"),
+        (
+            "[[0, 0], [1, 0], [1, 1]]",
+            ["--mqtt", "mqtt://u:secret@127.0.0.1:99999/x"],
+            "port must be 1..65535",
+        ),
+        ("[[0, 0], [1, 0], [1, 1]]", ["--webhook", "ftp://127.0.0.1/hook"], "--webhook"),
+    ],
+)
+def test_mistakes_are_one_line_and_exit_2(
+    tmp_path: Path, door: Path, engines_dir: Path, zone: str, flags: list[str], needle: str
+) -> None:
+    proc = run_cli(
+        "run", "--config", str(_config(tmp_path, door, zone)), *flags, "--engines-dir", str(engines_dir)
+    )
+    error = assert_one_line_error(proc, needle)
+    assert proc.returncode == 2 and "secret" not in proc.stderr, error
+
+
+def test_an_unknown_tracker_is_refused(door: Path) -> None:
+    proc = run_cli("run", str(door), "--track", "sort")
+    assert proc.returncode == 2 and "invalid choice: 'sort'" in proc.stderr
