@@ -45,9 +45,9 @@ class CallbackSink(QueuedSink[Mapping[str, Any]]):
     def _deliver(self, batch: list[Mapping[str, Any]]) -> int:
         try:
             self._callback(batch[0])
-            self._delivered += 1
+            self._count(delivered=1)
         except Exception:
-            self._dropped += 1
+            self._count(dropped=1)
             logger.exception("on_event raised; the event is dropped")
         return 1
 

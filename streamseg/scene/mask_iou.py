@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from streamseg.types import BoolArray, FloatArray, InstanceMasks
+from streamseg.types import BoolArray, FloatArray, InstanceMasks, IntArray
 
 
 @dataclass
@@ -48,25 +48,20 @@ class MaskStore:
         self.last = keep
 
 
-def mask_iou_distance(store: MaskStore, tracks: list[Any], detections: list[Any]) -> FloatArray:
-    """(T, D) 1 - mask IoU; a track with no mask yet (a new one) is compared by box IoU."""
-    from ultralytics.trackers.utils import matching  # noqa: PLC0415
-
-    dists = np.ones((len(tracks), len(detections)), dtype=np.float32)
-    if not tracks or not detections:
-        return dists
-    box = matching.iou_distance(tracks, detections)
+def mask_iou_distance(store: MaskStore, tracks: list[Any], dets: IntArray, box: FloatArray) -> FloatArray:
+    """(T, D) 1 - mask IoU of ``tracks`` and this frame's detections ``dets`` (indices), where their
+    boxes overlap (``box``: 1 - box IoU); a track with no mask yet (a new one) keeps its box cost."""
+    dists = np.ones((len(tracks), len(dets)), dtype=np.float32)
     for i, track in enumerate(tracks):
         seen = store.last.get(int(track.track_id))
         if seen is None:
             dists[i] = box[i]
             continue
         shift = np.asarray(track.xywh[:2], dtype=np.float32) - seen.centre
-        for j, det in enumerate(detections):
+        for j, det in enumerate(dets.tolist()):
             if box[i, j] >= 1.0:
                 continue  # boxes apart: IoU 0
-            other = store.current[int(det.idx)]
-            dists[i, j] = 1.0 - _iou(seen, float(shift[0]), float(shift[1]), other)
+            dists[i, j] = 1.0 - _iou(seen, float(shift[0]), float(shift[1]), store.current[det])
     return dists
 
 

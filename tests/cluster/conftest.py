@@ -16,7 +16,15 @@ from typing import Any
 import psutil
 import pytest
 
-from streamseg.config import ClusterConfig, Config, DashboardConfig, ModelConfig, OutputConfig, SourceConfig
+from streamseg.config import (
+    ClusterConfig,
+    Config,
+    DashboardConfig,
+    ModelConfig,
+    OutputConfig,
+    SourceConfig,
+    ZoneConfig,
+)
 from streamseg.testing.ray_cluster import RayCluster
 from streamseg.testing.rtsp import RtspServer, gst_rtsp_available
 from tests.live.conftest import APT
@@ -56,9 +64,11 @@ def cluster_config(tmp_path: Path, random_seg_onnx: Path, engines_dir: Path) -> 
     """A config for ``cluster up``: small and cheap (imgsz 160, one ONNX thread per group), recorded."""
     (tmp_path / "rec").mkdir()
 
-    def make(*sources: str, per_group: int = 1) -> Config:
+    def make(*sources: str, per_group: int = 1, zones: bool = False) -> Config:
+        """``zones``: each camera watches a zone over its whole picture (so it is tracked)."""
+        whole = (ZoneConfig("all", ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))),) if zones else ()
         return Config(
-            sources=tuple(SourceConfig(s) for s in sources),
+            sources=tuple(SourceConfig(s, zones=whole) for s in sources),
             model=ModelConfig(
                 path=str(random_seg_onnx), imgsz=160, batch=2, threads=1, engines_dir=str(engines_dir)
             ),

@@ -198,7 +198,7 @@ def test_node_loss_moves_cameras_and_waits_for_capacity(
     on the survivor and is live again within the bound, the other shows ``unplaced`` until a new node
     joins. The camera on the survivor never stops."""
     address = ray_cluster.address
-    deployed(cluster_config(cameras.url(0), cameras.url(1), cameras.url(2)))
+    url = deployed(cluster_config(cameras.url(0), cameras.url(1), cameras.url(2), zones=True))["dashboard"]
     # 25 frames (5 s) each first: a killed machine's file plays up to about 2 s before the kill.
     cams = wait_until(
         address,
@@ -212,6 +212,8 @@ def test_node_loss_moves_cameras_and_waits_for_capacity(
     doomed = next(node for node, names in per_node.items() if len(names) == 2)
     survivor_cam = next(names[0] for node, names in per_node.items() if len(names) == 1)
     moved = per_node[doomed]
+    sessions = _track_sessions(url)
+    assert set(sessions) == set(cams)  # every camera tracked and counting, wherever it runs
 
     ray_cluster.kill_worker(doomed)
     lost = time.monotonic()
@@ -237,6 +239,9 @@ def test_node_loss_moves_cameras_and_waits_for_capacity(
     new_node = ray_cluster.add_worker()  # capacity returns: the waiting camera is placed at once
     cams = wait_until(address, f"{waiting} placed on the new node", lambda c: flowing(c[waiting]))
     assert cams[waiting]["node"] == new_node.node_id
+    # the moved camera counts again on its new node, its tracks restarted under a new session
+    after = _track_sessions(url)
+    assert after[placed] != sessions[placed] and after[survivor_cam] == sessions[survivor_cam]
     groups = {g["name"]: g for g in client.status(address)["groups"]}
     assert groups[cams[placed]["group"]]["restarts"] == 1
     assert groups[cams[survivor_cam]["group"]]["restarts"] == 0
@@ -247,6 +252,13 @@ def test_node_loss_moves_cameras_and_waits_for_capacity(
     assert len(files) == 1 and len(earlier) == 2 and Path(files[0]) == earlier[1]
     for path in earlier:
         assert len(read_video(path)[0]) > 0, f"{path.name} does not play"
+
+
+def _track_sessions(url: str) -> dict[str, str]:
+    """Each tracked camera's ``track_session`` on the cluster's dashboard (its zone listed)."""
+    scene = get(url + "api/status").json()["scene"]["sources"]
+    assert all("all" in s["zones"] for s in scene.values()), scene
+    return {name: s["track_session"] for name, s in scene.items()}
 
 
 def _unplaced(cams: dict[str, dict[str, Any]], names: list[str]) -> bool:

@@ -109,3 +109,9 @@ def test_mask_matching_needs_masks_and_tracks() -> None:
     assert ids[0] > 0
     with pytest.raises(ValueError, match="masks"):
         tracker.update(1.0, _box_at(40), np.array([0.9], np.float32), np.zeros(1, np.int64))
+
+
+def test_botsort_is_ultralytics_own_and_follows_time_too() -> None:
+    frames = list(range(0, 8)) + list(range(8, 80, 4))
+    ids = _follow(SourceTracker("botsort", lost_s=1.0, tick_hz=30.0), frames, speed=12.0)
+    assert ids[1] > 0 and set(ids[1:]) == {ids[1]}

@@ -40,6 +40,7 @@ def with_prompt_objects(result: SegResult, out: SamOutput) -> SegResult:
         score=np.concatenate([result.score, out.score]).astype(np.float32),
         masks=masks,
         class_names=names,
+        track_id=np.concatenate([result.track_id, np.full(len(out), -1, np.int64)]),  # prompts: untracked
     )
 
 
