@@ -116,7 +116,8 @@ class Pipeline(RuntimeSources):
         self._removing: set[str] = set()  # names of removed sources whose last frames are still in flight
         self._capacity = InferenceCapacity()  # how many more sources inference can serve (admission)
         self._decode: DecodeTarget | None = None
-        self._scene = SceneStep(self.config)  # tracks, zones, lines of the sources that have them
+        # tracks, zones, lines of the sources that have them (its time: the "scene" stage)
+        self._scene = SceneStep(self.config, self.telemetry.record_stage)
         self._on_event = on_event
         self._events: EventsSink | None = None
         self._opened = False

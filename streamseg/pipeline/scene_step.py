@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from bisect import bisect_left
 from typing import Any
 
@@ -14,7 +15,7 @@ from streamseg.capture import FrameSource
 from streamseg.config import Config, SourceConfig, tracker_for
 from streamseg.scene import SceneWatcher
 from streamseg.scene.tracking import SourceTracker
-from streamseg.types import LineMark, SceneMarks, SegResult, ZoneMark
+from streamseg.types import LineMark, SceneMarks, SegResult, StageRecorder, ZoneMark
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +25,10 @@ DWELL_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0
 class SceneStep:
     """Watchers per source, and the counts they have made (thread-safe reads for the status)."""
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, record_stage: StageRecorder | None = None) -> None:
+        """``record_stage``: the time each result's scene work took goes to telemetry as ``scene``."""
         self._cfg = cfg
+        self._record_stage = record_stage
         self._watchers: dict[str, SceneWatcher] = {}
         self._last_pts: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -64,12 +67,16 @@ class SceneStep:
         watcher = self._watchers.get(result.source)
         if watcher is None:
             return result
+        started = time.perf_counter()
         ids, events = watcher.observe(result)
         self._last_pts[result.source] = result.pts
         self._count(events)
-        return dataclasses.replace(
+        done = dataclasses.replace(
             result, track_id=ids, events=tuple(e.to_json() for e in events), scene=_marks(watcher)
         )
+        if self._record_stage is not None:
+            self._record_stage("scene", time.perf_counter() - started, result.source)
+        return done
 
     def end_source(self, name: str) -> list[dict[str, Any]]:
         """The events of a source that ended (every track it still followed leaves); it is forgotten,

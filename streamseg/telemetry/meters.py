@@ -24,6 +24,7 @@ STAGES: tuple[str, ...] = (
     "infer",
     "postprocess",
     "refine",
+    "scene",  # tracking, zones and lines (pipeline/scene_step), on the render thread
     "render",
     "encode",
     "end_to_end",

@@ -20,7 +20,7 @@ from tests.conftest import FIXTURE_PT, VIDEOS, require_asset
 
 pytestmark = pytest.mark.slow
 
-FRAMES = 36
+FRAMES = 24
 
 
 @pytest.fixture(scope="module")
