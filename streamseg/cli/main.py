@@ -188,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument(
         "--segment", metavar="DURATION", help="start a new recording file every DURATION (e.g. 10m, 30s, 1h)"
     )
+    live.add_argument(
+        "--retain", metavar="AGE", help="delete recordings and snapshots older than AGE (7d, 12h)"
+    )
+    live.add_argument("--retain-size", metavar="SIZE", help="keep recordings and snapshots under SIZE (50GB)")
     web = run.add_argument_group("dashboard and metrics")
     web.add_argument(
         "--dashboard",
@@ -275,6 +279,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "telemetry": args.telemetry,
             "crf": args.crf,
             "segment": args.segment,
+            "retain": args.retain,
+            "retain_size": args.retain_size,
             "encoder": args.encoder,
         },
         pipeline={

@@ -8,7 +8,7 @@ from __future__ import annotations
 from streamseg.config.load import from_dict, load_yaml, merge, source_from
 from streamseg.config.names import default_source_name
 from streamseg.config.scene import TRACKERS, LineConfig, ZoneConfig
-from streamseg.config.schema import Config, max_sources, parse_duration, tracker_for, validate
+from streamseg.config.schema import Config, max_sources, parse_duration, parse_size, tracker_for, validate
 from streamseg.config.sections import (
     BACKENDS,
     DECODE_CHOICES,
@@ -67,6 +67,7 @@ __all__ = [
     "max_sources",
     "merge",
     "parse_duration",
+    "parse_size",
     "source_from",
     "tracker_for",
     "validate",

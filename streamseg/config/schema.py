@@ -113,6 +113,10 @@ def validate(cfg: Config) -> None:
     _check(not cfg.sam.refine or bool(cfg.sam.model), "sam.refine needs sam.model, a SAM checkpoint")
     _check(1 <= cfg.sam.max_prompts <= 64, f"sam.max_prompts must be 1..64, got {cfg.sam.max_prompts}")
     _validate_scene(cfg.track, cfg.events)
+    _check(
+        not (o.retain or o.retain_size) or bool(o.record or cfg.events.snapshots),
+        "--retain and --retain-size apply to recordings and snapshots: give --record or --snapshots too",
+    )
     _validate_sources(cfg)
 
 
@@ -198,17 +202,38 @@ def _validate_live(lv: LiveConfig, o: OutputConfig) -> None:
     )
     if o.segment is not None:
         parse_duration(o.segment, "output.segment")
+    if o.retain is not None:
+        parse_duration(o.retain, "output.retain (--retain)")
+    if o.retain_size is not None:
+        parse_size(o.retain_size, "output.retain_size (--retain-size)")
 
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|)\s*$")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|)\s*$")
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$")
 
 
 def parse_duration(text: str, key: str = "duration") -> float:
-    """``"10m"`` -> 600.0; ``"30s"``, ``"1h"``, or plain seconds. At least one second."""
+    """``"10m"`` -> 600.0; ``"30s"``, ``"1h"``, ``"7d"``, or plain seconds. At least one second."""
     match = _DURATION_RE.match(str(text).lower())
-    seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)] if match else 0.0
-    _check(seconds >= 1, f"{key} must be a duration like 30s, 10m or 1h, got {text!r}")
+    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)] if match else 0.0
+    _check(seconds >= 1, f"{key} must be a duration like 30s, 10m, 1h or 7d, got {text!r}")
     return seconds
+
+
+def parse_size(text: str, key: str = "size") -> int:
+    """``"50GB"`` -> 50 * 10**9 bytes (``GiB``: 2**30); ``MB``, ``TB``, ``KiB`` ... or plain bytes. At
+    least one megabyte: less cannot hold a single recording fragment."""
+    match = _SIZE_RE.match(str(text).lower())
+    size = 0.0
+    if match:
+        unit = match.group(2).removesuffix("b")  # "", "k", "ki", "m", "mi" ...
+        prefix = unit.removesuffix("i")
+        if prefix or unit == "":
+            power = "kmgt".index(prefix) + 1 if prefix else 0
+            size = float(match.group(1)) * (1024 if unit.endswith("i") else 1000) ** power
+    _check(size >= 10**6, f"{key} must be a size like 500MB, 50GB or 2TiB (at least 1MB), got {text!r}")
+    return int(size)
 
 
 def _validate_dashboard(d: DashboardConfig) -> None:

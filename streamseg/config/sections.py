@@ -82,6 +82,8 @@ class OutputConfig:
     preset: str = "veryfast"
     segment: str | None = None  # start a new recording file every so long ("10m", "30s", "1h")
     encoder: str = "auto"  # auto | x264 | nvenc; auto: NVENC when the model is on a GPU that has one
+    retain: str | None = None  # delete recordings and snapshots older than this ("7d", "12h")
+    retain_size: str | None = None  # keep recordings and snapshots under this in all ("50GB"), oldest go
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from streamseg.pipeline.overload.governor import LatencyGovernor
 from streamseg.pipeline.overload.wiring import GovernedSegmenter, open_governor
 from streamseg.pipeline.plan import plan_run
 from streamseg.pipeline.render_step import RenderStep
+from streamseg.pipeline.retention import RetentionSweeper, start_retention
 from streamseg.pipeline.scene_step import SceneStep
 from streamseg.pipeline.sinks import (
     RecordingSink,
@@ -120,6 +121,7 @@ class Pipeline(RuntimeSources):
         self._scene = SceneStep(self.config, self.telemetry.record_stage)
         self._on_event = on_event
         self._events: EventsSink | None = None
+        self._sweeper: RetentionSweeper | None = None  # --retain, --retain-size
         self._opened = False
         self._started = False
         self._joined = False
@@ -206,6 +208,7 @@ class Pipeline(RuntimeSources):
         self.telemetry.add_observer(self._capacity)
         self.telemetry.register_section("finalizing", self._finalizing)
         self._trimmer = HeapTrimmer().start()
+        self._sweeper = start_retention(cfg, self._sinks, life.stop, self.telemetry)
         self._results_q = queue.Queue(maxsize=qsize)
         self._out_q = queue.Queue(maxsize=qsize)
         for src in self._sources:
@@ -347,6 +350,8 @@ class Pipeline(RuntimeSources):
         self.telemetry.stop_watching_memory()
         if self._trimmer is not None:
             self._trimmer.stop()
+        if self._sweeper is not None:
+            self._sweeper.join(1.0)
         self._close_everything()
         self._raise_error()
 

@@ -52,6 +52,7 @@ class RecordingSink:
         self._recorders: dict[str, SourceRecorder] = {}
         self._finished: list[str] = []
         self._finishing: dict[str, threading.Thread] = {}  # ended sources whose files are being closed
+        self._closing: dict[str, Path] = {}  # and those files
         self._errors: list[BaseException] = []  # from closing those, raised by close()
         self._lock = threading.Lock()
         try:
@@ -93,7 +94,14 @@ class RecordingSink:
         with self._lock:
             self._finished.append(str(recorder.path))
             self._finishing[name] = finisher
+            self._closing[name] = Path(recorder.path)
         finisher.start()
+
+    def writing(self) -> set[Path]:
+        """The files being written or finished now (retention never deletes them)."""
+        with self._lock:
+            closing = set(self._closing.values())
+        return closing | {Path(r.path) for r in list(self._recorders.values())}
 
     def finalized(self, name: str, timeout: float) -> bool:
         """Wait up to ``timeout`` s for ``name``'s recording to be finished; False if it still is not."""
@@ -120,6 +128,7 @@ class RecordingSink:
         with self._lock:
             if self._finishing.get(name) is threading.current_thread():
                 del self._finishing[name]
+                self._closing.pop(name, None)
 
     def write(self, result: SegResult, annotated: UInt8Array | I420Picture | None) -> None:
         recorder = self._recorders.get(result.source)

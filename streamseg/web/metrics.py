@@ -216,3 +216,14 @@ def _scene_metrics(st: dict[str, Any]) -> Iterator[Metric]:
         delivered.add_metric([sink], n_delivered)
         up.add_metric([sink], is_up)
     yield from (dropped, delivered, up)
+    retention = st.get("retention")
+    if retention:
+        kept = GaugeMetricFamily(
+            "streamseg_retained_bytes", "Bytes of recordings and snapshots kept on disk."
+        )
+        kept.add_metric([], float(retention["kept_bytes"]))
+        deleted = CounterMetricFamily(
+            "streamseg_retention_deleted_files", "Recordings and snapshots deleted by --retain/--retain-size."
+        )
+        deleted.add_metric([], float(retention["deleted_files"]))
+        yield from (kept, deleted)

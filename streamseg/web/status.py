@@ -98,6 +98,7 @@ class StatusBuilder:
             "finalizing": snap.get("finalizing") or [],  # removed sources whose recordings are finishing
             "scene": snap.get("scene") or {"sources": {}, "dwell": []},  # tracks, zone counts, crossings
             "events": snap.get("events") or {"sinks": []},  # event sinks: state, delivered, dropped
+            "retention": snap.get("retention"),  # --retain/--retain-size: what is kept, what went
             "preview_fps": self.info.preview_fps,
             "history_s": self.info.history_s,
         }

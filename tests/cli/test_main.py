@@ -304,3 +304,28 @@ def test_gpu_only_options_without_a_gpu_are_one_line(tmp_path: Path, flags: list
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip().splitlines()[-1]]
     assert proc.stderr.strip().startswith(message), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_retention_deletes_the_oldest_recordings_only(
+    small_clip: Path, tmp_path: Path, random_seg_onnx: Path, engines_dir: Path
+) -> None:
+    """Last week's recordings beside ``--record`` go; other files there, and this run's, stay."""
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    week_ago = time.time() - 8 * 86_400
+    for name in ("out_cam_000.mp4", "out_cam_001.mp4", "holiday.mp4"):
+        (folder / name).write_bytes(b"\0" * 4096)
+        os.utime(folder / name, (week_ago, week_ago))
+    record = ["--record", str(folder / "out.mp4"), "--retain", "7d", "-q"]
+    proc = run_cli("run", str(small_clip), *model_args(random_seg_onnx, engines_dir), *record)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["holiday.mp4", "out.mp4"]
+    said = [line for line in proc.stderr.splitlines() if "retention:" in line]
+    assert len(said) == 1 and "deleted 2 file(s)" in said[0] and "older than 7d" in said[0], proc.stderr
+
+
+def test_retention_without_anything_to_retain_is_one_line(small_clip: Path) -> None:
+    assert_one_line_error(run_cli("run", str(small_clip), "--retain", "7d"), "--record or --snapshots")
+    proc = run_cli("run", str(small_clip), "--record", "x.mp4", "--retain-size", "lots")
+    assert_one_line_error(proc, "--retain-size", "must be a size like 500MB")
+    assert proc.returncode == 2

@@ -40,3 +40,50 @@ def test_each_pipeline_has_its_own_registry() -> None:
     _, two = _metrics()  # a second pipeline in the same process: no "Duplicated timeseries"
     assert one.registry is not two.registry
     assert REGISTRY.get_sample_value("streamseg_frames_total", {"source": "a"}) is None
+
+
+def test_zones_lines_event_sinks_and_retention() -> None:
+    telemetry, metrics = _metrics()
+    scene = {
+        "sources": {
+            "a": {
+                "tracker": "bytetrack",
+                "track_session": "s1",
+                "zones": {"door": {"person": 2, "car": 1}},
+                "lines": {"gate": [{"direction": "in", "class": "person", "count": 3}]},
+            }
+        },
+        "dwell": [
+            {
+                "source": "a",
+                "zone": "door",
+                "class": "person",
+                "buckets": [1.0, 5.0],
+                "counts": [1, 2, 1],
+                "sum": 12.5,
+            }
+        ],
+    }
+    telemetry.register_section("scene", lambda: scene)
+    sinks = [
+        {"sink": "mqtt", "target": "mqtt://u:***@h", "state": "reconnecting", "delivered": 7, "dropped": 2}
+    ]
+    telemetry.register_section("events", lambda: {"sinks": sinks})
+    telemetry.register_section(
+        "retention", lambda: {"kept_bytes": 5000, "kept_files": 2, "deleted_files": 4, "deleted_bytes": 9}
+    )
+    text = metrics.exposition().decode()
+    for line in (
+        'streamseg_zone_objects{class="",source="a",zone="door"} 3.0',
+        'streamseg_zone_objects{class="car",source="a",zone="door"} 1.0',
+        'streamseg_line_crossings_total{class="person",direction="in",line="gate",source="a"} 3.0',
+        'streamseg_zone_dwell_seconds_bucket{class="person",le="1.0",source="a",zone="door"} 1.0',
+        'streamseg_zone_dwell_seconds_bucket{class="person",le="5.0",source="a",zone="door"} 3.0',
+        'streamseg_zone_dwell_seconds_bucket{class="person",le="+Inf",source="a",zone="door"} 4.0',
+        'streamseg_zone_dwell_seconds_sum{class="person",source="a",zone="door"} 12.5',
+        'streamseg_events_dropped_total{sink="mqtt"} 2.0',
+        'streamseg_event_sink_up{sink="mqtt"} 0.0',
+        "streamseg_retained_bytes 5000.0",
+        "streamseg_retention_deleted_files_total 4.0",
+    ):
+        assert line in text, line
