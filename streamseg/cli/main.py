@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from streamseg import __version__
-from streamseg.cli.scene_flags import add_scene_arguments, scene_overrides
+from streamseg.cli.scene_flags import add_scene_arguments, clip_overrides, scene_overrides
 from streamseg.config import (
     BACKENDS,
     DECODE_CHOICES,
@@ -282,6 +282,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "retain": args.retain,
             "retain_size": args.retain_size,
             "encoder": args.encoder,
+            **clip_overrides(args),
         },
         pipeline={
             "source_timeout_s": args.source_timeout,

@@ -53,6 +53,20 @@ def add_scene_arguments(run: argparse.ArgumentParser) -> None:
         help="per event, a JPEG of the annotated frame and the object's best crop (named in the event)",
     )
     group.add_argument(
+        "--clips",
+        metavar="DIR",
+        help="an H.264 MP4 per event, from --pre-roll before it to --post-roll after it (one encode)",
+    )
+    group.add_argument(
+        "--pre-roll", metavar="DURATION", help="clip time before an event (default 5s, at most 60s)"
+    )
+    group.add_argument("--post-roll", metavar="DURATION", help="clip time after the last event (default 5s)")
+    group.add_argument(
+        "--clip-classes",
+        metavar="NAMES",
+        help="comma-separated classes whose events make clips (untracked sources: whose presence does)",
+    )
+    group.add_argument(
         "--snapshots-max",
         type=int,
         metavar="N",
@@ -71,4 +85,17 @@ def scene_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "snapshots": args.snapshots,
             "snapshots_max": args.snapshots_max,
         },
+    }
+
+
+def clip_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``output`` section's clip values from the flags (None: not given)."""
+    classes = (
+        tuple(c.strip() for c in args.clip_classes.split(",") if c.strip()) if args.clip_classes else None
+    )
+    return {
+        "clips": args.clips,
+        "pre_roll": args.pre_roll,
+        "post_roll": args.post_roll,
+        "clip_classes": classes,
     }

@@ -114,8 +114,8 @@ def validate(cfg: Config) -> None:
     _check(1 <= cfg.sam.max_prompts <= 64, f"sam.max_prompts must be 1..64, got {cfg.sam.max_prompts}")
     _validate_scene(cfg.track, cfg.events)
     _check(
-        not (o.retain or o.retain_size) or bool(o.record or cfg.events.snapshots),
-        "--retain and --retain-size apply to recordings and snapshots: give --record or --snapshots too",
+        not (o.retain or o.retain_size) or bool(o.record or cfg.events.snapshots or o.clips),
+        "--retain and --retain-size apply to recordings, clips and snapshots: give one of them too",
     )
     _validate_sources(cfg)
 
@@ -147,7 +147,7 @@ def tracker_for(cfg: Config, source: SourceConfig) -> str | None:
 
 def events_wanted(cfg: Config) -> bool:
     e = cfg.events
-    return bool(e.file or e.mqtt or e.webhooks or e.snapshots)
+    return bool(e.file or e.mqtt or e.webhooks or e.snapshots or cfg.output.clips)
 
 
 def _validate_sources(cfg: Config) -> None:
@@ -202,12 +202,21 @@ def _validate_live(lv: LiveConfig, o: OutputConfig) -> None:
     )
     if o.segment is not None:
         parse_duration(o.segment, "output.segment")
+    if o.clips is not None:
+        pre, post = parse_duration(o.pre_roll, "--pre-roll"), parse_duration(o.post_roll, "--post-roll")
+        _check(
+            pre <= MAX_PRE_ROLL_S,
+            f"--pre-roll {o.pre_roll} is longer than the buffer allows ({MAX_PRE_ROLL_S:g} s)",
+        )
+        _check(post <= MAX_POST_ROLL_S, f"--post-roll {o.post_roll} is longer than {MAX_POST_ROLL_S:g} s")
     if o.retain is not None:
         parse_duration(o.retain, "output.retain (--retain)")
     if o.retain_size is not None:
         parse_size(o.retain_size, "output.retain_size (--retain-size)")
 
 
+MAX_PRE_ROLL_S = 60.0  # a clip's pre-roll is held as encoded packets per source: about 60 s x bitrate
+MAX_POST_ROLL_S = 600.0
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|)\s*$")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$")

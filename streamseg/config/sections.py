@@ -82,6 +82,10 @@ class OutputConfig:
     preset: str = "veryfast"
     segment: str | None = None  # start a new recording file every so long ("10m", "30s", "1h")
     encoder: str = "auto"  # auto | x264 | nvenc; auto: NVENC when the model is on a GPU that has one
+    clips: str | None = None  # --clips DIR: an MP4 per event, from before it to after it
+    pre_roll: str = "5s"  # how long before the event a clip starts (at a keyframe at least this early)
+    post_roll: str = "5s"  # how long after the last event of a clip it ends
+    clip_classes: tuple[str, ...] = ()  # only events (or, untracked, the presence) of these classes
     retain: str | None = None  # delete recordings and snapshots older than this ("7d", "12h")
     retain_size: str | None = None  # keep recordings and snapshots under this in all ("50GB"), oldest go
 

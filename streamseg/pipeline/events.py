@@ -17,6 +17,7 @@ from streamseg.config import Config
 from streamseg.export.snapshots import SnapshotWriter
 from streamseg.gpu.picture import I420Picture
 from streamseg.notify import EventsFileSink, MqttSink, QueuedSink, WebhookSink
+from streamseg.pipeline.clips import ClipBook
 from streamseg.pipeline.scene_step import SceneStep
 from streamseg.scene.events import STARTS_OR_ENDS
 from streamseg.types import SegResult, UInt8Array
@@ -74,7 +75,11 @@ def open_event_sinks(cfg: Config, on_event: EventCallback | None = None) -> list
 
 
 def open_events(
-    cfg: Config, scene: SceneStep, on_event: EventCallback | None, warn_idle: bool = True
+    cfg: Config,
+    scene: SceneStep,
+    on_event: EventCallback | None,
+    warn_idle: bool = True,
+    clips: ClipBook | None = None,
 ) -> EventsSink:
     """The run's ``EventsSink``: always one, as it also tells the scene step that a source ended (its
     tracks leave, its counts go); with no event sink and no snapshots it only does that."""
@@ -88,7 +93,7 @@ def open_events(
         raise
     if warn_idle and (sinks or snapshots is not None) and not scene.active:
         logger.warning("events are configured, but no source tracks or has zones: none will be made")
-    return EventsSink(scene, sinks, snapshots)
+    return EventsSink(scene, sinks, snapshots, clips)
 
 
 class EventsSink:
@@ -96,10 +101,17 @@ class EventsSink:
 
     needs_annotated = False
 
-    def __init__(self, scene: SceneStep, sinks: list[Any], snapshots: SnapshotWriter | None) -> None:
+    def __init__(
+        self,
+        scene: SceneStep,
+        sinks: list[Any],
+        snapshots: SnapshotWriter | None,
+        clips: ClipBook | None = None,
+    ) -> None:
         self._scene = scene
         self._sinks = sinks
         self._snapshots = snapshots
+        self._clips = clips
         self._states: dict[tuple[str, str], dict[str, int]] = {}
         self.needs_annotated = snapshots is not None
 
@@ -112,6 +124,8 @@ class EventsSink:
             self._snapshots.observe(result)
         for event in result.events:
             self._deliver(dict(event), _bgr_later(annotated))
+        if self._clips is not None and not self._scene.tracks(result.source):
+            self._clips.for_presence(result)  # an untracked source: --clip-classes in sight
         self._publish_counts(result.source)
 
     def end_source(self, name: str) -> None:
@@ -122,6 +136,10 @@ class EventsSink:
         self._publish_counts(name)
 
     def _deliver(self, event: dict[str, Any], frame: Callable[[], UInt8Array | None] | None) -> None:
+        if self._clips is not None and event["type"] in STARTS_OR_ENDS and frame is not None:
+            clip = self._clips.for_event(event)
+            if clip is not None:
+                event["clip"] = clip
         if self._snapshots is not None and event["type"] in STARTS_OR_ENDS:
             self._snapshots.take(event, frame)
         for sink in self._sinks:
@@ -152,6 +170,17 @@ class EventsSink:
             }
             for s in self._sinks
         ]
+        if self._clips is not None:
+            clips = self._clips.status()
+            out.append(
+                {
+                    "sink": "clips",
+                    "target": str(self._clips.folder),
+                    "state": "connected",
+                    "delivered": sum(clips.values()),
+                    "dropped": 0,
+                }
+            )
         if self._snapshots is not None:
             out.append(
                 {

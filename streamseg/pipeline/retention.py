@@ -1,5 +1,5 @@
 """The retention sweeper: a thread that applies ``--retain`` / ``--retain-size`` to a run's recordings
-(segments included) and snapshots, at start and then every minute or so, and says in one line per
+(segments included), event clips and snapshots, at start and then every minute or so, and says in one line per
 sweep what it deleted."""
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ def roots_for(cfg: Config) -> list[Root]:
         roots.append(Root(base.parent, (f"{base.stem}*{base.suffix or '.mp4'}",)))
     if cfg.events.snapshots:
         roots.append(Root(Path(cfg.events.snapshots), ("*/*-frame.jpg", "*/*-crop.jpg")))
+    if cfg.output.clips:
+        roots.append(Root(Path(cfg.output.clips), ("*/*.mp4",)))
     return roots
 
 

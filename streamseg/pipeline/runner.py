@@ -167,7 +167,6 @@ class Pipeline(RuntimeSources):
             check_outputs_have_sources(cfg, self._sources)  # before the model loads: it can take long
             for src, sc in zip(self._sources, source_cfgs, strict=True):
                 self._scene.add_source(src, sc)  # pixels outside a frame of known size: ConfigError
-            self._events = open_events(cfg, self._scene, self._on_event, warn_idle=not self._keep_alive)
             if cfg.sam.model:
                 self.prompts = PromptBoard([s.name for s in self._sources], cfg.sam.max_prompts)
             # YOLO or Mask R-CNN on the configured runtime, SAM after it when asked (segmenters).
@@ -182,6 +181,8 @@ class Pipeline(RuntimeSources):
             self._sinks = build_sinks(
                 cfg, self._sources, codec, self.telemetry.record_stage, self._record_path
             )
+            clips = next((s.clips for s in self._sinks if isinstance(s, RecordingSink)), None)
+            self._events = open_events(cfg, self._scene, self._on_event, not self._keep_alive, clips)
         except BaseException:
             self._close_everything()
             raise

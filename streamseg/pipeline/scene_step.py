@@ -56,6 +56,11 @@ class SceneStep:
         what.append(f"{len(sc.lines)} lines" if sc.lines else "")
         logger.info("source %s: %s", source.name, ", ".join(w for w in what if w))
 
+    def tracks(self, source: str) -> bool:
+        """Whether ``source`` is tracked (its events exist)."""
+        watcher = self._watchers.get(source)
+        return watcher is not None and watcher.tracker is not None
+
     def needs_host_masks(self) -> bool:
         """Zones judged by masks, and association by mask IoU, read the masks of every frame."""
         return any(

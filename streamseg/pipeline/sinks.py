@@ -16,6 +16,7 @@ from streamseg.config import Config
 from streamseg.errors import ConfigError
 from streamseg.export import ResultsWriter
 from streamseg.gpu.picture import I420Picture
+from streamseg.pipeline.clips import ClipBook
 from streamseg.record import VideoWriter, record_path_for
 from streamseg.record.encoders import X264
 from streamseg.record.recorder import SourceRecorder
@@ -29,7 +30,8 @@ logger = logging.getLogger(__name__)
 
 class RecordingSink:
     """Annotated H.264 per source, timestamps from the source's own pts, each source encoded on its
-    own thread (``record.recorder``).
+    own thread (``record.recorder``); the same encoder feeds the source's event clips (``clips``), and
+    with clips but no ``--record`` it encodes for them alone (``base`` None: no recording file).
 
     Sources may be added while the pipeline runs; a source's file is finalized when its last frame is
     through (``end_source``), the others when the sink closes.
@@ -40,13 +42,15 @@ class RecordingSink:
     def __init__(
         self,
         cfg: Config,
-        base: str,
+        base: str | None,
         sources: Sequence[FrameSource],
         codec: str = X264,
         record_stage: StageRecorder | None = None,
         path_for: Callable[[str], Path] | None = None,
+        clips: ClipBook | None = None,
     ) -> None:
         self._output = cfg.output
+        self.clips = clips
         self._codec = codec
         self._record_stage = record_stage
         self._recorders: dict[str, SourceRecorder] = {}
@@ -57,7 +61,9 @@ class RecordingSink:
         self._lock = threading.Lock()
         try:
             for src in sources:
-                path = path_for(src.name) if path_for else record_path_for(base, src.name, len(sources))
+                path = None  # clips only: encoded, no recording file
+                if base is not None:
+                    path = path_for(src.name) if path_for else record_path_for(base, src.name, len(sources))
                 self.add_source(src, path, sharing=len(sources))
         except BaseException:
             self.close()
@@ -68,17 +74,27 @@ class RecordingSink:
         """Every recording so far: those of sources that ended (finalized or being finished) first."""
         with self._lock:
             finished = list(self._finished)
-        return [*finished, *(str(r.path) for r in list(self._recorders.values()))]
+        return [*finished, *(str(r.path) for r in list(self._recorders.values()) if r.writer.paths)]
 
-    def add_source(self, src: FrameSource, path: Path, sharing: int = 0) -> None:
-        """Record ``src`` into ``path`` too (raises ``OutputError`` when it cannot be written).
-        ``sharing``: how many files encode at once (default: those recording now, plus this one)."""
+    def add_source(self, src: FrameSource, path: Path | None, sharing: int = 0) -> None:
+        """Record ``src`` into ``path`` too (None: encode for its clips only; raises ``OutputError`` when
+        it cannot be written). ``sharing``: how many files encode at once (default: those recording now,
+        plus this one)."""
         sharing = sharing or len(self._recorders) + 1
         # x264 threads per file: all cores for one source; shared out when many encode at once
         threads = 0 if sharing <= 1 else max(1, (os.cpu_count() or 1) // sharing)
+        clip = self.clips.open(src.name) if self.clips is not None else None
         writer = VideoWriter.from_config(
-            path, self._output, src.nominal_fps, low_latency=src.is_live, codec=self._codec, threads=threads
+            path,
+            self._output,
+            src.nominal_fps,
+            src.is_live,
+            self._codec,
+            threads,
+            clip.packets if clip else None,
         )
+        if clip is not None:
+            clip.attach(writer)
         self._recorders[src.name] = SourceRecorder(
             writer, src.name, lossless=not src.is_live, record_stage=self._record_stage
         )
@@ -92,16 +108,18 @@ class RecordingSink:
         recorder.stop_later()
         finisher = threading.Thread(target=self._finish, args=(name, recorder), name=f"finalize-{name}")
         with self._lock:
-            self._finished.append(str(recorder.path))
+            if recorder.writer.paths:
+                self._finished.append(str(recorder.path))
+                self._closing[name] = Path(recorder.path)
             self._finishing[name] = finisher
-            self._closing[name] = Path(recorder.path)
         finisher.start()
 
     def writing(self) -> set[Path]:
         """The files being written or finished now (retention never deletes them)."""
         with self._lock:
             closing = set(self._closing.values())
-        return closing | {Path(r.path) for r in list(self._recorders.values())}
+        clips = self.clips.writing() if self.clips is not None else set()
+        return closing | clips | {Path(r.path) for r in list(self._recorders.values()) if r.writer.paths}
 
     def finalized(self, name: str, timeout: float) -> bool:
         """Wait up to ``timeout`` s for ``name``'s recording to be finished; False if it still is not."""
@@ -125,6 +143,8 @@ class RecordingSink:
             logger.error("finishing the recording of %s failed: %s", name, exc)
             with self._lock:
                 self._errors.append(exc)
+        if self.clips is not None:
+            self.clips.close(name)  # the encoder is done: its open clip ends here
         with self._lock:
             if self._finishing.get(name) is threading.current_thread():
                 del self._finishing[name]
@@ -149,6 +169,8 @@ class RecordingSink:
                 recorder.close()
             except Exception as exc:
                 errors.append(exc)
+            if self.clips is not None:
+                self.clips.close(recorder.source)
         with self._lock:
             finishers = list(self._finishing.values())
         for finisher in finishers:
@@ -193,8 +215,10 @@ def build_sinks(
     try:
         if cfg.output.save_results:
             sinks.append(ResultsSink(cfg.output.save_results))
-        if cfg.output.record:
-            sinks.append(RecordingSink(cfg, cfg.output.record, videos, codec, record_stage, record_path))
+        if cfg.output.record or cfg.output.clips:
+            clips = ClipBook(cfg) if cfg.output.clips else None
+            recording = RecordingSink(cfg, cfg.output.record, videos, codec, record_stage, record_path, clips)
+            sinks.append(recording)
         if cfg.output.save_images:
             names = [name for s in stills for name in s.file_names]
             sinks.append(StillImageSink(cfg.output.save_images, names, cfg.render))
@@ -206,9 +230,10 @@ def build_sinks(
 
 
 def annotated_outputs(cfg: Config) -> bool:
-    """Whether an output of ``cfg`` needs every frame annotated: the recordings. Still images are drawn by
-    their own sink, and the dashboard's preview annotates its own copy, only while watched."""
-    return bool(cfg.output.record)
+    """Whether an output of ``cfg`` needs every frame annotated: the recordings and the clips. Still
+    images are drawn by their own sink, and the dashboard's preview annotates its own copy, only while
+    watched."""
+    return bool(cfg.output.record or cfg.output.clips)
 
 
 def check_outputs_have_sources(cfg: Config, sources: Sequence[FrameSource]) -> None:

@@ -159,10 +159,13 @@ class RuntimeSources:
             thread.start()
         self._sources.append(src)
 
-    def _added_record_path(self, name: str) -> Path:
+    def _added_record_path(self, name: str) -> Path | None:
+        """Where a source added at runtime is recorded (None: no ``--record``, encoded for clips only)."""
         if self._record_path is not None:
             return self._record_path(name)
-        return free_record_path(record_path_for(self.config.output.record or "", name, 2))
+        if not self.config.output.record:
+            return None
+        return free_record_path(record_path_for(self.config.output.record, name, 2))
 
     def remove_source(self, name: str, timeout: float = REMOVE_TIMEOUT_S) -> bool:
         """Stop one source, the others running on. It leaves the list at once; this returns within

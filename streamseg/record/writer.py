@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 from collections import deque
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
@@ -37,6 +39,7 @@ from av.video.frame import PictureType
 from streamseg.config import OutputConfig, parse_duration
 from streamseg.errors import OutputError
 from streamseg.record.encoders import NVENC, X264, encoder_options
+from streamseg.record.packets import EncodedPacket
 from streamseg.types import UInt8Array
 from streamseg.util.closing import ClosesOnExit
 
@@ -70,11 +73,13 @@ class VideoWriter(ClosesOnExit):
     later frames of another size are resized to it. ``fps_hint`` is only the rough source rate, used for
     the keyframe interval (about one second) and rate control, never for timestamps. With
     ``segment_seconds`` the files are ``segment_path(path, n)``; ``paths`` lists those written so far.
+    ``path=None`` encodes without writing a file, for ``packets`` alone; ``packets(list)`` is handed a
+    copy of every packet as it comes out of the encoder (on the encoding thread).
     """
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | None,
         fps_hint: float | None = None,
         crf: int = 23,
         preset: str = "veryfast",
@@ -83,6 +88,7 @@ class VideoWriter(ClosesOnExit):
         segment_seconds: float | None = None,
         codec: str = X264,
         threads: int = 0,
+        packets: Callable[[list[EncodedPacket]], None] | None = None,
     ) -> None:
         """``codec``: ``libx264`` or ``h264_nvenc`` (see ``record.encoders``); ``threads``: x264's
         threads for this file (0: x264's own choice; set when many sources share the cores)."""
@@ -94,7 +100,8 @@ class VideoWriter(ClosesOnExit):
             raise ValueError(f"fragment_seconds must be > 0, got {fragment_seconds}")
         if segment_seconds is not None and segment_seconds <= 0:
             raise ValueError(f"segment_seconds must be > 0, got {segment_seconds}")
-        self._base = Path(path)
+        self._base = Path(path) if path is not None else None
+        self._packets = packets
         rate = fps_hint if fps_hint is not None and math.isfinite(fps_hint) and fps_hint > 0 else 30.0
         self._rate = Fraction(rate).limit_denominator(1001)
         self._gop = max(1, round(rate))
@@ -124,18 +131,19 @@ class VideoWriter(ClosesOnExit):
 
     @property
     def path(self) -> Path:
-        """The file being written now (the last of ``paths``)."""
-        return self.paths[-1]
+        """The file being written now (the last of ``paths``; the null device when there is no file)."""
+        return self.paths[-1] if self.paths else Path(os.devnull)
 
     @classmethod
     def from_config(
         cls,
-        path: str | Path,
+        path: str | Path | None,
         output: OutputConfig,
         fps_hint: float | None = None,
         low_latency: bool = False,
         codec: str = X264,
         threads: int = 0,
+        packets: Callable[[list[EncodedPacket]], None] | None = None,
     ) -> VideoWriter:
         """The writer the CLI/pipeline wants: crf, preset and ``--segment`` from ``OutputConfig``."""
         segment_s = parse_duration(output.segment, "output.segment") if output.segment else None
@@ -148,6 +156,7 @@ class VideoWriter(ClosesOnExit):
             segment_seconds=segment_s,
             codec=codec,
             threads=threads,
+            packets=packets,
         )
 
     @property
@@ -212,7 +221,9 @@ class VideoWriter(ClosesOnExit):
             self._container.close()
         except (OSError, av.FFmpegError) as exc:
             error = error or exc
-        if self.frames_written == 0:
+        if self._base is None:
+            pass  # no file: nothing to remove or report
+        elif self.frames_written == 0:
             # Nothing was encoded, so there is no valid MP4 to keep; do not leave a 0-byte "recording".
             self.path.unlink(missing_ok=True)
             logger.warning("no frames were recorded; removed empty %s", self.path)
@@ -238,6 +249,8 @@ class VideoWriter(ClosesOnExit):
         ctx.gop_size = self._gop
         ctx.colorspace = _AVCOL_SPC_SMPTE170M
         ctx.color_range = _AVCOL_RANGE_MPEG
+        if self._base is None:  # no MP4 muxer to ask for it: SPS/PPS out of band, as a clip's MP4 needs
+            ctx.flags |= av.codec.context.Flags.global_header
         options = encoder_options(self._codec, self._crf, self._preset, self._low_latency, self._threads)
         if self._segment_ticks is not None:
             options["forced-idr"] = "1"  # a forced keyframe is an IDR frame: each file decodes on its own
@@ -251,6 +264,8 @@ class VideoWriter(ClosesOnExit):
     def _open_file(self) -> Any:
         """The next output file, opened now. PyAV only creates a file when the header is written, so it
         is created here first: a bad directory or missing permission is reported at once."""
+        if self._base is None:
+            return av.open(os.devnull, mode="w", format="null")  # fills the stream's codec parameters
         path = segment_path(self._base, len(self.paths)) if self._segment_ticks else self._base
         try:
             with path.open("wb"):
@@ -280,6 +295,7 @@ class VideoWriter(ClosesOnExit):
 
     def _mux(self, packets: list[Any]) -> None:
         """Write encoded packets, switching files at the forced keyframe (after the encoder's delay)."""
+        copies = [EncodedPacket.copy_of(p) for p in packets] if self._packets is not None else []
         for packet in packets:
             if self._switch_points and packet.is_keyframe and packet.pts >= self._switch_points[0]:
                 self._switch_file(packet.pts)
@@ -290,6 +306,19 @@ class VideoWriter(ClosesOnExit):
                     packet.dts -= self._offset
             packet.stream = self._stream
             self._container.mux(packet)
+        if copies and self._packets is not None:
+            self._packets(copies)
+
+    @property
+    def stream(self) -> Any:
+        """The encoder's stream (its codec parameters: a template for clips), None before the first frame."""
+        return self._stream
+
+    def ticks_for(self, pts_seconds: float) -> int | None:
+        """Encoder ticks of a source time (None before the first frame)."""
+        if self._first_pts is None:
+            return None
+        return round((pts_seconds - self._first_pts) * TIME_BASE.denominator)
 
     def _switch_file(self, start_ticks: int) -> None:
         container = self._open_file()

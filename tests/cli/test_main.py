@@ -325,7 +325,7 @@ def test_retention_deletes_the_oldest_recordings_only(
 
 
 def test_retention_without_anything_to_retain_is_one_line(small_clip: Path) -> None:
-    assert_one_line_error(run_cli("run", str(small_clip), "--retain", "7d"), "--record or --snapshots")
+    assert_one_line_error(run_cli("run", str(small_clip), "--retain", "7d"), "give one of them too")
     proc = run_cli("run", str(small_clip), "--record", "x.mp4", "--retain-size", "lots")
     assert_one_line_error(proc, "--retain-size", "must be a size like 500MB")
     assert proc.returncode == 2

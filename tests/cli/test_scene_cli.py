@@ -7,6 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import av
 import pytest
 
 from tests.cli.test_main import assert_one_line_error, run_cli
@@ -134,3 +135,36 @@ def test_mistakes_are_one_line_and_exit_2(
 def test_an_unknown_tracker_is_refused(door: Path) -> None:
     proc = run_cli("run", str(door), "--track", "sort")
     assert proc.returncode == 2 and "invalid choice: 'sort'" in proc.stderr
+
+
+def test_event_clips_without_a_recording(tmp_path: Path, door: Path, engines_dir: Path) -> None:
+    """``--clips`` alone: the source is encoded once for its clips; each event names its clip, which
+    starts with a keyframe and plays."""
+    clips, events = tmp_path / "clips", tmp_path / "events.jsonl"
+    args = ["--clips", str(clips), "--pre-roll", "1s", "--post-roll", "1s", "--events", str(events)]
+    proc = run_cli(
+        "run", "--config", str(_config(tmp_path, door)), *args, "--engines-dir", str(engines_dir), "-q"
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    named = {e["clip"] for e in lines if "clip" in e}
+    assert named and all(Path(p).parent == clips / CAMERA for p in named)
+    assert sorted(p.name for p in (clips / CAMERA).iterdir()) == sorted(Path(p).name for p in named)
+    assert not list(tmp_path.glob("*.mp4"))  # no recording was asked for
+    for path in named:
+        with av.open(path) as container:
+            frames = list(container.decode(video=0))
+        assert frames[0].key_frame and frames[0].pts == 0 and len(frames) >= 10
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--pre-roll", "90s"], "--pre-roll 90s is longer than the buffer allows (60 s)"),
+        (["--post-roll", "soon"], "--post-roll must be a duration"),
+    ],
+)
+def test_clip_mistakes_are_one_line(tmp_path: Path, door: Path, flags: list[str], needle: str) -> None:
+    proc = run_cli("run", str(door), "--clips", str(tmp_path / "clips"), *flags)
+    assert_one_line_error(proc, needle)
+    assert proc.returncode == 2

@@ -1,0 +1,145 @@
+"""Event clips with pre-roll (``--clips DIR --pre-roll 5s --post-roll 5s``): one H.264 MP4 per event,
+cut from the source's encoded stream without encoding again.
+
+The source's encoder hands every packet to its ``ClipRecorder`` (``VideoWriter(packets=...)``); a ring
+keeps the last pre-roll of them back to a keyframe (``record.packets``). ``trigger`` (from the render
+thread, when an event is made) names the clip at once; the encoding thread writes it: first the ring
+from the last keyframe at least the pre-roll before the trigger, then live packets until the post-roll
+after the last trigger. A trigger while a clip is open extends it. Clips are fragmented MP4 like the
+recordings, so a killed process leaves a playable clip.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+
+from streamseg.errors import OutputError
+from streamseg.record.packets import EncodedPacket, PacketRing
+from streamseg.record.writer import TIME_BASE, VideoWriter
+from streamseg.redact import safe_name
+
+logger = logging.getLogger(__name__)
+
+_MP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}
+
+
+class ClipRecorder:
+    """One source's clips. ``packets`` runs on its encoding thread, ``trigger`` on the render thread."""
+
+    def __init__(self, folder: Path, source: str, pre_roll_s: float, post_roll_s: float) -> None:
+        self.folder = folder / safe_name(source)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"--clips: cannot write to {self.folder}: {exc.strerror or exc}") from None
+        self.source = source
+        self.pre_ticks = round(pre_roll_s * TIME_BASE.denominator)
+        self.post_ticks = round(post_roll_s * TIME_BASE.denominator)
+        self.ring = PacketRing(self.pre_ticks)
+        self.written: list[Path] = []
+        self._writer: VideoWriter | None = None  # the encoder: its clock and its stream (a template)
+        self._lock = threading.Lock()
+        self._pending: tuple[Path, int] | None = None  # a clip asked for: its file and start ticks
+        self._end = -1  # ticks after which the open clip ends
+        self._clip: tuple[Path, Any, Any, int] | None = None  # file, container, stream, start ticks
+
+    def attach(self, writer: VideoWriter) -> None:
+        self._writer = writer
+
+    @property
+    def writing(self) -> Path | None:
+        clip = self._clip
+        return clip[0] if clip is not None else None
+
+    def trigger(self, pts_seconds: float, kind: str) -> str | None:
+        """A clip around the frame at ``pts_seconds``: its path (a new clip, or the open one extended);
+        None before the encoder has seen a frame."""
+        writer = self._writer
+        ticks = writer.ticks_for(pts_seconds) if writer is not None else None
+        if ticks is None:
+            return None
+        with self._lock:
+            self._end = max(self._end, ticks + self.post_ticks)
+            if self._clip is not None:
+                return str(self._clip[0])
+            if self._pending is not None:
+                return str(self._pending[0])
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+            path = self.folder / f"{stamp}-{pts_seconds:.3f}-{safe_name(kind)}.mp4"
+            self._pending = (path, ticks - self.pre_ticks)
+            return str(path)
+
+    def packets(self, packets: list[EncodedPacket]) -> None:
+        """The encoder's newest packets: into the ring, and into the open clip."""
+        for packet in packets:
+            self.ring.add(packet)
+        with self._lock:  # a clip opens under the lock: a trigger meanwhile extends it, never starts another
+            if self._pending is not None and self._clip is None:
+                if self._open(*self._pending):
+                    self._pending = None
+                return  # the ring (these packets included) went into the new clip
+            end = self._end
+        for packet in packets if self._clip is not None else ():
+            if packet.pts > end:
+                self._close()
+                break
+            self._write(packet)
+
+    def close(self) -> None:
+        """Finish the open clip (the encoder is closing)."""
+        with self._lock:
+            self._pending = None
+        self._close()
+
+    def _open(self, path: Path, start_ticks: int) -> bool:
+        """Start the clip with the ring from the keyframe before ``start_ticks``; False while there is
+        nothing to start from yet (it stays pending)."""
+        stream = self._writer.stream if self._writer is not None else None
+        backlog = self.ring.since(start_ticks)
+        if stream is None or not backlog:
+            return False
+        try:
+            container = av.open(str(path), mode="w", format="mp4", options=_MP4_OPTIONS)
+            out = container.add_stream_from_template(stream)
+            out.time_base = TIME_BASE
+        except (OSError, av.FFmpegError) as exc:
+            logger.warning("clips: cannot write %s: %s", path, getattr(exc, "strerror", None) or exc)
+            return True
+        self._clip = (path, container, out, backlog[0].pts)
+        for packet in backlog:
+            self._write(packet)
+        return True
+
+    def _write(self, packet: EncodedPacket) -> None:
+        clip = self._clip
+        if clip is None:
+            return
+        path, container, stream, start = clip
+        out = av.Packet(packet.data)
+        out.pts, out.dts = packet.pts - start, packet.dts - start
+        out.time_base = TIME_BASE
+        out.is_keyframe = packet.keyframe
+        out.stream = stream
+        try:
+            container.mux(out)
+        except (OSError, av.FFmpegError) as exc:
+            logger.warning("clips: writing %s failed: %s", path.name, getattr(exc, "strerror", None) or exc)
+            self._close()
+
+    def _close(self) -> None:
+        clip, self._clip = self._clip, None
+        if clip is None:
+            return
+        path, container, _, _ = clip
+        try:
+            container.close()
+            self.written.append(path)
+            logger.info("clip %s written", path)
+        except (OSError, av.FFmpegError) as exc:
+            logger.warning("clips: finishing %s failed: %s", path.name, getattr(exc, "strerror", None) or exc)
