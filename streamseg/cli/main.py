@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from streamseg import __version__
+from streamseg.cli.output_flags import add_output_arguments, output_overrides
 from streamseg.cli.scene_flags import add_scene_arguments, clip_overrides, scene_overrides
 from streamseg.config import (
     BACKENDS,
@@ -188,10 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument(
         "--segment", metavar="DURATION", help="start a new recording file every DURATION (e.g. 10m, 30s, 1h)"
     )
-    live.add_argument(
-        "--retain", metavar="AGE", help="delete recordings and snapshots older than AGE (7d, 12h)"
-    )
-    live.add_argument("--retain-size", metavar="SIZE", help="keep recordings and snapshots under SIZE (50GB)")
+    add_output_arguments(live)
     web = run.add_argument_group("dashboard and metrics")
     web.add_argument(
         "--dashboard",
@@ -279,8 +277,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "telemetry": args.telemetry,
             "crf": args.crf,
             "segment": args.segment,
-            "retain": args.retain,
-            "retain_size": args.retain_size,
+            **output_overrides(args),
             "encoder": args.encoder,
             **clip_overrides(args),
         },

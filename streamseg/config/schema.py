@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from streamseg.config.devices import is_device_name
+from streamseg.config.publish import check_publish_url
 from streamseg.config.scene import MATCHES, TRACKERS, check_tracker
 from streamseg.config.sections import (
     BACKENDS,
@@ -209,6 +210,8 @@ def _validate_live(lv: LiveConfig, o: OutputConfig) -> None:
             f"--pre-roll {o.pre_roll} is longer than the buffer allows ({MAX_PRE_ROLL_S:g} s)",
         )
         _check(post <= MAX_POST_ROLL_S, f"--post-roll {o.post_roll} is longer than {MAX_POST_ROLL_S:g} s")
+    if o.publish is not None:
+        check_publish_url(o.publish, o.publish_transport)
     if o.retain is not None:
         parse_duration(o.retain, "output.retain (--retain)")
     if o.retain_size is not None:

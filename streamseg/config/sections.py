@@ -86,6 +86,8 @@ class OutputConfig:
     pre_roll: str = "5s"  # how long before the event a clip starts (at a keyframe at least this early)
     post_roll: str = "5s"  # how long after the last event of a clip it ends
     clip_classes: tuple[str, ...] = ()  # only events (or, untracked, the presence) of these classes
+    publish: str | None = None  # --publish rtsp://server/{source}: push each source's annotated video
+    publish_transport: str = "tcp"  # RTSP publishing over tcp or udp (servers differ)
     retain: str | None = None  # delete recordings and snapshots older than this ("7d", "12h")
     retain_size: str | None = None  # keep recordings and snapshots under this in all ("50GB"), oldest go
 

@@ -46,6 +46,7 @@ from streamseg.pipeline.sinks import (
     annotated_outputs,
     build_sinks,
     check_outputs_have_sources,
+    status_sections,
 )
 from streamseg.pipeline.source_ends import SourceEnds
 from streamseg.pipeline.sources import CAPTURE_PREFIX, RuntimeSources
@@ -238,6 +239,8 @@ class Pipeline(RuntimeSources):
         if self._events is not None:
             self.telemetry.register_section("events", self._events.status)
         self.telemetry.register_section("scene", self._scene.status)
+        for key, section in status_sections(self._sinks).items():  # publishers, clips
+            self.telemetry.register_section(key, section)
         self._threads.append(
             threading.Thread(
                 target=render_loop,

@@ -10,6 +10,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from streamseg.capture import FrameSource, ImageSource
 from streamseg.config import Config
@@ -17,8 +18,10 @@ from streamseg.errors import ConfigError
 from streamseg.export import ResultsWriter
 from streamseg.gpu.picture import I420Picture
 from streamseg.pipeline.clips import ClipBook
+from streamseg.pipeline.publishing import PublishBook
 from streamseg.record import VideoWriter, record_path_for
 from streamseg.record.encoders import X264
+from streamseg.record.packets import EncodedPacket
 from streamseg.record.recorder import SourceRecorder
 from streamseg.render import FrameAnnotator
 from streamseg.render.stills import StillImageSink
@@ -48,9 +51,11 @@ class RecordingSink:
         record_stage: StageRecorder | None = None,
         path_for: Callable[[str], Path] | None = None,
         clips: ClipBook | None = None,
+        publish: PublishBook | None = None,
     ) -> None:
         self._output = cfg.output
         self.clips = clips
+        self.publish = publish
         self._codec = codec
         self._record_stage = record_stage
         self._recorders: dict[str, SourceRecorder] = {}
@@ -77,24 +82,21 @@ class RecordingSink:
         return [*finished, *(str(r.path) for r in list(self._recorders.values()) if r.writer.paths)]
 
     def add_source(self, src: FrameSource, path: Path | None, sharing: int = 0) -> None:
-        """Record ``src`` into ``path`` too (None: encode for its clips only; raises ``OutputError`` when
-        it cannot be written). ``sharing``: how many files encode at once (default: those recording now,
-        plus this one)."""
+        """Record ``src`` into ``path`` too (None: encode for its clips or publisher only; raises
+        ``OutputError`` when it cannot be written). ``sharing``: how many files encode at once
+        (default: those recording now, plus this one)."""
         sharing = sharing or len(self._recorders) + 1
         # x264 threads per file: all cores for one source; shared out when many encode at once
         threads = 0 if sharing <= 1 else max(1, (os.cpu_count() or 1) // sharing)
         clip = self.clips.open(src.name) if self.clips is not None else None
-        writer = VideoWriter.from_config(
-            path,
-            self._output,
-            src.nominal_fps,
-            src.is_live,
-            self._codec,
-            threads,
-            clip.packets if clip else None,
-        )
-        if clip is not None:
-            clip.attach(writer)
+        publisher = self.publish.open(src.name) if self.publish is not None else None
+        listeners = [t.packets for t in (clip, publisher) if t is not None]
+        fps, live = src.nominal_fps, src.is_live
+        packets = _fan_out(listeners)
+        writer = VideoWriter.from_config(path, self._output, fps, live, self._codec, threads, packets)
+        for taker in (clip, publisher):
+            if taker is not None:
+                taker.attach(writer)
         self._recorders[src.name] = SourceRecorder(
             writer, src.name, lossless=not src.is_live, record_stage=self._record_stage
         )
@@ -143,12 +145,18 @@ class RecordingSink:
             logger.error("finishing the recording of %s failed: %s", name, exc)
             with self._lock:
                 self._errors.append(exc)
-        if self.clips is not None:
-            self.clips.close(name)  # the encoder is done: its open clip ends here
+        self._after_encoder(name)
         with self._lock:
             if self._finishing.get(name) is threading.current_thread():
                 del self._finishing[name]
                 self._closing.pop(name, None)
+
+    def _after_encoder(self, name: str) -> None:
+        """The source's encoder is done: its open clip ends, its publisher disconnects."""
+        if self.clips is not None:
+            self.clips.close(name)
+        if self.publish is not None:
+            self.publish.close(name)
 
     def write(self, result: SegResult, annotated: UInt8Array | I420Picture | None) -> None:
         recorder = self._recorders.get(result.source)
@@ -169,8 +177,7 @@ class RecordingSink:
                 recorder.close()
             except Exception as exc:
                 errors.append(exc)
-            if self.clips is not None:
-                self.clips.close(recorder.source)
+            self._after_encoder(recorder.source)
         with self._lock:
             finishers = list(self._finishing.values())
         for finisher in finishers:
@@ -215,10 +222,13 @@ def build_sinks(
     try:
         if cfg.output.save_results:
             sinks.append(ResultsSink(cfg.output.save_results))
-        if cfg.output.record or cfg.output.clips:
-            clips = ClipBook(cfg) if cfg.output.clips else None
-            recording = RecordingSink(cfg, cfg.output.record, videos, codec, record_stage, record_path, clips)
-            sinks.append(recording)
+        out = cfg.output
+        if out.record or out.clips or out.publish:
+            clips = ClipBook(cfg) if out.clips else None
+            publish = PublishBook(cfg) if out.publish else None
+            sinks.append(
+                RecordingSink(cfg, out.record, videos, codec, record_stage, record_path, clips, publish)
+            )
         if cfg.output.save_images:
             names = [name for s in stills for name in s.file_names]
             sinks.append(StillImageSink(cfg.output.save_images, names, cfg.render))
@@ -230,10 +240,10 @@ def build_sinks(
 
 
 def annotated_outputs(cfg: Config) -> bool:
-    """Whether an output of ``cfg`` needs every frame annotated: the recordings and the clips. Still
+    """Whether an output of ``cfg`` needs every frame annotated: recordings, clips, publishing. Still
     images are drawn by their own sink, and the dashboard's preview annotates its own copy, only while
     watched."""
-    return bool(cfg.output.record or cfg.output.clips)
+    return bool(cfg.output.record or cfg.output.clips or cfg.output.publish)
 
 
 def check_outputs_have_sources(cfg: Config, sources: Sequence[FrameSource]) -> None:
@@ -260,3 +270,30 @@ def build_annotate(cfg: Config, telemetry: Telemetry) -> Callable[[SegResult], U
         return annotator.annotate(result, telemetry.fps(result.source), age_ms)
 
     return annotate
+
+
+def status_sections(sinks: Sinks) -> dict[str, Callable[[], Any]]:
+    """What the outputs add to the status: publishers' states, clip counts (keyed as in the status)."""
+    sections: dict[str, Callable[[], Any]] = {}
+    for sink in sinks:
+        if isinstance(sink, RecordingSink) and sink.publish is not None:
+            sections["publish"] = sink.publish.status
+        if isinstance(sink, RecordingSink) and sink.clips is not None:
+            sections["clips"] = sink.clips.status
+    return sections
+
+
+def _fan_out(
+    listeners: Sequence[Callable[[list[EncodedPacket]], None]],
+) -> Callable[[list[EncodedPacket]], None] | None:
+    """One encoder, several takers of its packets (clips, a publisher); None when there is none."""
+    if not listeners:
+        return None
+    if len(listeners) == 1:
+        return listeners[0]
+
+    def each(packets: list[EncodedPacket]) -> None:
+        for listener in listeners:
+            listener(packets)
+
+    return each

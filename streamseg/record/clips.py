@@ -44,7 +44,7 @@ class ClipRecorder:
         self.ring = PacketRing(self.pre_ticks)
         self.written: list[Path] = []
         self._writer: VideoWriter | None = None  # the encoder: its clock and its stream (a template)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _close may run inside packets()' locked part (a failed write)
         self._pending: tuple[Path, int] | None = None  # a clip asked for: its file and start ticks
         self._end = -1  # ticks after which the open clip ends
         self._clip: tuple[Path, Any, Any, int] | None = None  # file, container, stream, start ticks
@@ -133,7 +133,8 @@ class ClipRecorder:
             self._close()
 
     def _close(self) -> None:
-        clip, self._clip = self._clip, None
+        with self._lock:  # a trigger from now on starts a new clip
+            clip, self._clip = self._clip, None
         if clip is None:
             return
         path, container, _, _ = clip

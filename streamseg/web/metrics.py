@@ -216,6 +216,7 @@ def _scene_metrics(st: dict[str, Any]) -> Iterator[Metric]:
         delivered.add_metric([sink], n_delivered)
         up.add_metric([sink], is_up)
     yield from (dropped, delivered, up)
+    yield from _output_metrics(st)
     retention = st.get("retention")
     if retention:
         kept = GaugeMetricFamily(
@@ -227,3 +228,24 @@ def _scene_metrics(st: dict[str, Any]) -> Iterator[Metric]:
         )
         deleted.add_metric([], float(retention["deleted_files"]))
         yield from (kept, deleted)
+
+
+def _output_metrics(st: dict[str, Any]) -> Iterator[Metric]:
+    """Publishers (``--publish``) and clips (``--clips``) per source."""
+    up = GaugeMetricFamily(
+        "streamseg_publish_up", "1 while a source's publisher is connected.", labels=["source"]
+    )
+    sent = CounterMetricFamily("streamseg_publish_packets", "Packets published.", labels=["source"])
+    dropped = CounterMetricFamily(
+        "streamseg_publish_dropped_packets",
+        "Packets not published (server down or too slow).",
+        labels=["source"],
+    )
+    for source, p in (st.get("publish") or {}).items():
+        up.add_metric([source], 1.0 if p["state"] == "connected" else 0.0)
+        sent.add_metric([source], float(p["sent"]))
+        dropped.add_metric([source], float(p["dropped"]))
+    clips = CounterMetricFamily("streamseg_clips", "Event clips written.", labels=["source"])
+    for source, n in (st.get("clips") or {}).items():
+        clips.add_metric([source], float(n))
+    yield from (up, sent, dropped, clips)

@@ -99,6 +99,8 @@ class StatusBuilder:
             "scene": snap.get("scene") or {"sources": {}, "dwell": []},  # tracks, zone counts, crossings
             "events": snap.get("events") or {"sinks": []},  # event sinks: state, delivered, dropped
             "retention": snap.get("retention"),  # --retain/--retain-size: what is kept, what went
+            "publish": snap.get("publish") or {},  # --publish: each source's publisher
+            "clips": snap.get("clips") or {},  # --clips: clips written per source
             "preview_fps": self.info.preview_fps,
             "history_s": self.info.history_s,
         }

@@ -162,9 +162,39 @@ def test_event_clips_without_a_recording(tmp_path: Path, door: Path, engines_dir
     [
         (["--pre-roll", "90s"], "--pre-roll 90s is longer than the buffer allows (60 s)"),
         (["--post-roll", "soon"], "--post-roll must be a duration"),
+        (["--publish", "http://u:secret@127.0.0.1/x"], "--publish: unsupported scheme 'http'"),
+        (["--publish", "rtsp://127.0.0.1:70000/x"], "--publish:"),
     ],
 )
-def test_clip_mistakes_are_one_line(tmp_path: Path, door: Path, flags: list[str], needle: str) -> None:
+def test_clip_and_publish_mistakes_are_one_line(
+    tmp_path: Path, door: Path, flags: list[str], needle: str
+) -> None:
     proc = run_cli("run", str(door), "--clips", str(tmp_path / "clips"), *flags)
     assert_one_line_error(proc, needle)
-    assert proc.returncode == 2
+    assert proc.returncode == 2 and "secret" not in proc.stderr
+
+
+def test_publish_to_an_rtsp_server_shows_the_overlay(tmp_path: Path, door: Path, engines_dir: Path) -> None:
+    """``--publish rtsp://.../{source}``: the annotated video reaches a real RTSP server (FFmpeg's, taking
+    ANNOUNCE/RECORD) and plays there, timestamps in order, masks and boxes drawn on it."""
+    from tests.record.test_publish import Receiver
+
+    port = free_port()
+    received = Receiver(port, tmp_path / "received.ts", mount="door")
+    try:
+        url = f"rtsp://user:secret@127.0.0.1:{port}/{{source}}"
+        args = ["--publish", url, "--engines-dir", str(engines_dir), "-q", "-v"]
+        proc = run_cli("run", "--config", str(_config(tmp_path, door)), *args)
+        assert proc.returncode == 0, proc.stderr
+        assert "secret" not in proc.stderr
+    finally:
+        received.stop()
+    with av.open(str(tmp_path / "received.ts")) as container:
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    with av.open(str(door)) as container:
+        raw = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(frames) >= len(raw) // 2  # a file plays faster than real time; most of it arrives
+    differences = [
+        float(abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(frames, raw, strict=False)
+    ]
+    assert min(differences) > 2.0  # every frame carries the overlay (compression alone moves ~1)
