@@ -116,8 +116,6 @@ class Publisher:
         options: dict[str, str] = {}  # only what the muxer takes (PyAV warns about the rest)
         if self._format == "rtsp":
             options = {"rtsp_transport": self.transport, "timeout": str(IO_TIMEOUT_US)}
-        elif self._format == "flv":
-            options = {"rw_timeout": str(IO_TIMEOUT_US)}
         try:
             container = av.open(self.url, mode="w", format=self._format, options=options)
             out = container.add_stream_from_template(stream)

@@ -24,13 +24,14 @@ FPS = 30
 class Receiver:
     """``ffmpeg -rtsp_flags listen``: an RTSP server for one publishing session, saved to ``path``."""
 
-    def __init__(self, port: int, path: Path, mount: str = "live") -> None:
+    def __init__(self, port: int, path: Path, mount: str = "live", scheme: str = "rtsp") -> None:
         ffmpeg = shutil.which("ffmpeg")
         if ffmpeg is None:
             pytest.fail("ffmpeg is not installed (apt-get install ffmpeg)")
         self.path = path
+        listen = ["-rtsp_flags", "listen"] if scheme == "rtsp" else ["-listen", "1"]
         self.proc = subprocess.Popen(
-            [ffmpeg, "-loglevel", "error", "-rtsp_flags", "listen", "-i", f"rtsp://127.0.0.1:{port}/{mount}",
+            [ffmpeg, "-loglevel", "error", *listen, "-i", f"{scheme}://127.0.0.1:{port}/{mount}",
              "-c", "copy", "-flush_packets", "1", "-y", str(path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
@@ -90,3 +91,18 @@ def test_published_stream_plays_and_survives_a_server_restart(tmp_path: Path, po
         times = _frames(tmp_path / name)
         assert len(times) > 15 and times == sorted(times), name
     assert "secret" not in publisher.status()["url"]
+
+
+def test_rtmp_publishing_arrives(tmp_path: Path, port: int) -> None:
+    received = Receiver(port, tmp_path / "rtmp.ts", mount="live/door", scheme="rtmp")
+    publisher = Publisher(f"rtmp://127.0.0.1:{port}/live/door", "door", backoff_initial_s=0.2)
+    writer = VideoWriter(None, fps_hint=FPS, packets=publisher.packets)
+    publisher.attach(writer)
+    try:
+        _feed(writer, 0, 45)
+        assert publisher.state == "connected"
+    finally:
+        publisher.close()
+        writer.close()
+        received.stop()
+    assert len(_frames(tmp_path / "rtmp.ts")) > 20
