@@ -115,3 +115,16 @@ def test_botsort_is_ultralytics_own_and_follows_time_too() -> None:
     frames = list(range(0, 8)) + list(range(8, 80, 4))
     ids = _follow(SourceTracker("botsort", lost_s=1.0, tick_hz=30.0), frames, speed=12.0)
     assert ids[1] > 0 and set(ids[1:]) == {ids[1]}
+
+
+def test_each_coordinate_stays_coupled_only_with_its_velocity() -> None:
+    """What lets the Kalman gain be a division (``bytetrack._kalman_update``): after predictions,
+    updates, gaps and re-finds, the position block of every covariance is still exactly diagonal."""
+    tracker = SourceTracker(lost_s=1.0, tick_hz=30.0)
+    frames = list(range(0, 20)) + list(range(30, 60, 3))
+    _follow(tracker, frames, speed=7.0)
+    inner = tracker._bytetrack
+    assert inner is not None and inner.tracked
+    for track in (*inner.tracked, *inner.lost):
+        block = track.covariance[:4, :4]
+        assert (block == np.diag(np.diag(block))).all()
