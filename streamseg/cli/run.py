@@ -24,7 +24,12 @@ def run_pipeline(cfg: Config, quiet: bool = False) -> int:
     gpu_index = None if cfg.model.device == "cpu" else int(cfg.model.device.partition(":")[2] or 0)
     telemetry = Telemetry(gpu_index=gpu_index)
     dashboard = _dashboard(cfg, telemetry)  # checks address and token before the model loads
-    pipeline = Pipeline(config=cfg, telemetry=telemetry, sinks=dashboard.sinks if dashboard else ())
+    pipeline = Pipeline(
+        config=cfg,
+        telemetry=telemetry,
+        sinks=dashboard.sinks if dashboard else (),
+        live=dashboard.live if dashboard else None,
+    )
     with StopOnSignal(pipeline.stop) as signals:
         pipeline.open()
         if dashboard is not None:

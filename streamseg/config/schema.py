@@ -252,6 +252,7 @@ def _validate_dashboard(d: DashboardConfig) -> None:
     _check(0 < d.preview_fps <= 30, f"dashboard.preview_fps must be in (0, 30], got {d.preview_fps}")
     _check(64 <= d.preview_width <= 3840, f"dashboard.preview_width must be 64..3840, got {d.preview_width}")
     _check(10 <= d.history_s <= 3600, f"dashboard.history_s must be 10..3600, got {d.history_s}")
+    _check(0 <= d.live_viewers <= 256, f"dashboard.live_viewers must be 0..256, got {d.live_viewers}")
 
 
 def _validate_cluster(c: ClusterConfig) -> None:

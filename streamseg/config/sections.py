@@ -146,6 +146,7 @@ class DashboardConfig:
     allowed_hosts: tuple[str, ...] = ()  # names it is reached by besides loopback and its own address
     preview_fps: float = 2.0  # most preview JPEGs per second per source (made only while watched)
     preview_width: int = 640  # previews are downscaled to at most this width
+    live_viewers: int = 16  # live video (H.264 over a WebSocket) viewers at once, all sources; 0: JPEGs only
     history_s: int = 300  # seconds of chart history kept
 
 

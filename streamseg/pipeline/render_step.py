@@ -25,7 +25,8 @@ Annotated = UInt8Array | I420Picture
 
 class RenderStep:
     """``step(item)`` -> (finished result, annotated picture or None, the telemetry stage the step's
-    time belongs to); ``draw``: a sink needs pictures.
+    time belongs to); ``draw(source)``: a sink needs this source's picture now (always, for recordings;
+    while watched, for the live view).
 
     The stage is ``render`` for drawing on the host, and ``resolve`` for collecting a device batch (the
     render thread waiting for the GPU); the text drawn later on a device picture is timed as ``render``
@@ -36,23 +37,22 @@ class RenderStep:
         self,
         config: RenderConfig,
         telemetry: Telemetry,
-        draw: bool,
+        draw: Callable[[str], bool],
         scene: Callable[[SegResult], SegResult] | None = None,
     ) -> None:
         """``scene``: tracks, zones and events of a result (``scene_step.SceneStep``), before drawing."""
         self._telemetry = telemetry
         self._scene = scene
-        self._host = (
-            FrameAnnotator(config, copy=True) if draw else None
-        )  # results() hands out the clean frame
-        self._text = I420TextAnnotator(config) if draw else None
+        self._draw = draw
+        self._host = FrameAnnotator(config, copy=True)  # results() hands out the clean frame
+        self._text = I420TextAnnotator(config)
 
     def __call__(self, item: SegResult | PendingResult) -> tuple[SegResult, Annotated | None, str]:
         if isinstance(item, PendingResult):
             result, picture = item.resolve()
             if self._scene is not None:
                 result = self._scene(result)
-            if picture is None or self._text is None:
+            if picture is None or not self._draw(result.source):
                 return result, None, "resolve"
             fps, age_ms = self._hud_values(result)
             # text is drawn by whoever uses the picture first (the source's encoder thread)
@@ -60,7 +60,7 @@ class RenderStep:
             return result, I420Picture(picture.numpy(), picture, later), "resolve"
         if self._scene is not None:
             item = self._scene(item)
-        if self._host is None:
+        if not self._draw(item.source):
             return item, None, "render"
         fps, age_ms = self._hud_values(item)
         return item, self._host.annotate(item, fps, age_ms), "render"

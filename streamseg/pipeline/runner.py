@@ -33,6 +33,7 @@ from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.events import EventCallback, EventsSink, open_events
 from streamseg.pipeline.left_behind import wait_at_exit
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
+from streamseg.pipeline.live import LiveBook
 from streamseg.pipeline.looping import loop_source
 from streamseg.pipeline.overload.governor import LatencyGovernor
 from streamseg.pipeline.overload.wiring import GovernedSegmenter, open_governor
@@ -74,6 +75,7 @@ class Pipeline(RuntimeSources):
         keep_alive: bool = False,
         record_path: Callable[[str], Path] | None = None,
         on_event: EventCallback | None = None,
+        live: LiveBook | None = None,
     ) -> None:
         """``backend``: an already open runtime to use instead of loading ``config.model`` (the caller
         keeps owning it: the pipeline does not close it). ``keep_alive``: run on with no source left (or
@@ -81,7 +83,8 @@ class Pipeline(RuntimeSources):
         source. ``record_path(name)``: where a source's recording goes (default: ``record_path_for``,
         never overwriting for sources added later). ``on_event(event)``: called with each event (a JSON
         object: ``streamseg.scene.events``) on a thread of its own; events also ride on their results
-        (``SegResult.events``)."""
+        (``SegResult.events``). ``live``: the dashboard's live video (its sources are drawn and encoded
+        while watched)."""
         cfg = config or Config()
         if sources is not None:
             cfg = dataclasses.replace(
@@ -121,6 +124,8 @@ class Pipeline(RuntimeSources):
         # tracks, zones, lines of the sources that have them (its time: the "scene" stage)
         self._scene = SceneStep(self.config, self.telemetry.record_stage)
         self._on_event = on_event
+        self._live = live
+        self._on_device = False  # the model's device path draws (set by open())
         self._events: EventsSink | None = None
         self._sweeper: RetentionSweeper | None = None  # --retain, --retain-size
         self._opened = False
@@ -155,6 +160,7 @@ class Pipeline(RuntimeSources):
             plan = plan_run(cfg, self._backend)
             logger.info("where the work runs:\n  %s", "\n  ".join(plan.lines(cfg.pipeline.decode)))
             decode, codec = plan.decode, plan.codec
+            self._on_device = plan.device_path is not None
             self._decode = decode  # sources added later decode the same way
             for sc in source_cfgs:
                 self._sources.append(open_source(sc, cfg.live, cfg.pipeline.source_timeout_s, decode))
@@ -180,7 +186,7 @@ class Pipeline(RuntimeSources):
                 host_masks=self._wants_host_masks,
             )
             self._sinks = build_sinks(
-                cfg, self._sources, codec, self.telemetry.record_stage, self._record_path
+                cfg, self._sources, codec, self.telemetry.record_stage, self._record_path, self._live
             )
             clips = next((s.clips for s in self._sinks if isinstance(s, RecordingSink)), None)
             self._events = open_events(cfg, self._scene, self._on_event, not self._keep_alive, clips)
@@ -235,7 +241,6 @@ class Pipeline(RuntimeSources):
                 daemon=True,
             )
         )
-        draw = self._draws()
         if self._events is not None:
             self.telemetry.register_section("events", self._events.status)
         self.telemetry.register_section("scene", self._scene.status)
@@ -249,7 +254,7 @@ class Pipeline(RuntimeSources):
                     self._out_q,
                     life,
                     self.telemetry,
-                    RenderStep(cfg.render, self.telemetry, draw, self._scene),
+                    RenderStep(cfg.render, self.telemetry, self._draws_source, self._scene),
                     [*self._sinks, *self._event_sinks(), *self._extra_sinks, self._ends],
                 ),
                 name="render",
@@ -267,11 +272,25 @@ class Pipeline(RuntimeSources):
         return self._host_masks or bool(self.config.output.save_results) or self._scene.needs_host_masks()
 
     def _draws(self) -> bool:
-        """Every frame is drawn for the recordings, and for snapshots (an event's annotated frame)."""
+        """Whether the model's device path draws: every frame is drawn for the recordings and snapshots
+        (an event's annotated frame), and there for the live view too (the overlay is in its graph)."""
+        return self._draws_always() or (self._live is not None and self._on_device)
+
+    def _draws_always(self) -> bool:
         return annotated_outputs(self.config) or bool(self.config.events.snapshots)
+
+    def _draws_source(self, source: str) -> bool:
+        """Whether the render step hands this frame's picture on: always where an output needs every
+        frame, else while the source's live video is watched."""
+        return self._draws_always() or (self._live is not None and self._live.watched(source))
 
     def _event_sinks(self) -> list[Sink]:
         return [self._events] if self._events is not None else []
+
+    @property
+    def live(self) -> LiveBook | None:
+        """The dashboard's live video this pipeline encodes for, if it was given one."""
+        return self._live
 
     @property
     def scene(self) -> SceneStep:

@@ -18,6 +18,7 @@ from streamseg.errors import ConfigError
 from streamseg.export import ResultsWriter
 from streamseg.gpu.picture import I420Picture
 from streamseg.pipeline.clips import ClipBook
+from streamseg.pipeline.live import LiveBook
 from streamseg.pipeline.publishing import PublishBook
 from streamseg.record import VideoWriter, record_path_for
 from streamseg.record.encoders import X264
@@ -33,8 +34,11 @@ logger = logging.getLogger(__name__)
 
 class RecordingSink:
     """Annotated H.264 per source, timestamps from the source's own pts, each source encoded on its
-    own thread (``record.recorder``); the same encoder feeds the source's event clips (``clips``), and
-    with clips but no ``--record`` it encodes for them alone (``base`` None: no recording file).
+    own thread (``record.recorder``); the same encoder feeds the source's event clips (``clips``), its
+    publisher and its live view (``live``); with those but no ``--record`` it encodes for them alone
+    (``base`` None: no recording file). A source that only the live view needs is encoded only while
+    someone watches it: its encoder starts with the first watched frame and stops with the first frame
+    nobody watches (``LiveBook.watched``), and never holds up the pipeline (frames are dropped instead).
 
     Sources may be added while the pipeline runs; a source's file is finalized when its last frame is
     through (``end_source``), the others when the sink closes.
@@ -52,10 +56,13 @@ class RecordingSink:
         path_for: Callable[[str], Path] | None = None,
         clips: ClipBook | None = None,
         publish: PublishBook | None = None,
+        live: LiveBook | None = None,
     ) -> None:
         self._output = cfg.output
         self.clips = clips
         self.publish = publish
+        self.live = live
+        self._on_demand: dict[str, FrameSource] = {}  # encoded only while watched
         self._codec = codec
         self._record_stage = record_stage
         self._recorders: dict[str, SourceRecorder] = {}
@@ -85,25 +92,45 @@ class RecordingSink:
         """Record ``src`` into ``path`` too (None: encode for its clips or publisher only; raises
         ``OutputError`` when it cannot be written). ``sharing``: how many files encode at once
         (default: those recording now, plus this one)."""
+        clip = self.clips.open(src.name) if self.clips is not None else None
+        publisher = self.publish.open(src.name) if self.publish is not None else None
+        channel = self.live.add(src.name) if self.live is not None else None
+        if path is None and clip is None and publisher is None:
+            if channel is not None:
+                self._on_demand[src.name] = src
+            return
+        takers = [t for t in (clip, publisher, channel) if t is not None]
+        self._start(src, path, sharing, takers)
+
+    def _start(
+        self,
+        src: FrameSource,
+        path: Path | None,
+        sharing: int,
+        takers: list[Any],
+        *,
+        watch_only: bool = False,
+    ) -> None:
+        """An encoder for ``src`` (and its file, if ``path``) whose packets go to ``takers``. Files are
+        lossless (the render thread waits for their encoder); a live source, or an encoder that only
+        the live view needs (``watch_only``), drops frames rather than wait, and encodes without
+        lookahead, so a frame leaves the encoder as soon as it went in."""
         sharing = sharing or len(self._recorders) + 1
         # x264 threads per file: all cores for one source; shared out when many encode at once
         threads = 0 if sharing <= 1 else max(1, (os.cpu_count() or 1) // sharing)
-        clip = self.clips.open(src.name) if self.clips is not None else None
-        publisher = self.publish.open(src.name) if self.publish is not None else None
-        listeners = [t.packets for t in (clip, publisher) if t is not None]
-        fps, live = src.nominal_fps, src.is_live
-        packets = _fan_out(listeners)
-        writer = VideoWriter.from_config(path, self._output, fps, live, self._codec, threads, packets)
-        for taker in (clip, publisher):
-            if taker is not None:
-                taker.attach(writer)
+        fps, prompt = src.nominal_fps, src.is_live or watch_only
+        packets = _fan_out([t.packets for t in takers])
+        writer = VideoWriter.from_config(path, self._output, fps, prompt, self._codec, threads, packets)
+        for taker in takers:
+            taker.attach(writer)
         self._recorders[src.name] = SourceRecorder(
-            writer, src.name, lossless=not src.is_live, record_stage=self._record_stage
+            writer, src.name, lossless=not prompt, record_stage=self._record_stage
         )
 
     def end_source(self, name: str) -> None:
         """Finalize the recording of a source whose last frame has been handed over, on a thread of its
         own: the render thread (and every other camera) never waits for one encoder to drain."""
+        self._on_demand.pop(name, None)
         recorder = self._recorders.pop(name, None)
         if recorder is None:
             return
@@ -145,26 +172,53 @@ class RecordingSink:
             logger.error("finishing the recording of %s failed: %s", name, exc)
             with self._lock:
                 self._errors.append(exc)
-        self._after_encoder(name)
+        self._after_encoder(name, recorder.writer)
         with self._lock:
             if self._finishing.get(name) is threading.current_thread():
                 del self._finishing[name]
                 self._closing.pop(name, None)
 
-    def _after_encoder(self, name: str) -> None:
-        """The source's encoder is done: its open clip ends, its publisher disconnects."""
+    def _after_encoder(self, name: str, writer: VideoWriter | None = None) -> None:
+        """The source's encoder (``writer``) is done: its open clip ends, its publisher disconnects, its
+        live view ends."""
         if self.clips is not None:
             self.clips.close(name)
         if self.publish is not None:
             self.publish.close(name)
+        channel = self.live.channel(name) if self.live is not None else None
+        if channel is not None and writer is not None:
+            channel.detach(writer)
 
     def write(self, result: SegResult, annotated: UInt8Array | I420Picture | None) -> None:
-        recorder = self._recorders.get(result.source)
-        if recorder is None:  # a still image: --save-images writes those
+        name = result.source
+        if name in self._on_demand:
+            self._watch_or_stop(name, annotated is not None)
+        recorder = self._recorders.get(name)
+        if recorder is None:  # a still image (--save-images writes those), or a source nobody watches
             return
         if annotated is None:
             raise ValueError("recording needs the annotated frame")
-        recorder.submit(annotated, result.pts)
+        recorder.submit(annotated, result.pts, result.frame.capture_time)
+
+    def _watch_or_stop(self, name: str, drawn: bool) -> None:
+        """Start the encoder of a source only the live view needs when it is watched, stop it when not."""
+        watched = drawn and self.live is not None and self.live.watched(name)
+        running = name in self._recorders
+        if watched and not running and self.live is not None:
+            self._start(self._on_demand[name], None, 0, [self.live.add(name)], watch_only=True)
+        elif running and not watched:
+            recorder = self._recorders.pop(name)
+            recorder.stop_later()
+            threading.Thread(target=self._stop_on_demand, args=(recorder,), name=f"unwatched-{name}").start()
+
+    def _stop_on_demand(self, recorder: SourceRecorder) -> None:
+        try:
+            recorder.close()
+        except Exception as exc:  # no file to lose: the viewer's stream just ends
+            logger.warning("live view of %s: its encoder failed: %s", recorder.source, exc)
+        channel = self.live.channel(recorder.source) if self.live is not None else None
+        if channel is not None:
+            channel.detach(recorder.writer)
 
     def close(self) -> None:
         """Finish every recording: all encoders drain at once, then each file is closed."""
@@ -177,7 +231,7 @@ class RecordingSink:
                 recorder.close()
             except Exception as exc:
                 errors.append(exc)
-            self._after_encoder(recorder.source)
+            self._after_encoder(recorder.source, recorder.writer)
         with self._lock:
             finishers = list(self._finishing.values())
         for finisher in finishers:
@@ -211,10 +265,11 @@ def build_sinks(
     codec: str = X264,
     record_stage: StageRecorder | None = None,
     record_path: Callable[[str], Path] | None = None,
+    live: LiveBook | None = None,
 ) -> Sinks:
     """Videos are recorded (``--record``, each on its own encoder thread), still images saved as images
     (``--save-images``). ``record_path(name)``: where a source's recording goes (default:
-    ``record_path_for``)."""
+    ``record_path_for``); ``live``: the dashboard's live video, encoded while watched."""
     stills = [s for s in sources if isinstance(s, ImageSource)]
     videos = [s for s in sources if not isinstance(s, ImageSource)]
     check_outputs_have_sources(cfg, sources)
@@ -223,11 +278,11 @@ def build_sinks(
         if cfg.output.save_results:
             sinks.append(ResultsSink(cfg.output.save_results))
         out = cfg.output
-        if out.record or out.clips or out.publish:
+        if out.record or out.clips or out.publish or live is not None:
             clips = ClipBook(cfg) if out.clips else None
             publish = PublishBook(cfg) if out.publish else None
             sinks.append(
-                RecordingSink(cfg, out.record, videos, codec, record_stage, record_path, clips, publish)
+                RecordingSink(cfg, out.record, videos, codec, record_stage, record_path, clips, publish, live)
             )
         if cfg.output.save_images:
             names = [name for s in stills for name in s.file_names]
@@ -273,9 +328,12 @@ def build_annotate(cfg: Config, telemetry: Telemetry) -> Callable[[SegResult], U
 
 
 def status_sections(sinks: Sinks) -> dict[str, Callable[[], Any]]:
-    """What the outputs add to the status: publishers' states, clip counts (keyed as in the status)."""
+    """What the outputs add to the status: publishers' states, clip counts, live viewers (keyed as in
+    the status)."""
     sections: dict[str, Callable[[], Any]] = {}
     for sink in sinks:
+        if isinstance(sink, RecordingSink) and sink.live is not None:
+            sections["live"] = sink.live.status
         if isinstance(sink, RecordingSink) and sink.publish is not None:
             sections["publish"] = sink.publish.status
         if isinstance(sink, RecordingSink) and sink.clips is not None:

@@ -10,17 +10,19 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class EncodedPacket:
-    """A copy of one H.264 packet, in the encoder's ticks (``writer.TIME_BASE``) from its first frame."""
+    """A copy of one H.264 packet, in the encoder's ticks (``writer.TIME_BASE``) from its first frame;
+    ``captured``: when its frame was captured (``time.monotonic()``), where the writer was told."""
 
     data: bytes
     pts: int
     dts: int
     keyframe: bool
+    captured: float | None = None
 
     @classmethod
-    def copy_of(cls, packet: Any) -> EncodedPacket:
+    def copy_of(cls, packet: Any, captured: float | None = None) -> EncodedPacket:
         dts = packet.dts if packet.dts is not None else packet.pts
-        return cls(bytes(packet), int(packet.pts), int(dts), bool(packet.is_keyframe))
+        return cls(bytes(packet), int(packet.pts), int(dts), bool(packet.is_keyframe), captured)
 
 
 class PacketRing:

@@ -56,10 +56,11 @@ class SourceRecorder:
     def path(self) -> Any:
         return self.writer.path
 
-    def submit(self, picture: UInt8Array | I420Picture, pts: float) -> None:
-        """Queue one annotated frame (BGR or yuv420p); raises the encoder's error if it failed."""
+    def submit(self, picture: UInt8Array | I420Picture, pts: float, captured: float | None = None) -> None:
+        """Queue one annotated frame (BGR or yuv420p) and its capture time (``time.monotonic()``, handed
+        on with its packet); raises the encoder's error if it failed."""
         self._raise_error()
-        item = (picture, pts)
+        item = (picture, pts, captured)
         if not self.lossless:
             try:
                 self._queue.put_nowait(item)
@@ -108,13 +109,13 @@ class SourceRecorder:
                 break
             if failed:
                 continue  # keep draining so submit never blocks on a dead encoder
-            picture, pts = item
+            picture, pts, captured = item
             started = time.perf_counter()
             try:
                 if isinstance(picture, I420Picture):
-                    self.writer.write_i420(picture.finish().data, pts)
+                    self.writer.write_i420(picture.finish().data, pts, captured)
                 else:
-                    self.writer.write(picture, pts)
+                    self.writer.write(picture, pts, captured)
             except BaseException as exc:
                 self._error, failed = exc, True
                 continue

@@ -124,6 +124,7 @@ class VideoWriter(ClosesOnExit):
         self._stream: Any = None  # the current file's video stream
         self._segment_ticks = round(segment_seconds * TIME_BASE.denominator) if segment_seconds else None
         self._segment_start = 0  # encoder ticks at which the newest file (maybe still pending) starts
+        self._captured: deque[float | None] = deque()  # capture times of frames still in the encoder
         self._switch_points: deque[int] = deque()  # forced IDRs still inside the encoder: files to start
         self._offset = 0  # encoder ticks subtracted in the current file, so each file starts at t=0
         self.paths: list[Path] = []
@@ -168,16 +169,17 @@ class VideoWriter(ClosesOnExit):
     def closed(self) -> bool:
         return self._closed
 
-    def write(self, image: UInt8Array, pts_seconds: float) -> None:
-        """Encode one BGR frame shown at ``pts_seconds`` (source clock; the first frame written is t=0)."""
+    def write(self, image: UInt8Array, pts_seconds: float, captured: float | None = None) -> None:
+        """Encode one BGR frame shown at ``pts_seconds`` (source clock; the first frame written is t=0);
+        ``captured``: its capture time (``time.monotonic()``), handed on with its packet."""
         self._check_open()
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
         size = self._size_wh or self._open_stream(int(image.shape[1]), int(image.shape[0]))
         yuv = cast(UInt8Array, cv2.cvtColor(self._fit(image, size), cv2.COLOR_BGR2YUV_I420))
-        self._encode(yuv, pts_seconds)
+        self._encode(yuv, pts_seconds, captured)
 
-    def write_i420(self, yuv: UInt8Array, pts_seconds: float) -> None:
+    def write_i420(self, yuv: UInt8Array, pts_seconds: float, captured: float | None = None) -> None:
         """Encode one planar yuv420p frame ((H * 3 / 2, W), H and W even), as the GPU path hands it over:
         no colour conversion on the CPU."""
         self._check_open()
@@ -188,14 +190,15 @@ class VideoWriter(ClosesOnExit):
         if size != (width, height):  # the source changed size mid-stream: rare, convert and resize
             bgr = cast(UInt8Array, cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420))
             yuv = cast(UInt8Array, cv2.cvtColor(self._fit(bgr, size), cv2.COLOR_BGR2YUV_I420))
-        self._encode(yuv, pts_seconds)
+        self._encode(yuv, pts_seconds, captured)
 
     def _check_open(self) -> None:
         if self._closed:
             raise OutputError(f"recording {self.path} is already closed")
 
-    def _encode(self, yuv: UInt8Array, pts_seconds: float) -> None:
+    def _encode(self, yuv: UInt8Array, pts_seconds: float, captured: float | None) -> None:
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        self._captured.append(captured)  # no B-frames: packets come out in frame order, one each
         frame.pts = ticks = self._ticks(pts_seconds)
         frame.time_base = TIME_BASE
         if self._starts_next_file(ticks):
@@ -295,7 +298,10 @@ class VideoWriter(ClosesOnExit):
 
     def _mux(self, packets: list[Any]) -> None:
         """Write encoded packets, switching files at the forced keyframe (after the encoder's delay)."""
-        copies = [EncodedPacket.copy_of(p) for p in packets] if self._packets is not None else []
+        captured = [self._captured.popleft() if self._captured else None for _ in packets]
+        copies = []
+        if self._packets is not None:
+            copies = [EncodedPacket.copy_of(p, c) for p, c in zip(packets, captured, strict=True)]
         for packet in packets:
             if self._switch_points and packet.is_keyframe and packet.pts >= self._switch_points[0]:
                 self._switch_file(packet.pts)

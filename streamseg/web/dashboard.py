@@ -1,7 +1,7 @@
 """``Dashboard``: everything ``--dashboard`` adds to a run, wired to one pipeline.
 
 dashboard = Dashboard(cfg, telemetry)            # checks address and token; nothing started yet
-pipeline = Pipeline(config=cfg, telemetry=telemetry, sinks=dashboard.sinks)
+pipeline = Pipeline(config=cfg, telemetry=telemetry, sinks=dashboard.sinks, live=dashboard.live)
 pipeline.open(); dashboard.start(pipeline)       # binds the port before any frame flows
 ...; dashboard.stop()
 """
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from streamseg.config import Config
+from streamseg.pipeline.live import LiveBook
 from streamseg.telemetry import Telemetry
 from streamseg.web.access import DEFAULT_HOST, DEFAULT_PORT, parse_listen, resolve_token
 from streamseg.web.metrics import PipelineMetrics
@@ -36,6 +37,8 @@ class Dashboard:
         self._config = config
         self._telemetry = telemetry
         self.preview = PreviewSink()
+        # the live video: each source's annotated H.264, encoded while someone watches it
+        self.live = LiveBook(settings.live_viewers) if settings.live_viewers else None
         self.server: DashboardServer | None = None
 
     @property
@@ -61,9 +64,14 @@ class Dashboard:
             prompts=pipeline.prompts,
             allowed_hosts=self._config.dashboard.allowed_hosts,
             file_roots=self._config.api.file_roots,
+            live=self._live_of(pipeline),
         )
         self.server.start()
         return self
+
+    def _live_of(self, pipeline: Pipeline) -> LiveBook | None:
+        """The live video, where the pipeline was given it (``Pipeline(live=dashboard.live)``)."""
+        return self.live if pipeline.live is self.live else None
 
     def stop(self) -> None:
         if self.server is not None:

@@ -5,7 +5,8 @@ from, the token, and a pause for addresses that keep guessing it.
   reaches a loopback dashboard with its own name in ``Host``. Only loopback names and addresses, the
   address the dashboard listens on (any IP literal when that is every interface: a literal cannot be
   rebound) and ``dashboard.allowed_hosts`` are served; anything else gets 421.
-* **Origin.** Every request that changes state (POST, DELETE: sources, clicks, the cluster's cameras)
+* **Origin.** Every request that changes state (POST, DELETE: sources, clicks, the cluster's cameras),
+  and every WebSocket (the live video: a page of another site could otherwise watch with the cookie),
   from a page of another site is refused (403), whatever cookie it carries: ``Origin`` must name this
   host (and port, when both give one), and ``Sec-Fetch-Site`` must not say cross-site or same-site.
 * **Token guesses.** An address that presents ``MAX_WRONG_TOKENS`` different wrong tokens within
@@ -64,9 +65,8 @@ class RequestGuard:
                 if presented is not None:
                     self._guesses.failed(address, presented, request.path)
                 return 401, "401: dashboard token required", {"WWW-Authenticate": 'Bearer realm="streamseg"'}
-        if cross_site(
-            request.method, headers.get("Host"), headers.get("Origin"), headers.get("Sec-Fetch-Site")
-        ):
+        method = "WEBSOCKET" if headers.get("Upgrade", "").lower() == "websocket" else request.method
+        if cross_site(method, headers.get("Host"), headers.get("Origin"), headers.get("Sec-Fetch-Site")):
             return 403, "403: cross-site request refused", {}
         return None
 

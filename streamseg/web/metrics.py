@@ -231,7 +231,7 @@ def _scene_metrics(st: dict[str, Any]) -> Iterator[Metric]:
 
 
 def _output_metrics(st: dict[str, Any]) -> Iterator[Metric]:
-    """Publishers (``--publish``) and clips (``--clips``) per source."""
+    """Publishers (``--publish``), clips (``--clips``) and the live video per source."""
     up = GaugeMetricFamily(
         "streamseg_publish_up", "1 while a source's publisher is connected.", labels=["source"]
     )
@@ -249,3 +249,18 @@ def _output_metrics(st: dict[str, Any]) -> Iterator[Metric]:
     for source, n in (st.get("clips") or {}).items():
         clips.add_metric([source], float(n))
     yield from (up, sent, dropped, clips)
+    yield from _live_metrics(st.get("live") or {"sources": {}})
+
+
+def _live_metrics(live: dict[str, Any]) -> Iterator[Metric]:
+    """The dashboard's live video per source: viewers now, fragments viewers were too slow for."""
+    viewers = GaugeMetricFamily("streamseg_live_viewers", "Live video viewers now.", labels=["source"])
+    dropped = CounterMetricFamily(
+        "streamseg_live_dropped_fragments",
+        "Live video frames not sent to a viewer that fell behind.",
+        labels=["source"],
+    )
+    for source, v in live["sources"].items():
+        viewers.add_metric([source], float(v["viewers"]))
+        dropped.add_metric([source], float(v["dropped"]))
+    yield from (viewers, dropped)

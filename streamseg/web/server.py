@@ -1,7 +1,8 @@
 """The dashboard's HTTP server (aiohttp), on its own thread and event loop inside the pipeline process.
 
 Routes: ``/`` page, ``/api/status`` JSON, ``/api/events`` live updates (SSE), ``/api/preview/<source>``
-one JPEG (long-poll for a newer one), ``/stream/<source>`` MJPEG, ``/metrics`` Prometheus,
+one JPEG (long-poll for a newer one), ``/stream/<source>`` MJPEG, ``/api/live/<source>`` the live video
+(a WebSocket, ``live``), ``/metrics`` Prometheus,
 ``/healthz`` and ``/readyz``; ``POST``/``DELETE /api/prompts/<source>`` (clicks to segment, ``prompts``);
 with a ``control``, ``POST /api/sources`` and ``DELETE /api/sources/<name>`` (see ``sources_api``).
 Off loopback every route but the two probes needs the token; ``guard`` says what else is refused.
@@ -25,6 +26,7 @@ from streamseg.redact import redact_text
 from streamseg.web.access import ListenAddress
 from streamseg.web.bodies import MAX_BODY_BYTES
 from streamseg.web.guard import COOKIE, RequestGuard
+from streamseg.web.live import LiveRoutes
 from streamseg.web.metrics import CONTENT_TYPE
 from streamseg.web.preview import Jpeg
 from streamseg.web.prompts import PromptRoutes
@@ -34,6 +36,7 @@ from streamseg.web.views import MetricsView, PreviewView, StatusView
 
 if TYPE_CHECKING:
     from streamseg.inference.sam.board import PromptBoard
+    from streamseg.pipeline.live import LiveBook
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +49,9 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; frame-ancestors 'none'",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' blob:; media-src 'self' blob:; frame-ancestors 'none'"
+    ),
 }
 
 
@@ -65,13 +70,16 @@ class DashboardServer:
         prompts: PromptBoard | None = None,
         allowed_hosts: Sequence[str] = (),
         file_roots: Sequence[str] = (),
+        live: LiveBook | None = None,
     ) -> None:
         """``allowed_hosts``: names it is reached by besides loopback and its own address;
-        ``file_roots``: folders whose files ``POST /api/sources`` may start (``api.file_roots``)."""
+        ``file_roots``: folders whose files ``POST /api/sources`` may start (``api.file_roots``);
+        ``live``: the run's live video (none: the page shows JPEG previews only)."""
         self.address = address
         self._access = RequestGuard(address, token, allowed_hosts)
         self._file_roots = tuple(file_roots)
         self._prompts = PromptRoutes(prompts, SECURITY_HEADERS)  # click to segment (SAM)
+        self._live = LiveRoutes(live, SECURITY_HEADERS)
         self._token = token
         self._status = status
         self._encoder = encoder
@@ -153,6 +161,7 @@ class DashboardServer:
                 web.get("/healthz", self._healthz),
                 web.get("/readyz", self._readyz),
                 *self._prompts.routes(),
+                *self._live.routes(),
             ]
         )
         if self._control is not None:

@@ -34,9 +34,9 @@ class SlowWriter(VideoWriter):
 
     delay_s = 0.05
 
-    def write_i420(self, yuv: np.ndarray, pts_seconds: float) -> None:
+    def write_i420(self, yuv: np.ndarray, pts_seconds: float, captured: float | None = None) -> None:
         time.sleep(self.delay_s)
-        super().write_i420(yuv, pts_seconds)
+        super().write_i420(yuv, pts_seconds, captured)
 
 
 def test_sources_encode_in_parallel_threads(tmp_path: Path) -> None:
@@ -46,12 +46,12 @@ def test_sources_encode_in_parallel_threads(tmp_path: Path) -> None:
     seen_together = threading.Event()
 
     class Watching(VideoWriter):
-        def write(self, image: np.ndarray, pts_seconds: float) -> None:
+        def write(self, image: np.ndarray, pts_seconds: float, captured: float | None = None) -> None:
             name = threading.current_thread().name
             started[self.path.stem].add(name)
             if all(started.values()):
                 seen_together.set()
-            super().write(image, pts_seconds)
+            super().write(image, pts_seconds, captured)
 
     recorders = [
         SourceRecorder(Watching(tmp_path / f"{name}.mp4", fps_hint=10), name, lossless=True)
@@ -131,7 +131,7 @@ def test_a_slow_file_encoder_applies_back_pressure(tmp_path: Path) -> None:
 
 def test_an_encoder_error_reaches_the_caller(tmp_path: Path) -> None:
     class Failing(VideoWriter):
-        def write(self, image: np.ndarray, pts_seconds: float) -> None:
+        def write(self, image: np.ndarray, pts_seconds: float, captured: float | None = None) -> None:
             raise OutputError(f"cannot write recording {self.path}: No space left on device")
 
     recorder = SourceRecorder(Failing(tmp_path / "x.mp4", fps_hint=10), "x", lossless=True)

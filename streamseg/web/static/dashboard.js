@@ -1,5 +1,6 @@
-// streamseg dashboard: live status over server-sent events, previews by long-polled JPEGs,
-// charts drawn as plain SVG polylines. No libraries; every URL is relative so a proxy prefix works.
+// streamseg dashboard: live status over server-sent events, each source's live video (H.264 over a
+// WebSocket into Media Source Extensions) with long-polled JPEGs as the fallback, charts drawn as plain
+// SVG polylines. No libraries; every URL is relative so a proxy prefix works.
 "use strict";
 
 const COLORS = ["#4e9af1", "#f1a94e", "#5fd18b", "#e0605f", "#b084f5", "#e6d85a", "#53c9d6", "#f27fc0"];
@@ -106,8 +107,11 @@ function card(name) {
   cards.set(name, node);
   const img = node.querySelector("img.preview");
   previewLoop(name, img);
-  img.addEventListener("click", (ev) => clickPrompt(name, img, ev));
-  img.addEventListener("contextmenu", (ev) => { ev.preventDefault(); clearPrompts(name, img); });
+  liveLoop(name, node);
+  for (const el of [img, node.querySelector("video.live")]) {
+    el.addEventListener("click", (ev) => clickPrompt(name, el, ev));
+    el.addEventListener("contextmenu", (ev) => { ev.preventDefault(); clearPrompts(name, el); });
+  }
   return node;
 }
 
@@ -201,6 +205,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function previewLoop(name, img) {
   let after = 0;
   while (img.isConnected) {
+    if (img.hidden) { await sleep(500); continue; }  // the live video plays instead
     try {
       const r = await fetch(`api/preview/${encodeURIComponent(name)}?after=${after}`, { cache: "no-store" });
       if (r.status === 200) {
@@ -219,6 +224,133 @@ async function previewLoop(name, img) {
     } catch (e) {
       await sleep(2000);
     }
+  }
+}
+
+// Live video. The server sends, in order, {type: "init", codec} + the init segment, then per frame
+// {type: "frame", t, age, key} + its fragment; `age` is the seconds from capture to sending, so the
+// capture-to-screen latency is age + (shown - received), all on this page's own clock.
+function liveLoop(name, node) {
+  if (!window.MediaSource) return;  // the JPEG preview stays
+  const video = node.querySelector("video.live");
+  let retryMs = 1000;
+  const open = () => {
+    if (!node.isConnected) return;
+    const url = new URL(`api/live/${encodeURIComponent(name)}`, location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(url);
+    ws.binaryType = "arraybuffer";
+    let player = null, head = null;
+    const gone = setInterval(() => { if (!node.isConnected) ws.close(); }, 1000);
+    ws.onopen = () => { retryMs = 1000; };
+    ws.onmessage = (ev) => {
+      if (typeof ev.data === "string") { head = JSON.parse(ev.data); return; }
+      if (head.type === "init") {
+        if (player) player.close();
+        player = new LivePlayer(video, head.codec, ev.data, (on) => showLive(node, on));
+      } else if (player) {
+        player.frame(head, ev.data);
+      }
+    };
+    ws.onclose = () => {
+      clearInterval(gone);
+      if (player) player.close();
+      showLive(node, false);
+      setTimeout(open, retryMs);  // a still image, too many viewers, a restart: try again later
+      retryMs = Math.min(retryMs * 2, 30000);
+    };
+  };
+  open();
+}
+
+function showLive(node, on) {
+  node.querySelector("video.live").hidden = !on;
+  node.querySelector("img.preview").hidden = on;
+  if (!on) node.querySelector('[data-field="screen_latency"]').textContent = "–";
+}
+
+class LivePlayer {
+  constructor(video, codec, init, onPlaying) {
+    this.video = video;
+    this.queue = [init];
+    this.arrived = [];  // [t, age, received] of recent frames, for the latency of the one shown
+    this.onPlaying = onPlaying;
+    this.closed = false;
+    const mime = `video/mp4; codecs="${codec}"`;
+    if (!MediaSource.isTypeSupported(mime)) { this.closed = true; return; }
+    this.media = new MediaSource();
+    video.src = URL.createObjectURL(this.media);
+    this.media.addEventListener("sourceopen", () => {
+      this.buffer = this.media.addSourceBuffer(mime);
+      this.buffer.mode = "segments";
+      this.buffer.addEventListener("updateend", () => { this.catchUp(); this.pump(); });
+      this.pump();
+    }, { once: true });
+    video.addEventListener("waiting", this.onWaiting = () => this.catchUp());
+    video.play().catch(() => {});
+    this.watchFrames();
+  }
+
+  frame(head, data) {
+    if (this.closed) return;
+    this.arrived.push([head.t, head.age, performance.now()]);
+    if (this.arrived.length > 300) this.arrived.splice(0, 100);
+    this.queue.push(data);
+    this.pump();
+  }
+
+  pump() {
+    const b = this.buffer, v = this.video;
+    if (this.closed || !b || b.updating || !this.queue.length) return;
+    if (v.buffered.length && v.currentTime - v.buffered.start(0) > 30) {
+      b.remove(0, v.currentTime - 10);  // keep the last seconds only: hours of watching stay small
+      return;
+    }
+    const size = this.queue.reduce((n, d) => n + d.byteLength, 0);
+    const all = new Uint8Array(size);
+    let at = 0;
+    for (const d of this.queue) { all.set(new Uint8Array(d), at); at += d.byteLength; }
+    this.queue = [];
+    try { b.appendBuffer(all); } catch (e) { this.close(); }
+  }
+
+  // Live, not a recording: play the newest frames, jumping over gaps (a slow connection skipped some).
+  catchUp() {
+    const v = this.video, r = v.buffered;
+    if (this.closed || !r.length) return;
+    const start = r.start(r.length - 1), end = r.end(r.length - 1), lag = end - v.currentTime;
+    if (v.currentTime < start || lag > 1) v.currentTime = Math.max(start, end - 0.1);
+    else v.playbackRate = lag > 0.15 ? 1.25 : 1;  // a little behind: catch up smoothly, no jump
+    if (v.paused) v.play().catch(() => {});
+  }
+
+  watchFrames() {
+    const v = this.video;
+    if (!v.requestVideoFrameCallback) return;
+    const shown = (now, meta) => {
+      if (this.closed) return;
+      const hit = this.arrived.findLast(([t]) => Math.abs(t - meta.mediaTime) < 0.004);
+      if (hit && hit[1] !== null) {
+        const ms = (hit[1] + (meta.expectedDisplayTime - hit[2]) / 1000) * 1000;
+        v.dataset.latencyMs = ms.toFixed(0);
+        v.closest("article").querySelector('[data-field="screen_latency"]').textContent = `${ms.toFixed(0)} ms`;
+      }
+      v.dataset.frames = String(Number(v.dataset.frames || 0) + 1);
+      if (v.dataset.frames === "2") this.onPlaying(true);
+      v.requestVideoFrameCallback(shown);
+    };
+    v.requestVideoFrameCallback(shown);
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    this.video.removeEventListener("waiting", this.onWaiting);
+    const src = this.video.src;
+    this.video.removeAttribute("src");
+    this.video.load();
+    if (src) URL.revokeObjectURL(src);
+    this.video.dataset.frames = "0";
   }
 }
 
