@@ -30,6 +30,7 @@ from streamseg.inference.segmenter import Segmenter
 from streamseg.inference.yolo.engine import PendingResult
 from streamseg.pipeline.admission import InferenceCapacity
 from streamseg.pipeline.batcher import Batcher
+from streamseg.pipeline.drawing import DrawPolicy
 from streamseg.pipeline.events import EventCallback, EventsSink, open_events
 from streamseg.pipeline.left_behind import wait_at_exit
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
@@ -44,7 +45,6 @@ from streamseg.pipeline.scene_step import SceneStep
 from streamseg.pipeline.sinks import (
     RecordingSink,
     Sinks,
-    annotated_outputs,
     build_sinks,
     check_outputs_have_sources,
     status_sections,
@@ -125,7 +125,7 @@ class Pipeline(RuntimeSources):
         self._scene = SceneStep(self.config, self.telemetry.record_stage)
         self._on_event = on_event
         self._live = live
-        self._on_device = False  # the model's device path draws (set by open())
+        self._drawing = DrawPolicy(self.config, live)  # which frames are drawn
         self._events: EventsSink | None = None
         self._sweeper: RetentionSweeper | None = None  # --retain, --retain-size
         self._opened = False
@@ -160,7 +160,6 @@ class Pipeline(RuntimeSources):
             plan = plan_run(cfg, self._backend)
             logger.info("where the work runs:\n  %s", "\n  ".join(plan.lines(cfg.pipeline.decode)))
             decode, codec = plan.decode, plan.codec
-            self._on_device = plan.device_path is not None
             self._decode = decode  # sources added later decode the same way
             for sc in source_cfgs:
                 self._sources.append(open_source(sc, cfg.live, cfg.pipeline.source_timeout_s, decode))
@@ -182,7 +181,7 @@ class Pipeline(RuntimeSources):
                 self.telemetry.record_stage,
                 self.prompts,
                 backend=self._backend,
-                draw=self._draws(),
+                draw=self._drawing.on_device(),
                 host_masks=self._wants_host_masks,
             )
             self._sinks = build_sinks(
@@ -254,7 +253,7 @@ class Pipeline(RuntimeSources):
                     self._out_q,
                     life,
                     self.telemetry,
-                    RenderStep(cfg.render, self.telemetry, self._draws_source, self._scene),
+                    RenderStep(cfg.render, self.telemetry, self._drawing.source, self._scene),
                     [*self._sinks, *self._event_sinks(), *self._extra_sinks, self._ends],
                 ),
                 name="render",
@@ -270,19 +269,6 @@ class Pipeline(RuntimeSources):
         reads them, and so do zones judged by masks; ``results(host_masks=False)`` says the caller does
         not.)"""
         return self._host_masks or bool(self.config.output.save_results) or self._scene.needs_host_masks()
-
-    def _draws(self) -> bool:
-        """Whether the model's device path draws: every frame is drawn for the recordings and snapshots
-        (an event's annotated frame), and there for the live view too (the overlay is in its graph)."""
-        return self._draws_always() or (self._live is not None and self._on_device)
-
-    def _draws_always(self) -> bool:
-        return annotated_outputs(self.config) or bool(self.config.events.snapshots)
-
-    def _draws_source(self, source: str) -> bool:
-        """Whether the render step hands this frame's picture on: always where an output needs every
-        frame, else while the source's live video is watched."""
-        return self._draws_always() or (self._live is not None and self._live.watched(source))
 
     def _event_sinks(self) -> list[Sink]:
         return [self._events] if self._events is not None else []

@@ -6,6 +6,7 @@ over static outputs)."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,9 @@ from streamseg.config import Config, ModelConfig, OutputConfig, PipelineConfig, 
 from streamseg.inference.runtimes import InferenceBackend, create_backend
 from streamseg.inference.yolo.device.graphs import BodyGraphs
 from streamseg.inference.yolo.device.runner import DeviceRunner
-from streamseg.testing.media import write_video
+from streamseg.pipeline.live import LiveBook
+from streamseg.record.fmp4 import Fragment, InitSegment
+from streamseg.testing.media import synthetic_frame, write_video
 from tests.conftest import FIXTURE_PT, require_asset
 
 pytestmark = pytest.mark.slow
@@ -132,3 +135,31 @@ def test_decode_gpu_without_a_device_path_is_a_clear_error(clips: list[Path]) ->
     cfg = cfg.__class__(**{**cfg.__dict__, "pipeline": PipelineConfig(decode="gpu")})
     with pytest.raises(ConfigError, match="--decode gpu: the onnxruntime backend takes frames from the host"):
         Pipeline(config=cfg).open()
+
+
+def test_the_device_path_feeds_the_live_view(
+    backends: tuple[InferenceBackend, InferenceBackend], clips: list[Path]
+) -> None:
+    """Nothing recorded, one viewer: the device draws the overlay and hands yuv420p to an encoder
+    started for the viewer; every frame reaches it as a fragment."""
+    _, device = backends
+    cfg = Config(
+        sources=(SourceConfig(str(clips[0])),),
+        model=ModelConfig(path=str(FIXTURE_PT), imgsz=320, conf=0.1, batch=4),
+        pipeline=PipelineConfig(decode="gpu"),
+    )
+    book = LiveBook()
+    pipeline = Pipeline(config=cfg, backend=device, live=book).open()
+    viewer = book.join("a", lambda: None)  # watching from the first frame
+    assert viewer is not None
+    results = list(pipeline.results(host_masks=False))
+    items = viewer.take()
+    init = items[0]
+    fragments = [i for i in items if isinstance(i, Fragment)]
+    assert isinstance(init, InitSegment) and len(fragments) == len(results) == 10
+    with av.open(io.BytesIO(init.data + b"".join(f.data for f in fragments)), format="mp4") as container:
+        shown = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    raw = [synthetic_frame(i, 320, 192) for i in range(10)]
+    assert len(shown) == 10 and all(s.shape == (192, 320, 3) for s in shown)
+    # drawn on: masks, boxes and the HUD change the picture well beyond the encoder's loss
+    assert np.mean([np.abs(s.astype(int) - r).mean() for s, r in zip(shown, raw, strict=True)]) > 5
