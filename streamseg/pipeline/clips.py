@@ -63,6 +63,8 @@ class ClipBook:
         return {path for r in recorders if (path := r.writing) is not None}
 
     def status(self) -> dict[str, int]:
-        """Clips written so far, per source still running."""
+        """Clips so far, per source still running: those written and the one being written (it counts
+        from its event on; with events close together it grows for as long as they keep coming)."""
         with self._lock:
-            return {name: len(r.written) for name, r in self._recorders.items()}
+            recorders = dict(self._recorders)
+        return {name: len(r.written) + (r.writing is not None) for name, r in recorders.items()}

@@ -243,7 +243,7 @@ class Pipeline(RuntimeSources):
         if self._events is not None:
             self.telemetry.register_section("events", self._events.status)
         self.telemetry.register_section("scene", self._scene.status)
-        for key, section in status_sections(self._sinks).items():  # publishers, clips
+        for key, section in status_sections(cfg, self._sinks).items():  # publishers, clips
             self.telemetry.register_section(key, section)
         self._threads.append(
             threading.Thread(

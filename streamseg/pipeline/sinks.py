@@ -18,6 +18,7 @@ from streamseg.errors import ConfigError
 from streamseg.export import ResultsWriter
 from streamseg.gpu.picture import I420Picture
 from streamseg.pipeline.clips import ClipBook
+from streamseg.pipeline.disk import DiskUse
 from streamseg.pipeline.live import LiveBook
 from streamseg.pipeline.publishing import PublishBook
 from streamseg.record import VideoWriter, record_path_for
@@ -63,6 +64,7 @@ class RecordingSink:
         self.publish = publish
         self.live = live
         self._on_demand: dict[str, FrameSource] = {}  # encoded only while watched
+        self._writers: dict[str, list[VideoWriter]] = {}  # every writer a source had (disk use)
         self._codec = codec
         self._record_stage = record_stage
         self._recorders: dict[str, SourceRecorder] = {}
@@ -123,6 +125,9 @@ class RecordingSink:
         writer = VideoWriter.from_config(path, self._output, fps, prompt, self._codec, threads, packets)
         for taker in takers:
             taker.attach(writer)
+        if path is not None:
+            with self._lock:
+                self._writers.setdefault(src.name, []).append(writer)
         self._recorders[src.name] = SourceRecorder(
             writer, src.name, lossless=not prompt, record_stage=self._record_stage
         )
@@ -142,6 +147,12 @@ class RecordingSink:
                 self._closing[name] = Path(recorder.path)
             self._finishing[name] = finisher
         finisher.start()
+
+    def files_by_source(self) -> dict[str, list[Path]]:
+        """Every recording file (segments included) each source has had in this run."""
+        with self._lock:
+            writers = {name: list(ws) for name, ws in self._writers.items()}
+        return {name: [p for w in ws for p in list(w.paths)] for name, ws in writers.items()}
 
     def writing(self) -> set[Path]:
         """The files being written or finished now (retention never deletes them)."""
@@ -327,10 +338,14 @@ def build_annotate(cfg: Config, telemetry: Telemetry) -> Callable[[SegResult], U
     return annotate
 
 
-def status_sections(sinks: Sinks) -> dict[str, Callable[[], Any]]:
-    """What the outputs add to the status: publishers' states, clip counts, live viewers (keyed as in
-    the status)."""
+def status_sections(cfg: Config, sinks: Sinks) -> dict[str, Callable[[], Any]]:
+    """What the outputs add to the status: publishers' states, clip counts, live viewers, disk used per
+    source (keyed as in the status)."""
     sections: dict[str, Callable[[], Any]] = {}
+    recordings = next((s for s in sinks if isinstance(s, RecordingSink)), None)
+    if cfg.output.record or cfg.output.clips or cfg.events.snapshots:
+        files = recordings.files_by_source if recordings is not None else dict
+        sections["disk"] = DiskUse(cfg, files).bytes_by_source
     for sink in sinks:
         if isinstance(sink, RecordingSink) and sink.live is not None:
             sections["live"] = sink.live.status

@@ -231,7 +231,7 @@ def _scene_metrics(st: dict[str, Any]) -> Iterator[Metric]:
 
 
 def _output_metrics(st: dict[str, Any]) -> Iterator[Metric]:
-    """Publishers (``--publish``), clips (``--clips``) and the live video per source."""
+    """Publishers (``--publish``), clips (``--clips``), disk used and the live video per source."""
     up = GaugeMetricFamily(
         "streamseg_publish_up", "1 while a source's publisher is connected.", labels=["source"]
     )
@@ -245,10 +245,19 @@ def _output_metrics(st: dict[str, Any]) -> Iterator[Metric]:
         up.add_metric([source], 1.0 if p["state"] == "connected" else 0.0)
         sent.add_metric([source], float(p["sent"]))
         dropped.add_metric([source], float(p["dropped"]))
-    clips = CounterMetricFamily("streamseg_clips", "Event clips written.", labels=["source"])
+    clips = CounterMetricFamily(
+        "streamseg_clips", "Event clips written (the one being written included).", labels=["source"]
+    )
     for source, n in (st.get("clips") or {}).items():
         clips.add_metric([source], float(n))
-    yield from (up, sent, dropped, clips)
+    disk = GaugeMetricFamily(
+        "streamseg_disk_bytes",
+        "Bytes of a source's recordings, clips and snapshots on disk.",
+        labels=["source"],
+    )
+    for source, n in (st.get("disk") or {}).items():
+        disk.add_metric([source], float(n))
+    yield from (up, sent, dropped, clips, disk)
     yield from _live_metrics(st.get("live") or {"sources": {}})
 
 

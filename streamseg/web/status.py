@@ -101,6 +101,7 @@ class StatusBuilder:
             "retention": snap.get("retention"),  # --retain/--retain-size: what is kept, what went
             "publish": snap.get("publish") or {},  # --publish: each source's publisher
             "clips": snap.get("clips") or {},  # --clips: clips written per source
+            "disk": snap.get("disk") or {},  # bytes of recordings, clips and snapshots per source
             "live": snap.get("live"),  # the live video: viewers, fragments sent and dropped per source
             "preview_fps": self.info.preview_fps,
             "history_s": self.info.history_s,

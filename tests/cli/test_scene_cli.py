@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import av
@@ -198,3 +199,38 @@ def test_publish_to_an_rtsp_server_shows_the_overlay(tmp_path: Path, door: Path,
         float(abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(frames, raw, strict=False)
     ]
     assert min(differences) > 2.0  # every frame carries the overlay (compression alone moves ~1)
+
+
+def test_outputs_show_in_the_status_and_metrics(tmp_path: Path, door: Path, engines_dir: Path) -> None:
+    """Recorded, clipped and published at once (one encode): the dashboard's status and ``/metrics``
+    show the publisher's state, the clips written and the disk the source uses."""
+    from tests.record.test_publish import Receiver
+    from tests.web.helpers import cli_dashboard, get
+
+    port = free_port()
+    received = Receiver(port, tmp_path / "received.ts", mount="door")
+    args = ["--config", str(_config(tmp_path, door)), "--loop", "--engines-dir", str(engines_dir), "-q"]
+    args += ["--record", str(tmp_path / "out.mp4"), "--clips", str(tmp_path / "clips"), "--post-roll", "1s"]
+    args += ["--publish", f"rtsp://127.0.0.1:{port}/{{source}}", "--dashboard", "127.0.0.1:0"]
+    try:
+        with cli_dashboard(args) as run:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:  # the first clip ends a post-roll after its event
+                status = get(run.url + "api/status").json()
+                if status["clips"].get(CAMERA) and status["disk"].get(CAMERA):
+                    break
+                time.sleep(0.5)
+            metrics = get(run.url + "metrics").text
+    finally:
+        received.stop()
+    publisher = status["publish"][CAMERA]
+    assert publisher["state"] == "connected" and publisher["url"] == f"rtsp://127.0.0.1:{port}/door"
+    assert status["clips"][CAMERA] >= 1 and status["disk"][CAMERA] > 10_000
+    for needle in (
+        f'streamseg_publish_up{{source="{CAMERA}"}} 1.0',
+        f'streamseg_publish_packets_total{{source="{CAMERA}"}}',
+        f'streamseg_clips_total{{source="{CAMERA}"}}',
+        f'streamseg_disk_bytes{{source="{CAMERA}"}}',
+        f'streamseg_live_viewers{{source="{CAMERA}"}} 0.0',
+    ):
+        assert needle in metrics, needle

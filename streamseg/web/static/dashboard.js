@@ -167,6 +167,7 @@ function showStatus(st) {
     field("reconnects").textContent = String(s.reconnects);
     field("last_error").textContent = s.last_error || "";
     field("scene").textContent = sceneText((st.scene || {}).sources?.[s.name]);
+    field("outputs").textContent = outputsText(st, s.name);
   }
   setText("event-sinks", ((st.events || {}).sinks || [])
     .map((k) => `${k.sink} ${k.state}: ${k.delivered} sent, ${k.dropped} dropped`).join(" · "));
@@ -180,6 +181,21 @@ function showStatus(st) {
     }
     return tr;
   }));
+}
+
+// "2 watching · published: connected, 3012 sent, 0 dropped · 4 clips · disk 1.2 GB": where a source's
+// annotated video goes, for the outputs it has.
+function outputsText(st, name) {
+  const parts = [];
+  const live = (st.live || {}).sources?.[name];
+  if (live && live.viewers) parts.push(`${live.viewers} watching${live.dropped ? ` (${live.dropped} frames skipped)` : ""}`);
+  const p = (st.publish || {})[name];
+  if (p) parts.push(`published: ${p.state}, ${p.sent} sent, ${p.dropped} dropped`);
+  const clips = (st.clips || {})[name];
+  if (clips !== undefined) parts.push(`${clips} clip${clips === 1 ? "" : "s"}`);
+  const disk = (st.disk || {})[name];
+  if (disk !== undefined) parts.push(`disk ${disk >= 1e9 ? fmt(disk / 1e9) + " GB" : fmt(disk / 1e6) + " MB"}`);
+  return parts.join(" · ");
 }
 
 // "bytetrack · doorway 3 (person 3) · gate in 2 / out 5": the live counts of a source's zones and lines.
