@@ -8,7 +8,20 @@ from typing import Any
 
 from streamseg.config import Config
 from streamseg.config.publish import publish_url_for
-from streamseg.record.publish import Publisher
+from streamseg.errors import ConfigError
+from streamseg.record.publish import Publisher, protocol_missing
+
+
+def check_protocol(url: str) -> None:
+    """``ConfigError`` (one line) when PyAV's FFmpeg cannot speak ``url``'s protocol (SRT, with
+    PyAV's wheels); cheap, so it runs before the model loads."""
+    scheme = url.split(":", 1)[0].lower()
+    if protocol_missing(scheme):
+        raise ConfigError(
+            f"--publish {scheme}://: the FFmpeg inside PyAV has no {scheme.upper()} protocol (PyAV's "
+            "wheels are built without it); publish over rtsp:// or rtmp:// (MediaMTX and go2rtc take "
+            "those and serve SRT too), or use a PyAV built against an FFmpeg that has it"
+        )
 
 
 class PublishBook:
@@ -19,6 +32,7 @@ class PublishBook:
             raise ValueError("PublishBook needs output.publish")
         self.template = cfg.output.publish
         self.transport = cfg.output.publish_transport
+        check_protocol(self.template)
         self._publishers: dict[str, Publisher] = {}
         self._lock = threading.Lock()
 

@@ -20,7 +20,7 @@ from streamseg.gpu.picture import I420Picture
 from streamseg.pipeline.clips import ClipBook
 from streamseg.pipeline.disk import DiskUse
 from streamseg.pipeline.live import LiveBook
-from streamseg.pipeline.publishing import PublishBook
+from streamseg.pipeline.publishing import PublishBook, check_protocol
 from streamseg.record import VideoWriter, record_path_for
 from streamseg.record.encoders import X264
 from streamseg.record.packets import EncodedPacket
@@ -314,7 +314,10 @@ def annotated_outputs(cfg: Config) -> bool:
 
 def check_outputs_have_sources(cfg: Config, sources: Sequence[FrameSource]) -> None:
     """``--record`` needs a video source and ``--save-images`` a still one (a pipeline that starts empty
-    and takes sources later is not judged). Cheap: the pipeline asks before it loads the model."""
+    and takes sources later is not judged); ``--publish`` a protocol FFmpeg has. Cheap: the pipeline
+    asks before it loads the model."""
+    if cfg.output.publish:
+        check_protocol(cfg.output.publish)
     if not sources:
         return
     stills = [s for s in sources if isinstance(s, ImageSource)]

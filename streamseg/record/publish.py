@@ -10,6 +10,7 @@ SPS/PPS go in-band before every keyframe, so a server (or a player) that joins m
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -178,6 +179,19 @@ class Publisher:
                 "publish %s: %s: %s; retrying in the background, frames for it are dropped meanwhile",
                 self.source, self.shown, what,
             )  # fmt: skip
+
+
+@functools.cache
+def protocol_missing(scheme: str) -> bool:
+    """Whether the FFmpeg inside PyAV lacks ``scheme``'s protocol (PyAV's wheels have no libsrt, so no
+    ``srt://``): asked once, by opening a loopback port nothing serves (port 9, "discard")."""
+    try:
+        av.open(f"{scheme}://127.0.0.1:9", timeout=1).close()
+    except av.ProtocolNotFoundError:
+        return True
+    except (OSError, av.FFmpegError):
+        return False
+    return False
 
 
 def _reason(exc: BaseException) -> str:

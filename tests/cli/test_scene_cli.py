@@ -175,6 +175,16 @@ def test_clip_and_publish_mistakes_are_one_line(
     assert proc.returncode == 2 and "secret" not in proc.stderr
 
 
+def test_srt_where_ffmpeg_has_none_is_one_line(door: Path) -> None:
+    from streamseg.record.publish import protocol_missing
+
+    if not protocol_missing("srt"):
+        pytest.skip("this PyAV's FFmpeg has SRT (tests/record/test_publish.py publishes over it)")
+    proc = run_cli("run", str(door), "--publish", "srt://127.0.0.1:9000")
+    assert_one_line_error(proc, "--publish srt://: the FFmpeg inside PyAV has no SRT protocol")
+    assert proc.returncode == 2
+
+
 def test_publish_to_an_rtsp_server_shows_the_overlay(tmp_path: Path, door: Path, engines_dir: Path) -> None:
     """``--publish rtsp://.../{source}``: the annotated video reaches a real RTSP server (FFmpeg's, taking
     ANNOUNCE/RECORD) and plays there, timestamps in order, masks and boxes drawn on it."""
