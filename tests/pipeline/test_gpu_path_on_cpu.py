@@ -74,6 +74,20 @@ def _run(backend: InferenceBackend, clips: list[Path], out: Path, decode: str) -
     }
 
 
+def _assert_same_lines(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> None:
+    from pycocotools import mask as rle
+
+    assert [(x["source"], x["frame"], x["pts"]) for x in a] == [
+        (y["source"], y["frame"], y["pts"]) for y in b
+    ]
+    for x, y in zip(a, b, strict=True):
+        assert [i["class_id"] for i in x["instances"]] == [i["class_id"] for i in y["instances"]], x["frame"]
+        for i, j in zip(x["instances"], y["instances"], strict=True):
+            assert abs(i["score"] - j["score"]) < 1e-3 and np.allclose(i["xyxy"], j["xyxy"], atol=0.1)
+            mi, mj = (rle.decode({**m["mask"], "counts": m["mask"]["counts"].encode()}) for m in (i, j))
+            assert (mi & mj).sum() / max(1, (mi | mj).sum()) > 0.99, (x["source"], x["frame"])
+
+
 def _decode(path: Path) -> tuple[list[float], list[np.ndarray]]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -116,8 +130,9 @@ def test_gpu_path_equals_the_cpu_path(
     assert len(cpu["results"]) == len(gpu["results"]) == 17  # type: ignore[arg-type]
     if graphs != "eager":  # both bodies went through the "graphs"
         assert runners and all(r.graphs.captures >= 2 for r in runners)
-    # the results file: same instances, same RLE masks
-    assert cpu["lines"] == gpu["lines"]
+    # the results file: the same instances (float sums in another order may move a score in the last
+    # digit or flip a mask pixel on its threshold: batches form as the threads happen to run)
+    _assert_same_lines(cpu["lines"], gpu["lines"])  # type: ignore[arg-type]
     assert sum(len(line["instances"]) for line in cpu["lines"]) > 20  # type: ignore[union-attr]
     for name in ("a", "b"):
         (pts_cpu, frames_cpu), (pts_gpu, frames_gpu) = cpu["recordings"][name], gpu["recordings"][name]  # type: ignore[index]
