@@ -24,18 +24,28 @@ from streamseg.gpu.boxes import pixel_boxes
 from streamseg.gpu.colour import bgr_to_i420
 from streamseg.gpu.palette import DEFAULT_PALETTE, Palette
 from streamseg.gpu.rects import I64, DeviceRects, PixelRects, RectPixels, passes
-from streamseg.types import FloatArray, IntArray, UInt8Array
+from streamseg.types import FloatArray, Frame, IntArray, UInt8Array
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     import torch
+
+    # (frames of the batch, each instance's frame position, xyxy, score, class id) -> track ids (-1: none)
+    TrackHook = Callable[[Sequence[Frame], IntArray, FloatArray, FloatArray, IntArray], IntArray]
 
 
 class DeviceOverlay:
     """Draws one batch of same-size BGR frames in place; see the module docstring."""
 
-    def __init__(self, config: RenderConfig, palette: Palette = DEFAULT_PALETTE) -> None:
+    def __init__(
+        self, config: RenderConfig, palette: Palette = DEFAULT_PALETTE, tracks: TrackHook | None = None
+    ) -> None:
+        """``tracks``: assigns the instances of a batch their track ids as soon as their boxes are on the
+        host (``SceneStep.track_early``), so masks and boxes are coloured by track as on the CPU path."""
         self.config = config
         self.palette = palette
+        self.tracks = tracks
         self.alpha = float(np.float32(config.alpha))
         self.beta = float(np.float32(1.0 - config.alpha))
 
@@ -72,10 +82,11 @@ class DeviceOverlay:
         mixed = (lut[top.long()].to(torch.float32) * self.alpha + bgr.to(torch.float32) * self.beta).round_()
         bgr.copy_(torch.where((top > 0)[..., None], mixed.to(torch.uint8), bgr))
 
-    def colour_table(self, class_id: IntArray) -> UInt8Array:
-        """(I + 1, 3) uint8: row 0 black (no instance), row i + 1 the palette colour of instance i."""
-        colors = np.zeros((len(class_id) + 1, 3), np.uint8)
-        colors[1:] = self.palette.colors(class_id)
+    def colour_table(self, keys: IntArray) -> UInt8Array:
+        """(I + 1, 3) uint8: row 0 black (no instance), row i + 1 the palette colour of instance i
+        (``keys``: its track id where it has one, else its class, as ``SegResult.colour_keys``)."""
+        colors = np.zeros((len(keys) + 1, 3), np.uint8)
+        colors[1:] = self.palette.colors(keys)
         return colors
 
     def box_rects(

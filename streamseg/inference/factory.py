@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streamseg.config import Config, ModelConfig, RenderConfig
 from streamseg.errors import ConfigError
@@ -16,6 +17,9 @@ from streamseg.inference.yolo.engine import SegmentationEngine
 from streamseg.inference.yolo.postprocess import Thresholds
 from streamseg.types import StageRecorder
 
+if TYPE_CHECKING:
+    from streamseg.gpu.overlay import TrackHook
+
 
 def open_segmenter(
     cfg: Config,
@@ -25,12 +29,13 @@ def open_segmenter(
     *,
     draw: bool = False,
     host_masks: Callable[[], bool] = lambda: True,
+    tracks: TrackHook | None = None,
 ) -> Segmenter:
     """Load SAM first (a wrong checkpoint should not wait for an export), then the detector.
 
     ``backend``: an open YOLO runtime to use instead of loading ``cfg.model`` (its owner closes it).
-    ``draw``: frames are annotated (on the device, where the model has a device path); ``host_masks``:
-    see ``SegmentationEngine``."""
+    ``draw``: frames are annotated (on the device, where the model has a device path); ``host_masks``
+    and ``tracks`` (colouring by track there): see ``SegmentationEngine``."""
     overlay = cfg.render if draw and not cfg.sam.model else None  # SAM's masks are drawn on the host
     predictor = None
     if cfg.sam.model:
@@ -49,9 +54,10 @@ def open_segmenter(
             owns_backend=False,
             overlay=overlay,
             host_masks=host_masks,
+            tracks=tracks,
         )
         if backend is not None
-        else open_detector(cfg.model, record_stage, overlay, host_masks)
+        else open_detector(cfg.model, record_stage, overlay, host_masks, tracks)
     )
     if predictor is None:
         return engine
@@ -69,6 +75,7 @@ def open_detector(
     record_stage: StageRecorder,
     overlay: RenderConfig | None = None,
     host_masks: Callable[[], bool] = lambda: True,
+    tracks: TrackHook | None = None,
 ) -> Segmenter:
     thresholds = _thresholds(model)
     maskrcnn = _maskrcnn_file(model)
@@ -87,7 +94,13 @@ def open_detector(
     backend = open_backend(model)
     try:
         return SegmentationEngine(
-            backend, model.imgsz, thresholds, record_stage, overlay=overlay, host_masks=host_masks
+            backend,
+            model.imgsz,
+            thresholds,
+            record_stage,
+            overlay=overlay,
+            host_masks=host_masks,
+            tracks=tracks,
         )
     except BaseException:
         backend.close()

@@ -1,5 +1,6 @@
-"""Disk used per source: its recordings (every file its writers made, segments included), its event
-clips and its snapshots (each in a folder named after the source), for the status and ``/metrics``.
+"""Disk used per video source of the run: its recordings (every file its writers made, segments
+included), its event clips and its snapshots (each in a folder named after the source), for the status
+and ``/metrics``. A source that left is no longer reported (its files stay, and retention counts them).
 
 Files are only stat'ed, at most once every ``every_s``: the status is asked for every second, and a
 clip folder may hold thousands of files.
@@ -26,7 +27,8 @@ class DiskUse:
         every_s: float = EVERY_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``recordings()``: each source's recording files (``RecordingSink.files_by_source``)."""
+        """``recordings()``: each source of the run now and its recording files
+        (``RecordingSink.files_by_source``)."""
         self._recordings = recordings
         self._folders = [Path(f) for f in (cfg.output.clips, cfg.events.snapshots) if f]
         self._every_s = every_s
@@ -36,20 +38,21 @@ class DiskUse:
         self._lock = threading.Lock()
 
     def bytes_by_source(self) -> dict[str, int]:
+        recordings = self._recordings()
         with self._lock:
             if self._clock() - self._at >= self._every_s:
-                self._last = self._measure()
+                self._last = self._measure(recordings)
                 self._at = self._clock()
-            return dict(self._last)
+            return {name: self._last.get(name, 0) for name in recordings}
 
-    def _measure(self) -> dict[str, int]:
-        recordings = self._recordings()
+    def _measure(self, recordings: dict[str, list[Path]]) -> dict[str, int]:
         used = {name: sum(_size(p) for p in paths) for name, paths in recordings.items()}
         folders = {safe_name(name): name for name in used}
         for root in self._folders:
             for folder in _subfolders(root):
-                name = folders.get(folder.name, folder.name)
-                used[name] = used.get(name, 0) + sum(_size(p) for p in _files(folder))
+                name = folders.get(folder.name)
+                if name is not None:
+                    used[name] += sum(_size(p) for p in _files(folder))
         return used
 
 

@@ -182,6 +182,7 @@ class Pipeline(RuntimeSources):
                 self.prompts,
                 backend=self._backend,
                 draw=self._drawing.on_device(),
+                tracks=self._scene.track_early,
                 host_masks=self._wants_host_masks,
             )
             self._sinks = build_sinks(

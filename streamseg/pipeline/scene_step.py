@@ -9,13 +9,25 @@ import logging
 import threading
 import time
 from bisect import bisect_left
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from streamseg.capture import FrameSource
 from streamseg.config import Config, SourceConfig, tracker_for
 from streamseg.scene import SceneWatcher
 from streamseg.scene.tracking import SourceTracker
-from streamseg.types import LineMark, SceneMarks, SegResult, StageRecorder, ZoneMark
+from streamseg.types import (
+    FloatArray,
+    Frame,
+    IntArray,
+    LineMark,
+    SceneMarks,
+    SegResult,
+    StageRecorder,
+    ZoneMark,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +79,29 @@ class SceneStep:
             w.tracker_needs_masks or any(z.anchor == "mask" for z in w.zone_configs)
             for w in list(self._watchers.values())
         )
+
+    def track_early(
+        self,
+        frames: Sequence[Frame],
+        frame_of: IntArray,
+        xyxy: FloatArray,
+        score: FloatArray,
+        class_id: IntArray,
+    ) -> IntArray:
+        """Track ids of a device batch's instances (``frame_of``: each one's position in ``frames``),
+        for the sources whose tracker needs only boxes; -1 for the others, which are tracked when their
+        results come through here. Called on the inference thread, in frame order per source."""
+        ids = np.full(len(frame_of), -1, dtype=np.int64)
+        for position, frame in enumerate(frames):
+            watcher = self._watchers.get(frame.source)
+            if watcher is None or not watcher.tracks_early:
+                continue
+            started = time.perf_counter()
+            mine = np.flatnonzero(frame_of == position)
+            ids[mine] = watcher.track_early(frame, xyxy[mine], score[mine], class_id[mine])
+            if self._record_stage is not None:
+                self._record_stage("scene", time.perf_counter() - started, frame.source)
+        return ids
 
     def __call__(self, result: SegResult) -> SegResult:
         watcher = self._watchers.get(result.source)

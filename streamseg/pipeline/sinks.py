@@ -136,6 +136,8 @@ class RecordingSink:
         """Finalize the recording of a source whose last frame has been handed over, on a thread of its
         own: the render thread (and every other camera) never waits for one encoder to drain."""
         self._on_demand.pop(name, None)
+        with self._lock:
+            self._writers.pop(name, None)
         recorder = self._recorders.pop(name, None)
         if recorder is None:
             return
@@ -149,9 +151,10 @@ class RecordingSink:
         finisher.start()
 
     def files_by_source(self) -> dict[str, list[Path]]:
-        """Every recording file (segments included) each source has had in this run."""
+        """Each video source of the run now, and every recording file (segments included) it has had."""
         with self._lock:
-            writers = {name: list(ws) for name, ws in self._writers.items()}
+            names = {*self._recorders, *self._on_demand}
+            writers = {name: list(self._writers.get(name, ())) for name in names}
         return {name: [p for w in ws for p in list(w.paths)] for name, ws in writers.items()}
 
     def writing(self) -> set[Path]:

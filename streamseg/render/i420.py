@@ -23,10 +23,11 @@ from streamseg.types import SegResult, UInt8Array
 
 
 class I420TextAnnotator:
-    """Labels and the HUD onto an ``I420Picture``, looking as the CPU renderer draws them."""
+    """Labels and the HUD onto an ``I420Picture``, looking as the CPU renderer draws them: a tracked
+    instance's tag takes its track's colour, as its mask and box did on the device."""
 
     def __init__(self, config: RenderConfig, palette: Palette = DEFAULT_PALETTE) -> None:
-        self.labels = LabelAnnotator(palette, by_track=False) if config.labels else None
+        self.labels = LabelAnnotator(palette) if config.labels else None
         self.hud = HudAnnotator() if config.hud else None
         self.scene = SceneAnnotator(config.line_width)
 

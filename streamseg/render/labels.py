@@ -23,7 +23,7 @@ class LabelAnnotator:
     no room above); ``#<track>`` only for tracked instances.
 
     ``text_scale=None`` picks a scale from the frame height on every call. ``by_track``: tags take the
-    track's colour, as the CPU renderer's masks do (the GPU overlay colours masks by class: False).
+    track's colour, as the masks and boxes do on both paths.
     """
 
     def __init__(

@@ -18,9 +18,11 @@ from streamseg.scene.geometry import SceneGeometry
 from streamseg.scene.membership import anchor_points, anchors_inside, mask_shares
 from streamseg.scene.occupancy import ZoneOccupancy
 from streamseg.scene.tracking import SourceTracker
-from streamseg.types import FloatArray, IntArray, SegResult
+from streamseg.types import FloatArray, Frame, IntArray, SegResult
 
 logger = logging.getLogger(__name__)
+
+MAX_EARLY = 256  # frames tracked early and not yet observed (a few batches in flight, normally)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class SceneWatcher:
         self._counters: list[LineCounter] = []
         self._counts: list[ZoneCount] = [ZoneCount(z.name, {}) for z in zones]
         self._known: dict[int, _Known] = {}
+        # frame index -> (ids, live ids) of frames tracked early (``track_early``), not observed yet
+        self._early: dict[int, tuple[IntArray, set[int]]] = {}
 
     @property
     def zone_configs(self) -> tuple[ZoneConfig, ...]:
@@ -95,13 +99,33 @@ class SceneWatcher:
         """Per line: crossings so far by (direction, class)."""
         return {c.line.config.name: dict(c.totals) for c in self._counters}
 
+    @property
+    def tracks_early(self) -> bool:
+        """Whether ``track_early`` may be used: box association needs nothing but the boxes."""
+        return self.tracker is not None and self.tracker.match == "box"
+
+    def track_early(self, frame: Frame, xyxy: FloatArray, score: FloatArray, class_id: IntArray) -> IntArray:
+        """Track one frame's instances before its result is finished (the device path, as soon as the
+        boxes are on the host, so the overlay it draws there colours them by track); ``observe`` of
+        that frame, which must follow in frame order, then uses these ids."""
+        if self.tracker is None:
+            raise RuntimeError(f"{self.source} is not tracked")
+        ids = self.tracker.update(frame.pts, xyxy, score, class_id, None, None)
+        while len(self._early) >= MAX_EARLY:  # results lost on the way (never seen so far): forget
+            del self._early[next(iter(self._early))]
+        self._early[frame.index] = (ids, self.tracker.live_ids())
+        return ids
+
     def observe(self, result: SegResult) -> tuple[IntArray, list[Event]]:
         """Track ids of ``result``'s instances (-1: not a confirmed track) and this frame's events."""
         frame = result.frame
         geometry = self._geometry_for(frame.resolution_wh)
         n = len(result)
         names = [result.class_name(i) for i in range(n)]
-        if self.tracker is not None:
+        early = self._early.pop(frame.index, None)
+        if early is not None:  # the overlay's ids; instances whose mask came out empty were dropped
+            ids = result.track_id if len(result.track_id) == n else np.full(n, -1, dtype=np.int64)
+        elif self.tracker is not None:
             masks = result.masks if self.tracker_needs_masks else None
             image = frame.image if self.tracker.kind == "botsort" and not frame.on_device else None
             ids = self.tracker.update(result.pts, result.xyxy, result.score, result.class_id, masks, image)
@@ -125,7 +149,8 @@ class SceneWatcher:
         events += self._zones(geometry, result, ids, names, make)
         events += self._lines(result.xyxy, ids, names, make)
         if self.tracker is not None:
-            events += self._ended(self.tracker.live_ids(), result.pts, wall)
+            live = early[1] if early is not None else self.tracker.live_ids()
+            events += self._ended(live, result.pts, wall)
         return ids, events
 
     @property

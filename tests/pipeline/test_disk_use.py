@@ -23,10 +23,14 @@ def test_recordings_clips_and_snapshots_add_up_per_source(tmp_path: Path) -> Non
     }
     _write(clips / "door" / "a.mp4", 300)
     _write(shots / "door" / "b-frame.jpg", 20)
-    _write(shots / "gate" / "c-frame.jpg", 5)  # a source with snapshots only
+    _write(shots / "gate" / "c-frame.jpg", 5)  # a source with snapshots only, not recorded
+    recordings["gate"] = []
+    _write(shots / "gone" / "d-frame.jpg", 5)  # a source that left: not reported
     now = [0.0]
     use = DiskUse(cfg, lambda: recordings, every_s=10, clock=lambda: now[0])
     assert use.bytes_by_source() == {"door": 1820, "yard": 70, "gate": 5}
+    del recordings["yard"]  # it left: gone from the figures at once
+    assert use.bytes_by_source() == {"door": 1820, "gate": 5}
     recordings["door"][0].unlink()  # retention deleted the oldest segment
     now[0] = 5.0
     assert use.bytes_by_source()["door"] == 1820  # not re-measured yet

@@ -25,6 +25,7 @@ from streamseg.pipeline.live import LiveBook
 from streamseg.record.fmp4 import Fragment, InitSegment
 from streamseg.testing.media import synthetic_frame, write_video
 from tests.conftest import FIXTURE_PT, require_asset
+from tests.pipeline.parity import assert_same_lines
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +55,8 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def _run(backend: InferenceBackend, clips: list[Path], out: Path, decode: str) -> dict[str, object]:
     out.mkdir()
     cfg = Config(
-        sources=tuple(SourceConfig(str(c)) for c in clips),
+        # tracked: the device path tracks as soon as the boxes are down, to colour masks by track there
+        sources=tuple(SourceConfig(str(c), track="bytetrack") for c in clips),
         model=ModelConfig(path=str(FIXTURE_PT), imgsz=320, conf=0.1, batch=4),
         # crf 0: lossless, so the recordings differ only where the pictures handed over differ
         output=OutputConfig(record=str(out / "rec.mp4"), save_results=str(out / "r.jsonl"), crf=0),
@@ -72,20 +74,6 @@ def _run(backend: InferenceBackend, clips: list[Path], out: Path, decode: str) -
         ),
         "recordings": {c.stem: _decode(out / f"rec_{c.stem}.mp4") for c in clips},
     }
-
-
-def _assert_same_lines(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> None:
-    from pycocotools import mask as rle
-
-    assert [(x["source"], x["frame"], x["pts"]) for x in a] == [
-        (y["source"], y["frame"], y["pts"]) for y in b
-    ]
-    for x, y in zip(a, b, strict=True):
-        assert [i["class_id"] for i in x["instances"]] == [i["class_id"] for i in y["instances"]], x["frame"]
-        for i, j in zip(x["instances"], y["instances"], strict=True):
-            assert abs(i["score"] - j["score"]) < 1e-3 and np.allclose(i["xyxy"], j["xyxy"], atol=0.1)
-            mi, mj = (rle.decode({**m["mask"], "counts": m["mask"]["counts"].encode()}) for m in (i, j))
-            assert (mi & mj).sum() / max(1, (mi | mj).sum()) > 0.99, (x["source"], x["frame"])
 
 
 def _decode(path: Path) -> tuple[list[float], list[np.ndarray]]:
@@ -132,7 +120,11 @@ def test_gpu_path_equals_the_cpu_path(
         assert runners and all(r.graphs.captures >= 2 for r in runners)
     # the results file: the same instances (float sums in another order may move a score in the last
     # digit or flip a mask pixel on its threshold: batches form as the threads happen to run)
-    _assert_same_lines(cpu["lines"], gpu["lines"])  # type: ignore[arg-type]
+    assert_same_lines(cpu["lines"], gpu["lines"])  # type: ignore[arg-type]
+    # tracked on both paths alike (the device path before its overlay drew, which coloured by track:
+    # the recordings below would differ in every mask's colour otherwise)
+    tracked = [i["track_id"] for line in gpu["lines"] for i in line["instances"]]  # type: ignore[union-attr]
+    assert sum(t is not None and t >= 0 for t in tracked) > 20
     assert sum(len(line["instances"]) for line in cpu["lines"]) > 20  # type: ignore[union-attr]
     for name in ("a", "b"):
         (pts_cpu, frames_cpu), (pts_gpu, frames_gpu) = cpu["recordings"][name], gpu["recordings"][name]  # type: ignore[index]

@@ -17,6 +17,7 @@ from streamseg.config import Config, ModelConfig, PipelineConfig, SourceConfig, 
 from streamseg.config.sections import EventsConfig, OutputConfig
 from streamseg.inference.runtimes import InferenceBackend, create_backend
 from tests.conftest import FIXTURE_PT, VIDEOS, require_asset
+from tests.pipeline.parity import assert_same_lines
 
 pytestmark = pytest.mark.slow
 
@@ -140,7 +141,7 @@ def test_tracks_zones_and_events_agree_on_both_paths(
 
     # the GPU path (masks made on the device, zones judged from them): the same events
     assert _essence(gpu["events"]) == _essence(events)
-    assert [line["instances"] for line in gpu["lines"]] == [line["instances"] for line in cpu["lines"]]
+    assert_same_lines(cpu["lines"], gpu["lines"])
 
 
 def test_sources_added_while_running_bring_their_zones(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -148,3 +149,31 @@ def test_zone_counts_by_class_and_the_end_of_a_source() -> None:
     ended = watcher.end(3 / 30)
     assert sorted(e.type for e in ended) == ["exited", "exited", "left", "left", "left"]
     assert {e.to_json()["track_session"] for e in ended} == {watcher.session}
+
+
+def test_tracking_early_gives_the_ids_and_events_of_tracking_in_turn() -> None:
+    """The device path tracks a batch's frames as soon as their boxes are down (its overlay colours by
+    track), a few frames ahead of the render thread's ``observe``: the ids and events are the same, and
+    a track that ends is reported on the frame where it ended, not when the tracker got ahead."""
+    zone = ZoneConfig("left", LEFT_HALF.polygon)
+    line = LineConfig("gate", ((0.5, 0.0), (0.5, 1.0)))
+    walks = [[(100 + 10 * i, 100, 140 + 10 * i, 200)] if i < 40 else [] for i in range(70)]
+    results = [_result(i, boxes, i / 30) for i, boxes in enumerate(walks)]
+
+    def watched(ahead: int) -> list[tuple[list[int], list[str]]]:
+        watcher = SceneWatcher("cam", (zone,), (line,), SourceTracker(lost_s=0.5), frame_wh=(W, H))
+        out, early = [], 0
+        for i in range(len(results)):
+            while ahead and early < min(len(results), i + ahead):  # the inference thread, ahead
+                r = results[early]
+                ids = watcher.track_early(r.frame, r.xyxy, r.score, r.class_id)
+                results[early] = dataclasses.replace(r, track_id=ids)
+                early += 1
+            ids, events = watcher.observe(results[i])
+            out.append(([int(t) for t in ids], [e.type for e in events]))
+        return out
+
+    in_turn = watched(0)
+    results[:] = [_result(i, boxes, i / 30) for i, boxes in enumerate(walks)]
+    assert watched(4) == in_turn
+    assert [t for _, kinds in in_turn for t in kinds] == ["appeared", "entered", "crossed", "exited", "left"]

@@ -25,6 +25,7 @@ from streamseg.inference.yolo.postprocess import Detections, Thresholds, postpro
 from streamseg.types import Frame, SegResult, StageRecorder
 
 if TYPE_CHECKING:
+    from streamseg.gpu.overlay import TrackHook
     from streamseg.inference.yolo.device.batch import DeviceBatch
     from streamseg.inference.yolo.device.runner import DeviceRunner
 
@@ -42,12 +43,14 @@ class SegmentationEngine:
         *,
         overlay: RenderConfig | None = None,
         host_masks: Callable[[], bool] = lambda: True,
+        tracks: TrackHook | None = None,
     ) -> None:
         """``owns_backend``: ``close`` closes the backend too (not when the caller lent it).
 
         On a device path (torch or TensorRT), ``overlay`` draws masks and boxes into the frames there (a
         yuv420p picture per frame comes back for the encoder), and ``host_masks()``, asked per batch,
-        says whether masks are copied down with it (else only when someone reads them)."""
+        says whether masks are copied down with it (else only when someone reads them); ``tracks``
+        gives the overlay each batch's track ids, to colour by track."""
         self.backend = backend
         self._owns_backend = owns_backend
         self.info = backend.info
@@ -64,7 +67,9 @@ class SegmentationEngine:
             from streamseg.inference.yolo.device.runner import DeviceRunner  # noqa: PLC0415 - imports torch
 
             self._device_runner = DeviceRunner(device_backend, self.info.num_classes, thresholds)
-        self._overlay = DeviceOverlay(overlay) if overlay is not None and self._device_runner else None
+        self._overlay = (
+            DeviceOverlay(overlay, tracks=tracks) if overlay is not None and self._device_runner else None
+        )
 
     def close(self) -> None:
         if self._owns_backend:
@@ -143,6 +148,7 @@ class SegmentationEngine:
             score=det.score,
             masks=det.masks,
             class_names=self.info.names,
+            track_id=det.track_id if det.track_id is not None else np.full(len(det.score), -1, np.int64),
             stage_seconds=stages,
             inference_time=inference_time,
         )

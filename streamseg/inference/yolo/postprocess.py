@@ -27,12 +27,14 @@ class Thresholds:
 
 @dataclass(frozen=True, slots=True)
 class Detections:
-    """One frame's instances, boxes in frame pixels."""
+    """One frame's instances, boxes in frame pixels; ``track_id`` where the device path tracked them
+    already (to colour them by track)."""
 
     xyxy: FloatArray
     class_id: IntArray
     score: FloatArray
     masks: InstanceMasks
+    track_id: IntArray | None = None
 
 
 def postprocess(

@@ -22,10 +22,12 @@ from streamseg.gpu import trace
 from streamseg.gpu.transfer import download_async
 from streamseg.inference.letterbox import Letterbox
 from streamseg.inference.yolo.postprocess import Detections
-from streamseg.types import BoolArray, FloatArray, InstanceMasks, IntArray
+from streamseg.types import BoolArray, FloatArray, Frame, InstanceMasks, IntArray
 
 if TYPE_CHECKING:
     import torch
+
+    from streamseg.gpu.overlay import DeviceOverlay
 
 
 STAGES = ("preprocess", "infer", "postprocess")
@@ -75,6 +77,22 @@ class BatchInstances:
     xyxy: FloatArray  # (M, 4) frame pixels
     score: FloatArray  # (M,)
     class_id: IntArray  # (M,)
+    track_id: IntArray | None = None  # (M,) set where the overlay colours by track (-1: no track)
+
+    def colour_keys(self, lo: int, hi: int) -> IntArray:
+        """What colours instances ``lo:hi``: the track where there is one, else the class."""
+        if self.track_id is None:
+            return self.class_id[lo:hi]
+        track = self.track_id[lo:hi]
+        keys: IntArray = np.where(track >= 0, track, self.class_id[lo:hi])
+        return keys
+
+
+def tracked(inst: BatchInstances, frames: Sequence[Frame], overlay: DeviceOverlay | None) -> BatchInstances:
+    """``inst`` with its track ids, where the overlay colours by track (``DeviceOverlay.tracks``)."""
+    if overlay is not None and overlay.tracks is not None:
+        inst.track_id = overlay.tracks(frames, inst.frame, inst.xyxy, inst.score, inst.class_id)
+    return inst
 
 
 @dataclass
@@ -251,11 +269,14 @@ class DeviceBatch:
         origins = np.ascontiguousarray(self.bounds[kept][:, [1, 0]], dtype=np.int32)
         cuts = np.searchsorted(inst.frame[kept], np.arange(len(self.letterboxes) + 1))
         xyxy, class_id, score = inst.xyxy[kept], inst.class_id[kept], inst.score[kept]
+        track = inst.track_id[kept] if inst.track_id is not None else None
         out = []
         for position, lb in enumerate(self.letterboxes):
             a, b = cuts[position], cuts[position + 1]
             masks = InstanceMasks.deferred(origins[a:b], lb.frame_hw, _Fetch(self, kept[a:b]))
-            det = Detections(xyxy[a:b], class_id[a:b], score[a:b], masks)
+            det = Detections(
+                xyxy[a:b], class_id[a:b], score[a:b], masks, track[a:b] if track is not None else None
+            )
             picture = self._pictures[position] if self._pictures is not None else None
             out.append((det, picture))
         self._pictures = None

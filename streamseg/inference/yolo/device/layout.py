@@ -85,7 +85,7 @@ class GroupLayout:
     frame: I64  # (m,) frame of each instance, counted from ``start``
     rank: I64
     anchor: I64
-    class_id: I64
+    colour_key: I64  # the track where there is one, else the class (``BatchInstances.colour_keys``)
     masks: PixelRects  # one rectangle per instance: its box's pixels
     boxes: PixelRects | None  # four outline bands per instance (owners: instance numbers in the group)
 
@@ -114,7 +114,7 @@ class GroupLayout:
         put(inst)
         lut = np.zeros((cap + 1, 3), np.int64)
         if overlay is not None and m:
-            lut[: m + 1] = overlay.colour_table(self.class_id)
+            lut[: m + 1] = overlay.colour_table(self.colour_key)
         put(lut)
         put(_rect_table(self.masks, cap + 1, owner_sink=cap))
         boxes = self.boxes if self.boxes is not None else PixelRects.empty()
@@ -150,7 +150,15 @@ def group_layout(
     masks = PixelRects.of(frame, owners, box_bounds(xyxy, frame_hw))
     boxes = overlay.box_rects(frame, xyxy, owners, frame_hw) if overlay is not None else None
     return GroupLayout(
-        start, stop, int(lo), frame, inst.rank[lo:hi], inst.anchor[lo:hi], inst.class_id[lo:hi], masks, boxes
+        start,
+        stop,
+        int(lo),
+        frame,
+        inst.rank[lo:hi],
+        inst.anchor[lo:hi],
+        inst.colour_keys(lo, hi),
+        masks,
+        boxes,
     )
 
 

@@ -32,7 +32,7 @@ from streamseg.inference.letterbox import Letterbox
 from streamseg.inference.runtimes.base import DeviceBackend
 from streamseg.inference.yolo.device import nms
 from streamseg.inference.yolo.device.back import Finished, finish_body
-from streamseg.inference.yolo.device.batch import BatchInstances, DeviceBatch, KeptTable, StageClock
+from streamseg.inference.yolo.device.batch import BatchInstances, DeviceBatch, KeptTable, StageClock, tracked
 from streamseg.inference.yolo.device.front import (
     Detected,
     DetectSpec,
@@ -121,7 +121,7 @@ class DeviceRunner:
                 clock.mark("preprocess")
                 front, bgr = self._detect_sizes(frames, letterboxes, groups)
             clock.mark("infer")
-            inst = self._instances(front, letterboxes)  # the one wait
+            inst = tracked(self._instances(front, letterboxes), frames, overlay)  # the one wait
             key = key if self.fixed_shapes else None
             result = self._finish(front, bgr, key, inst, letterboxes, groups, overlay, host_masks)
             clock.mark("postprocess")
