@@ -64,6 +64,7 @@ class RecordingSink:
         self.publish = publish
         self.live = live
         self._on_demand: dict[str, FrameSource] = {}  # encoded only while watched
+        self._unwatched: list[threading.Thread] = []  # their encoders stopping (close waits for them)
         self._writers: dict[str, list[VideoWriter]] = {}  # every writer a source had (disk use)
         self._codec = codec
         self._record_stage = record_stage
@@ -223,7 +224,11 @@ class RecordingSink:
         elif running and not watched:
             recorder = self._recorders.pop(name)
             recorder.stop_later()
-            threading.Thread(target=self._stop_on_demand, args=(recorder,), name=f"unwatched-{name}").start()
+            stopping = threading.Thread(
+                target=self._stop_on_demand, args=(recorder,), name=f"unwatched-{name}"
+            )
+            self._unwatched = [t for t in self._unwatched if t.is_alive()] + [stopping]
+            stopping.start()
 
     def _stop_on_demand(self, recorder: SourceRecorder) -> None:
         try:
@@ -248,7 +253,7 @@ class RecordingSink:
             self._after_encoder(recorder.source, recorder.writer)
         with self._lock:
             finishers = list(self._finishing.values())
-        for finisher in finishers:
+        for finisher in [*finishers, *self._unwatched]:
             finisher.join()
         errors += self._errors
         if errors:
