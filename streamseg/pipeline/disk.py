@@ -16,7 +16,7 @@ from pathlib import Path
 from streamseg.config import Config
 from streamseg.redact import safe_name
 
-EVERY_S = 10.0
+EVERY_S = 5.0
 
 
 class DiskUse:

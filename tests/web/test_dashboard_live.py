@@ -29,8 +29,8 @@ def live_run(tmp_path_factory: pytest.TempPathFactory, trained_seg_onnx: Path) -
     write_video(clip, n_frames=12, fps=10)
     street = require_asset(VIDEOS / f"{STREET}.mp4")
     config = clip.with_name("watch.yaml")  # a 30 s leak-watch window: its growth figure shows in seconds
-    config.write_text(
-        "telemetry: {leak_window_s: 30}\n"
+    config.write_text(  # JPEG previews only: the fallback's page (test_live_video.py plays the video)
+        "telemetry: {leak_window_s: 30}\ndashboard: {live_viewers: 0}\n"
         f"sources:\n  - {clip}\n  - uri: {street}\n"  # the street is tracked, with a zone and a line
         "    zones: [{name: left, polygon: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}]\n"
         "    lines: [{name: middle, points: [[0.5, 0], [0.5, 1]]}]\n"
