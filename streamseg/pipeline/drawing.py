@@ -21,9 +21,10 @@ class DrawPolicy:
         return annotated_outputs(self.config) or bool(self.config.events.snapshots)
 
     def on_device(self) -> bool:
-        """Whether a model's device path draws: its overlay is part of the batch's graph, so it draws
-        every frame when anything may need one, the live view included."""
-        return self.always or self.live is not None
+        """Whether a model's device path draws: its overlay is part of the batch's graph and draws
+        every frame, so only when an output needs every frame. A watched source's frames are drawn
+        on the host otherwise (``RenderStep``): the cost only while someone watches."""
+        return self.always
 
     def source(self, name: str) -> bool:
         """Whether the render step hands on this frame's picture: always where an output needs every

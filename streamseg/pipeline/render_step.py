@@ -4,7 +4,9 @@ Two kinds of item arrive from inference. A finished ``SegResult`` (the NumPy pat
 host (``FrameAnnotator``) when a sink needs the picture. A ``PendingResult`` (the device path) is
 resolved first: that waits for its batch's device work, whose overlay already drew masks and boxes
 and converted the frame to yuv420p; the labels and the HUD (text) are left for the source's own encoder
-thread to draw (``I420Picture.finish``), so the one render thread keeps up with many sources.
+thread to draw (``I420Picture.finish``), so the one render thread keeps up with many sources. Where no
+output needs every frame the device draws nothing, and a frame someone watches live is drawn here on
+the host (its picture and masks copied down for it alone).
 """
 
 from __future__ import annotations
@@ -52,8 +54,11 @@ class RenderStep:
             result, picture = item.resolve()
             if self._scene is not None:
                 result = self._scene(result)
-            if picture is None or not self._draw(result.source):
+            if not self._draw(result.source):
                 return result, None, "resolve"
+            if picture is None:  # the device drew nothing (no output needs every frame): a viewer's
+                fps, age_ms = self._hud_values(result)
+                return result, self._host.annotate(result, fps, age_ms), "render"
             fps, age_ms = self._hud_values(result)
             # text is drawn by whoever uses the picture first (the source's encoder thread)
             later = self._text.later(result, fps, age_ms, self._telemetry.record_stage)

@@ -147,8 +147,8 @@ def test_decode_gpu_without_a_device_path_is_a_clear_error(clips: list[Path]) ->
 def test_the_device_path_feeds_the_live_view(
     backends: tuple[InferenceBackend, InferenceBackend], clips: list[Path]
 ) -> None:
-    """Nothing recorded, one viewer: the device draws the overlay and hands yuv420p to an encoder
-    started for the viewer; every frame reaches it as a fragment."""
+    """Nothing recorded, one viewer: the device draws nothing (no output needs every frame); the frames
+    the viewer watches are drawn on the host for an encoder started for it; every frame reaches it."""
     _, device = backends
     cfg = Config(
         sources=(SourceConfig(str(clips[0])),),
