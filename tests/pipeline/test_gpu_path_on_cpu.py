@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,27 +17,16 @@ import pytest
 
 from streamseg import Pipeline
 from streamseg.config import Config, ModelConfig, OutputConfig, PipelineConfig, RenderConfig, SourceConfig
-from streamseg.inference.runtimes import InferenceBackend, create_backend
+from streamseg.inference.runtimes import InferenceBackend
 from streamseg.inference.yolo.device.graphs import BodyGraphs
 from streamseg.inference.yolo.device.runner import DeviceRunner
 from streamseg.pipeline.live import LiveBook
 from streamseg.record.fmp4 import Fragment, InitSegment
 from streamseg.testing.media import synthetic_frame, write_video
-from tests.conftest import FIXTURE_PT, require_asset
+from tests.conftest import FIXTURE_PT
 from tests.pipeline.parity import assert_same_lines
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def backends() -> Iterator[tuple[InferenceBackend, InferenceBackend]]:
-    """The trained fixture network twice: NumPy pre/postprocessing, and the device path."""
-    weights = require_asset(FIXTURE_PT)
-    host = create_backend("torch", weights, "cpu", device_ops=False)
-    device = create_backend("torch", weights, "cpu", device_ops=True)
-    yield host, device
-    host.close()
-    device.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pytest
 from streamseg import Pipeline
 from streamseg.config import Config, ModelConfig, PipelineConfig, SourceConfig, source_from
 from streamseg.config.sections import EventsConfig, OutputConfig
-from streamseg.inference.runtimes import InferenceBackend, create_backend
+from streamseg.inference.runtimes import InferenceBackend
 from tests.conftest import FIXTURE_PT, VIDEOS, require_asset
 from tests.pipeline.parity import assert_same_lines
 
@@ -45,16 +45,6 @@ def street(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
     )
     return clip
-
-
-@pytest.fixture(scope="module")
-def backends() -> Iterator[tuple[InferenceBackend, InferenceBackend]]:
-    weights = require_asset(FIXTURE_PT)
-    host = create_backend("torch", weights, "cpu", device_ops=False)
-    device = create_backend("torch", weights, "cpu", device_ops=True)
-    yield host, device
-    host.close()
-    device.close()
 
 
 def _source(clip: Path) -> SourceConfig:

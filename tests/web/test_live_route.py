@@ -16,7 +16,6 @@ import pytest
 
 from streamseg.pipeline.live import LiveBook
 from streamseg.record.writer import VideoWriter
-from streamseg.web.access import parse_listen
 from streamseg.web.server import DashboardServer
 from tests.web.test_server import TOKEN, _server
 
@@ -48,16 +47,7 @@ def _camera(book: LiveBook, stop: threading.Event) -> None:
 
 
 def _serve(host: str, token: str | None, book: LiveBook) -> DashboardServer:
-    template = _server(host, token, (SOURCE,))
-    return DashboardServer(
-        parse_listen(f"{host}:0"),
-        token,
-        template._status,
-        template._encoder,
-        template._metrics,
-        10,
-        live=book,
-    ).start()
+    return _server(host, token, (SOURCE,), live=book).start()
 
 
 @pytest.fixture

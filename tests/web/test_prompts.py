@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 
 from streamseg.inference.sam.board import PromptBoard
-from streamseg.web.access import parse_listen
 from streamseg.web.prompts import NO_SAM
 from streamseg.web.server import DashboardServer
 from tests.web.helpers import _OPENER, Reply
@@ -31,16 +30,7 @@ def send(url: str, method: str, body: object = None, **headers: str) -> Reply:
 
 def serve(token: str | None, board: PromptBoard | None) -> DashboardServer:
     host = "0.0.0.0" if token else "127.0.0.1"
-    template = _server(host, token, (SOURCE,))
-    return DashboardServer(
-        parse_listen(f"{host}:0"),
-        token,
-        template._status,
-        template._encoder,
-        template._metrics,
-        10,
-        prompts=board,
-    ).start()
+    return _server(host, token, (SOURCE,), prompts=board).start()
 
 
 @pytest.fixture

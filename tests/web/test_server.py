@@ -25,7 +25,9 @@ CAMERA_URI = "rtsp://user:secret@127.0.0.1/x"
 TOKEN = "test-token-123"
 
 
-def _server(host: str, token: str | None, names: tuple[str, ...]) -> DashboardServer:
+def _server(host: str, token: str | None, names: tuple[str, ...], **extra: Any) -> DashboardServer:
+    """A dashboard over a made-up telemetry of ``names``; ``extra``: ``DashboardServer``'s own keywords
+    (``prompts``, ``live`` ...)."""
     telemetry = Telemetry(system=FakeMemory(rss_bytes=1 << 20), gpu_index=None)
     for name in names:
         telemetry.count_frame(name, "captured")
@@ -40,7 +42,7 @@ def _server(host: str, token: str | None, names: tuple[str, ...]) -> DashboardSe
     telemetry.add_observer(metrics)
     telemetry.record_stage("infer", 0.02, names[0])
     encoder = PreviewEncoder(preview, None)
-    return DashboardServer(parse_listen(f"{host}:0"), token, status, encoder, metrics, history_s=10)
+    return DashboardServer(parse_listen(f"{host}:0"), token, status, encoder, metrics, history_s=10, **extra)
 
 
 @pytest.fixture
