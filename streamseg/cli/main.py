@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from streamseg import __version__
+from streamseg.cli.gpu_flags import add_gpu_arguments, gpu_overrides
 from streamseg.cli.output_flags import add_output_arguments, output_overrides
 from streamseg.cli.scene_flags import add_scene_arguments, clip_overrides, scene_overrides
 from streamseg.config import (
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where video is decoded: gpu (NVDEC, frames stay on the GPU), cpu, or auto: gpu when the "
         "model runs on CUDA with the torch or tensorrt backend (default: auto)",
     )
+    add_gpu_arguments(model)
     model.add_argument("--threads", type=int, help="CPU threads for inference (default: all cores)")
     model.add_argument("--engines-dir", metavar="DIR", help="cache for exported models (default: ./engines)")
     model.add_argument(
@@ -255,9 +257,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if args.sources:
         sources = tuple(source_from(s, f"source {i + 1}") for i, s in enumerate(args.sources))
         cfg = dataclasses.replace(cfg, sources=sources)
+    model_gpu, pipeline_gpu = gpu_overrides(args)
     return merge(
         cfg,
         model={
+            **model_gpu,
             "path": args.model,
             "imgsz": args.imgsz,
             "conf": args.conf,
@@ -285,6 +289,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "source_timeout_s": args.source_timeout,
             "loop": True if args.loop else None,
             "decode": args.decode,
+            **pipeline_gpu,
         },
         dashboard={
             "listen": args.dashboard,

@@ -11,6 +11,7 @@ from streamseg.config.scene import TRACKERS, LineConfig, ZoneConfig
 from streamseg.config.schema import Config, max_sources, parse_duration, parse_size, tracker_for, validate
 from streamseg.config.sections import (
     BACKENDS,
+    CUDA_GRAPHS_CHOICES,
     DECODE_CHOICES,
     DEFAULT_MODEL,
     ENCODER_CHOICES,
@@ -36,6 +37,7 @@ from streamseg.config.sections import (
 
 __all__ = [
     "BACKENDS",
+    "CUDA_GRAPHS_CHOICES",
     "DECODE_CHOICES",
     "DEFAULT_MODEL",
     "ENCODER_CHOICES",

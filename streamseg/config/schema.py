@@ -14,6 +14,7 @@ from streamseg.config.publish import check_publish_url
 from streamseg.config.scene import MATCHES, TRACKERS, check_tracker
 from streamseg.config.sections import (
     BACKENDS,
+    CUDA_GRAPHS_CHOICES,
     DECODE_CHOICES,
     ENCODER_CHOICES,
     MAX_NAME_CHARS,
@@ -106,6 +107,12 @@ def validate(cfg: Config) -> None:
     _check(p.stage_timeout_s > 0, f"pipeline.stage_timeout_s must be > 0, got {p.stage_timeout_s}")
     _check(p.source_timeout_s > 0, f"pipeline.source_timeout_s must be > 0, got {p.source_timeout_s}")
     _check(p.decode in DECODE_CHOICES, f"pipeline.decode must be auto, cpu or gpu, got {p.decode!r}")
+    _check(
+        m.cuda_graphs in CUDA_GRAPHS_CHOICES,
+        f"model.cuda_graphs (--cuda-graphs) must be auto, on or off, got {m.cuda_graphs!r}",
+    )
+    if p.gpu_memory != "auto":
+        parse_size(p.gpu_memory, "pipeline.gpu_memory (--gpu-memory)")
     _check(o.encoder in ENCODER_CHOICES, f"output.encoder must be auto, x264 or nvenc, got {o.encoder!r}")
     _validate_live(cfg.live, cfg.output)
     _validate_dashboard(cfg.dashboard)

@@ -12,6 +12,7 @@ DEFAULT_MODEL = "yolov8n-seg.pt"
 BACKENDS = ("auto", "onnxruntime", "torch", "tensorrt")
 DECODE_CHOICES = ("auto", "cpu", "gpu")
 ENCODER_CHOICES = ("auto", "x264", "nvenc")
+CUDA_GRAPHS_CHOICES = ("auto", "on", "off")  # auto: graphs where they work, eager (one line) where not
 PRIORITIES = ("low", "normal", "high")  # live sources under a latency budget: low ones degrade first
 MAX_URI_CHARS = 4096  # longer is refused before any work: no camera URL comes near it
 MAX_NAME_CHARS = 128
@@ -60,6 +61,7 @@ class ModelConfig:
     device: str = "cpu"
     threads: int = 0  # intra-op threads for ONNX Runtime; 0 = its default (all cores)
     engines_dir: str = "engines"  # where exported ONNX files are cached
+    cuda_graphs: str = "auto"  # auto: a graph that fails runs eagerly (one line); on: it stops the run; off
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,9 @@ class PipelineConfig:
     source_timeout_s: float = 5.0  # a network source silent this long: reconnect (live) or error (file URL)
     loop: bool = False  # play file sources again from the start when they end (demos, soak tests)
     decode: str = "auto"  # auto | cpu | gpu; auto: NVDEC when the model's device path is on CUDA
+    # GPU memory for decoded frames (the surface rings) and captured graphs: "auto" (sized from the
+    # GPU's memory) or a size such as "4GB"; past it frames spill to the host and old graphs are freed
+    gpu_memory: str = "auto"
 
 
 @dataclass(frozen=True)
