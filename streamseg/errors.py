@@ -69,6 +69,18 @@ class BackendUnavailableError(StreamsegError, ImportError):
     """An optional runtime (TensorRT, CUDA, NVML ...) is not installed; the message names the extra."""
 
 
+class GpuError(StreamsegError, RuntimeError):
+    """The GPU failed (out of memory, no kernels for it, a driver too old ...): one line naming what
+    happened and the flag that goes round it (``streamseg.gpu.failures``); the original is its cause.
+    ``kind`` names the failure for code that acts on it ("out of memory", "graph capture" ...)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, kind: str = "gpu") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 class OutputError(StreamsegError, OSError):
     """A recording, results or telemetry file cannot be written."""
 
