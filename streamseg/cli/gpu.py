@@ -29,9 +29,21 @@ def add_gpu_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "doctor",
         help="show which runtimes and GPUs are usable here, and why not",
         description="Probe the NVIDIA driver (NVML), PyTorch and CUDA, TensorRT, ONNX Runtime providers, "
-        "and say which backend --backend auto would pick.",
+        "and say which backend --backend auto would pick; --deep also runs the GPU self-check.",
     )
     doctor.add_argument("--device", default="cuda:0", help="GPU to probe (default: cuda:0)")
+    doctor.add_argument(
+        "--deep",
+        action="store_true",
+        help="also run the GPU self-check afresh (a test kernel, NVDEC against CPU decode, CUDA graphs "
+        "against eager) and print the one line a run on this GPU starts with",
+    )
+    doctor.add_argument(
+        "-m", "--model", default=DEFAULT_MODEL, metavar="PATH", help="-seg .pt for --deep's graph check"
+    )
+    doctor.add_argument(
+        "--engines-dir", default="engines", metavar="DIR", help="model cache folder (default: engines)"
+    )
     doctor.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     doctor.add_argument("-v", "--verbose", action="store_true", help="log what happens")
 
@@ -86,6 +98,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"a recorded run of {model} with --device {args.device} would work like this:")
     for line in plan_run(config).lines(config.pipeline.decode):
         print(f"    {line}")
+    if args.deep:
+        from streamseg.pipeline.selfcheck import deep  # noqa: PLC0415
+
+        report = deep(args.device, args.model, args.engines_dir)
+        for step in report.steps.values():
+            print(f"{'ok ' if step.ok else 'no '} {step.title.ljust(width)}  {step.why or 'passed'}")
+        print(report.line)
     return 0
 
 

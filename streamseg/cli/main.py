@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from streamseg import __version__
+from streamseg.cli.failures import report_error
 from streamseg.cli.gpu_flags import add_gpu_arguments, gpu_overrides
 from streamseg.cli.output_flags import add_output_arguments, output_overrides
 from streamseg.cli.scene_flags import add_scene_arguments, clip_overrides, scene_overrides
@@ -24,7 +25,7 @@ from streamseg.config import (
     merge,
     source_from,
 )
-from streamseg.errors import ConfigError, StreamsegError
+from streamseg.errors import ConfigError
 from streamseg.redact import RedactingFormatter
 
 logger = logging.getLogger("streamseg")
@@ -364,19 +365,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         return int(handlers[args.command](args))
-    except StreamsegError as exc:
-        if args.debug:
-            raise
-        print(f"streamseg: error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         print("streamseg: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
         if args.debug:
             raise
-        print(f"streamseg: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", file=sys.stderr)
-        return 1
+        return report_error(exc)  # one line: ours, a GPU failure with its way round, or internal
 
 
 def entry() -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from streamseg.cli.signals import StopOnSignal
 from streamseg.config import Config
 from streamseg.pipeline import Pipeline
+from streamseg.pipeline.selfcheck import SelfCheckReport
 from streamseg.telemetry import ProgressBars, Telemetry, TelemetryLogger, summary_table
 from streamseg.util.allocator import limit_malloc_arenas
 
@@ -32,6 +33,7 @@ def run_pipeline(cfg: Config, quiet: bool = False) -> int:
     )
     with StopOnSignal(pipeline.stop) as signals:
         pipeline.open()
+        _print_selfcheck(pipeline)
         if dashboard is not None:
             try:
                 dashboard.start(pipeline)
@@ -66,6 +68,14 @@ def run_pipeline(cfg: Config, quiet: bool = False) -> int:
         print(f"streamseg: stopped by {name}; outputs finalized", file=sys.stderr)
         return signals.exit_code
     return 0
+
+
+def _print_selfcheck(pipeline: Pipeline) -> None:
+    """The GPU self-check's one line (``Pipeline.open`` ran it when the model is on CUDA): where decode,
+    postprocess, overlay, graphs and the encoder run, and why anything is off."""
+    report = getattr(pipeline, "selfcheck", None)  # set by Pipeline.open on a GPU
+    if isinstance(report, SelfCheckReport) and report.line:
+        print(f"streamseg: {report.line}", file=sys.stderr, flush=True)
 
 
 def _dashboard(cfg: Config, telemetry: Telemetry) -> Dashboard | None:

@@ -7,6 +7,8 @@ import queue
 import threading
 from typing import Any, Final
 
+from streamseg.gpu.failures import as_gpu_error
+
 logger = logging.getLogger(__name__)
 
 
@@ -36,10 +38,11 @@ class Lifecycle:
         self._deferred: list[BaseException] = []
 
     def fail(self, error: BaseException, where: str) -> None:
-        """Record the first error and stop the pipeline; later errors are logged only."""
+        """Record the first error and stop the pipeline; later errors are logged only. A GPU failure is
+        kept as the ``GpuError`` that names its way round (``gpu.failures``), the original its cause."""
         with self._lock:
             if self._error is None:
-                self._error = error
+                self._error = as_gpu_error(error) or error
                 logger.debug("%s failed; stopping the pipeline", where, exc_info=error)
             else:
                 logger.debug("%s also failed after the first error: %r", where, error)

@@ -12,6 +12,10 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 
+from streamseg.gpu.arch import arch_problem
+from streamseg.gpu.failures import one_line
+from streamseg.gpu.kernel import launch_problem
+
 logger = logging.getLogger(__name__)
 
 
@@ -36,7 +40,27 @@ def torch_check() -> Check:
 
 
 def cuda_check(index: int = 0) -> Check:
-    """CUDA as PyTorch sees it: the runtime both GPU backends use."""
+    """CUDA as PyTorch sees it: the runtime both GPU backends use. Not only listed: the wheel must have
+    code for the GPU's capability (``gpu.arch``) and a test kernel must run (``gpu.kernel``)."""
+    visible = cuda_visible_check(index)
+    if not visible.ok:
+        return visible
+    import torch  # noqa: PLC0415
+
+    try:
+        capability = torch.cuda.get_device_capability(index)
+    except Exception as exc:
+        return Check(visible.name, False, f"cuda:{index}: {one_line(exc) or exc}")
+    problem = arch_problem(torch.cuda.get_arch_list(), capability)
+    if problem is None:  # the wheel has code for it: run some, and wait for it
+        problem = launch_problem(torch.device("cuda", index))
+    if problem is not None:
+        return Check(visible.name, False, f"{visible.detail}: {problem}")
+    return visible
+
+
+def cuda_visible_check(index: int = 0) -> Check:
+    """Whether PyTorch lists CUDA device ``index`` (nothing run on it yet): name and capability."""
     try:
         import torch  # noqa: PLC0415
     except Exception:
@@ -51,8 +75,11 @@ def cuda_check(index: int = 0) -> Check:
         return Check("CUDA (PyTorch)", False, "no CUDA device visible (driver missing or no GPU)")
     if index >= count:
         return Check("CUDA (PyTorch)", False, f"cuda:{index} requested but only {count} device(s)")
-    name = torch.cuda.get_device_name(index)
-    major, minor = torch.cuda.get_device_capability(index)
+    try:
+        name = torch.cuda.get_device_name(index)
+        major, minor = torch.cuda.get_device_capability(index)
+    except Exception as exc:
+        return Check("CUDA (PyTorch)", False, f"cuda:{index}: {one_line(exc) or exc}")
     return Check("CUDA (PyTorch)", True, f"cuda:{index} {name}, compute capability {major}.{minor}")
 
 

@@ -13,13 +13,15 @@ from pathlib import Path
 
 from streamseg.config import ModelConfig
 from streamseg.config.devices import parse_device
-from streamseg.errors import ConfigError
-from streamseg.inference.model_files import resolve_model, resolve_weights
+from streamseg.errors import ConfigError, StreamsegError
+from streamseg.inference.model_files import export_key, resolve_model, resolve_weights, sha256_of
 from streamseg.inference.runtimes import probe
 from streamseg.inference.runtimes.base import InferenceBackend
 from streamseg.inference.runtimes.registry import NAMES, create_backend
 
 logger = logging.getLogger(__name__)
+
+PLAN_SUFFIXES = (".plan", ".engine")
 
 
 def resolve_for_backend(backend: str, model: str, engines_dir: Path) -> Path:
@@ -27,7 +29,7 @@ def resolve_for_backend(backend: str, model: str, engines_dir: Path) -> Path:
     suffix = Path(model).suffix.lower()
     if backend == "torch":
         return resolve_weights(model, engines_dir)
-    if backend == "tensorrt" and suffix in (".plan", ".engine"):
+    if backend == "tensorrt" and suffix in PLAN_SUFFIXES:
         return Path(model)
     return resolve_model(model, engines_dir)  # .onnx as is; .pt exported once (TensorRT builds from it)
 
@@ -56,10 +58,20 @@ def select_backend(cfg: ModelConfig, quiet: bool = False) -> tuple[str, str, str
     """The runtime and device ``cfg`` resolves to: (backend, device, why). ``auto`` (``choose_backend``)
     then gives way to what the model file allows: a file that is not a ``.pt`` cannot go to PyTorch,
     a ``.pt`` goes to PyTorch rather than a TensorRT plan nobody built, and ONNX Runtime without its CUDA
-    provider runs on the CPU."""
+    provider runs on the CPU. TensorRT is taken only for a plan that is already built (see
+    ``usable_plan``), or a ``.plan``/``.engine``: building one takes minutes, which ``auto`` never
+    spends unasked."""
     backend, device, why = choose_backend(cfg.backend, cfg.device, warn=not quiet)
     suffix = Path(cfg.path).suffix.lower()
     if cfg.backend == "auto":
+        if backend == "tensorrt" and suffix not in PLAN_SUFFIXES:
+            plan = usable_plan(cfg.path, Path(cfg.engines_dir), parse_device(device)[1])
+            if plan is None:  # building one takes minutes: never unasked
+                backend = "torch"
+                why = (
+                    f"{why}; no TensorRT plan for {cfg.path} in {cfg.engines_dir} yet "
+                    f"(streamseg build-engine --model {cfg.path} builds one)"
+                )
         if backend == "torch" and suffix != ".pt":
             backend, device, why = "onnxruntime", cfg.device, f"{cfg.path} is not a .pt"
         if backend == "onnxruntime" and device != "cpu" and not _ort_has_cuda():
@@ -76,11 +88,65 @@ def select_backend(cfg: ModelConfig, quiet: bool = False) -> tuple[str, str, str
 def open_backend(cfg: ModelConfig) -> InferenceBackend:
     """Create the configured backend (see ``select_backend``)."""
     backend, device, _ = select_backend(cfg)
-    path = resolve_for_backend(backend, cfg.path, Path(cfg.engines_dir))
-    options: dict[str, object] = {}
+    engines = Path(cfg.engines_dir)
+    builds = backend == "tensorrt" and Path(cfg.path).suffix.lower() not in PLAN_SUFFIXES
+    if builds and usable_plan(cfg.path, engines, parse_device(device)[1]) is None:
+        logger.warning(
+            "building a TensorRT plan for %s takes minutes; it is cached in %s for the next runs",
+            cfg.path,
+            engines,
+        )
+    path = resolve_for_backend(backend, cfg.path, engines)
+    options: dict[str, object] = {"cuda_graphs": cfg.cuda_graphs} if backend == "torch" else {}
     if backend == "tensorrt":
         options = {"engines_dir": Path(cfg.engines_dir), "imgsz": cfg.imgsz, "max_batch": max(cfg.batch, 1)}
     return create_backend(backend, path, device, cfg.threads, **options)
+
+
+def usable_plan(model: str, engines_dir: Path, index: int) -> Path | None:
+    """A TensorRT plan in ``engines_dir`` built from ``model`` (a ``.pt`` through its cached ONNX
+    export, or an ``.onnx``) that loads on GPU ``index`` with this TensorRT, or None. Cheap: no
+    export, no build; what the TensorRT runtime would find and take (``tensorrt.runtime``)."""
+    onnx = _cached_onnx(model, engines_dir)
+    if onnx is None:
+        return None
+    from streamseg.inference.runtimes.tensorrt.library import (  # noqa: PLC0415
+        checked_sidecar,
+        import_tensorrt,
+    )
+    from streamseg.inference.runtimes.tensorrt.plan import find_plan  # noqa: PLC0415
+
+    onnx_sha = sha256_of(onnx)
+    plans = find_plan(engines_dir, onnx.stem, onnx_sha)
+    if not plans:
+        return None
+    try:
+        trt = import_tensorrt()
+    except StreamsegError:
+        return None
+    for plan in plans:
+        try:
+            checked_sidecar(plan, index, trt, onnx_sha)
+        except StreamsegError as exc:
+            logger.debug("not using %s: %s", plan, exc)
+            continue
+        return plan
+    return None
+
+
+def _cached_onnx(model: str, engines_dir: Path) -> Path | None:
+    """The ONNX file a plan for ``model`` is built from, if it is already there (None: not yet)."""
+    path = Path(model).expanduser()
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return path if path.is_file() else None
+    if suffix != ".pt":
+        return None
+    weights = path if path.is_file() else engines_dir / path.name  # the default model, downloaded
+    if not weights.is_file():
+        return None
+    onnx = engines_dir / f"{weights.stem}-{export_key(weights)}.onnx"
+    return onnx if onnx.is_file() else None
 
 
 def _ort_has_cuda() -> bool:

@@ -2,9 +2,10 @@
 
 Why a separate runtime from ONNX Runtime: on a GPU, launch overhead dominates small batches of a
 small network. Per input shape we allocate one static input buffer (the largest batch bucket) and
-capture one CUDA graph per bucket (1, 2, 4, 8, 16 by default) into a shared memory pool, largest
-first; a batch of 3 replays the 4-graph. After the first batch of a shape nothing is allocated, so
-GPU memory stays flat. On the CPU it runs eager in float32 (that is what CPU CI checks for parity).
+capture one CUDA graph per bucket (1, 2, 4, 8, 16 by default) on first use; a batch of 3 replays the
+4-graph. The graphs live in a ``gpu.graph_cache`` (what they read kept alive, failures turned into
+eager runs with one line, ``--cuda-graphs``). On the CPU it runs eager in float32 (that is what CPU
+CI checks for parity).
 Those graphs serve ``infer`` (NumPy in and out); the device path captures ``network`` inside its own
 per-batch graph, with the pre- and postprocessing (``inference.yolo.device``).
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,14 @@ import numpy as np
 
 from streamseg.config.devices import parse_device
 from streamseg.errors import BackendUnavailableError, ModelError
+from streamseg.gpu.graph_cache import GraphCache
+from streamseg.gpu.graphs import CudaCapturer
 from streamseg.inference.runtimes.base import InferenceBackend, ModelInfo, as_float32
 from streamseg.types import FloatArray
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BUCKETS = (1, 2, 4, 8, 16)
-WARMUP_RUNS = 3  # eager runs on the capture stream before capturing (PyTorch's advice)
 
 
 class TorchBackend(InferenceBackend):
@@ -42,13 +43,14 @@ class TorchBackend(InferenceBackend):
         weights: Path,
         device: str = "cpu",
         half: bool | None = None,
-        cuda_graphs: bool = True,
+        cuda_graphs: bool | str = True,
         buckets: tuple[int, ...] = DEFAULT_BUCKETS,
         threads: int = 0,
         device_ops: bool | None = None,
     ) -> None:
         """``device_ops``: pre/postprocess with torch ops on the device (default: on CUDA only; on the
-        CPU the NumPy path is faster, and tests force it on to compare the two)."""
+        CPU the NumPy path is faster, and tests force it on to compare the two). ``cuda_graphs``:
+        ``--cuda-graphs`` (auto, on, off; True is auto, False off)."""
         try:
             import torch  # noqa: PLC0415
         except ImportError:
@@ -66,7 +68,9 @@ class TorchBackend(InferenceBackend):
         self._torch = torch
         self._device = torch.device(kind, index) if kind == "cuda" else torch.device("cpu")
         self.half = (kind == "cuda") if half is None else half
-        self.cuda_graphs = cuda_graphs and kind == "cuda"
+        mode = cuda_graphs if isinstance(cuda_graphs, str) else ("auto" if cuda_graphs else "off")
+        self.cuda_graphs = mode != "off" and kind == "cuda"
+        self.graphs_mode = mode
         self.device_ops = (kind == "cuda") if device_ops is None else device_ops
         self.buckets = tuple(sorted(set(buckets)))
         self._model = _load_model(weights, self._device, self.half)
@@ -84,8 +88,7 @@ class TorchBackend(InferenceBackend):
             fixed_input_hw=None,
         )
         self._inputs: dict[tuple[int, int], Any] = {}  # one static input per shape: (max bucket, 3, h, w)
-        self._graphs: dict[tuple[int, tuple[int, int]], _Graph] = {}
-        self._pool: Any = None
+        self._graphs = GraphCache(CudaCapturer(self._stream) if self.cuda_graphs else None, mode)
         self._pinned: Any = None
         self._eager: Any = None
         logger.info("torch backend on %s (%s, CUDA graphs %s)", self._device, self._dtype, self.cuda_graphs)
@@ -116,7 +119,6 @@ class TorchBackend(InferenceBackend):
     def close(self) -> None:
         self._graphs.clear()
         self._inputs.clear()
-        self._pool = None
         self._pinned = None
 
     # ------------------------------------------------------------------ device path (DeviceBackend)
@@ -164,12 +166,9 @@ class TorchBackend(InferenceBackend):
         if self._eager is not None:
             return self._forward(self._eager)
         bucket = next(b for b in self.buckets if b >= batch)
-        graph = self._graphs.get((bucket, input_hw))
-        if graph is None:
-            self._capture_all(input_hw)
-            graph = self._graphs[(bucket, input_hw)]
-        graph.graph.replay()
-        return graph.head[:batch], graph.protos[:batch]
+        forward = functools.partial(self._forward, self._inputs[input_hw][:bucket])
+        head, protos = self._graphs.run("network", (bucket, input_hw), forward)
+        return head[:batch], protos[:batch]
 
     # ------------------------------------------------------------------ internals
     def _forward(self, x: Any) -> tuple[Any, Any]:
@@ -177,38 +176,6 @@ class TorchBackend(InferenceBackend):
             out = self._model(x)
         head, protos = out[0]  # non-export Segment head: ((head, protos), raw)
         return head, protos
-
-    def _capture_all(self, input_hw: tuple[int, int]) -> None:
-        """Capture every bucket for this shape, largest first, into one shared memory pool."""
-        static = self._inputs[input_hw]
-        for _ in range(WARMUP_RUNS):  # cuDNN autotuning and lazy init happen outside any capture
-            self._forward(static)
-        for bucket in sorted(self.buckets, reverse=True):
-            # Ultralytics' head recomputes its anchor tensors whenever the input shape (batch included)
-            # changes. One eager run per bucket does that outside the capture; each graph then keeps a
-            # reference to the anchors it reads, so they are never freed and reused under it.
-            self._forward(static[:bucket])
-            self._synchronize()
-            anchors = (getattr(self._head, "anchors", None), getattr(self._head, "strides", None))
-            graph = self._capture(functools.partial(self._forward, static[:bucket]))
-            graph.keep_alive = anchors
-            self._graphs[(bucket, input_hw)] = graph
-        self._synchronize()
-        logger.info("captured CUDA graphs for %s at batch sizes %s", input_hw, self.buckets)
-
-    def _capture(self, forward: Callable[[], tuple[Any, Any]]) -> _Graph:
-        """One CUDA graph of ``forward`` on our stream, in the pool all our graphs share."""
-        torch = self._torch
-        if self._pool is None:
-            self._pool = torch.cuda.graph_pool_handle()
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool, stream=self._stream):
-            head, protos = forward()
-        return _Graph(graph, head, protos, None)
-
-    def _synchronize(self) -> None:
-        if self._stream is not None:
-            self._stream.synchronize()
 
     def _stream_context(self) -> Any:
         if self._stream is None:
@@ -230,17 +197,10 @@ class TorchBackend(InferenceBackend):
         return view  # copy_ into the (maybe FP16) device buffer converts on the way
 
 
-class _Graph:
-    """A captured graph and the static tensors it reads and writes."""
-
-    def __init__(self, graph: Any, head: Any, protos: Any, keep_alive: object) -> None:
-        self.graph = graph
-        self.head = head
-        self.protos = protos
-        self.keep_alive = keep_alive
-
-
 def _load_model(weights: Path, device: Any, half: bool) -> Any:
+    """Load and fuse on the CPU, where only a bad file can fail (``ModelError``); then move to
+    ``device``, where only the GPU can fail (no kernels for it, out of memory, an old driver): that
+    is a ``GpuError`` naming the way round, never "not a valid model file"."""
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     os.environ.setdefault("YOLO_VERBOSE", "false")
     try:
@@ -250,7 +210,7 @@ def _load_model(weights: Path, device: Any, half: bool) -> Any:
             "the torch backend needs ultralytics: pip install ultralytics"
         ) from None
     try:
-        model, _ = load_checkpoint(str(weights), device=device, fuse=False)  # type: ignore[no-untyped-call]
+        model, _ = load_checkpoint(str(weights), device="cpu", fuse=False)  # type: ignore[no-untyped-call]
         model = model.fuse(verbose=False)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
@@ -261,7 +221,16 @@ def _load_model(weights: Path, device: Any, half: bool) -> Any:
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    return model.half() if half else model.float()
+    try:
+        model = model.to(device)
+        return model.half() if half else model.float()
+    except Exception as exc:
+        from streamseg.gpu.failures import as_gpu_error  # noqa: PLC0415
+
+        error = as_gpu_error(exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
 __all__ = ["DEFAULT_BUCKETS", "TorchBackend"]

@@ -122,31 +122,15 @@ def test_open_backend_resolves_the_file_each_runtime_reads(engines_dir: Path, tr
         open_backend(ModelConfig(path=str(trained_seg_onnx), backend="torch"))
 
 
-def test_graph_buckets_with_a_stand_in_for_cuda_graphs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Bucket choice, the static input views and output slicing, on the CPU: a stand-in "graph" re-runs
-    the captured forward into the captured output tensors on replay, as a CUDA graph would."""
-    from streamseg.inference.runtimes.torch import _Graph
-
-    class StandInGraph:
-        def __init__(self, forward: object, head: object, protos: object) -> None:
-            self.forward, self.head, self.protos = forward, head, protos
-
-        def replay(self) -> None:
-            head, protos = self.forward()  # type: ignore[operator]
-            self.head.copy_(head)  # type: ignore[attr-defined]
-            self.protos.copy_(protos)  # type: ignore[attr-defined]
-
-    captures: list[int] = []
-
-    def capture(forward: object) -> _Graph:
-        head, protos = forward()  # type: ignore[operator]
-        captures.append(int(head.shape[0]))
-        return _Graph(StandInGraph(forward, head, protos), head, protos, None)
+def test_graph_buckets_with_emulated_cuda_graphs() -> None:
+    """Bucket choice, the static input views and output slicing, on the CPU: an emulated "graph"
+    re-runs the captured forward into the captured output tensors on replay, as a CUDA graph would."""
+    from streamseg.gpu.graph_cache import GraphCache
 
     graphs = create_backend("torch", require_asset(FIXTURE_PT), "cpu")
     eager = create_backend("torch", require_asset(FIXTURE_PT), "cpu")
     graphs.cuda_graphs = True  # type: ignore[attr-defined]
-    monkeypatch.setattr(graphs, "_capture", capture)
+    cache = graphs._graphs = GraphCache.emulated()  # type: ignore[attr-defined]
     rng = np.random.default_rng(0)
     for n in (3, 1, 16, 5, 3, 17):  # 17: above the largest bucket, runs eager
         x = rng.random((n, 3, 64, 96), dtype=np.float32)
@@ -154,7 +138,7 @@ def test_graph_buckets_with_a_stand_in_for_cuda_graphs(monkeypatch: pytest.Monke
         assert h1.shape == h2.shape and p1.shape == p2.shape
         np.testing.assert_allclose(h1, h2, atol=1e-3, rtol=1e-4)
         np.testing.assert_allclose(p1, p2, atol=1e-4, rtol=1e-4)
-    assert captures == [16, 8, 4, 2, 1]  # once per bucket for this shape, largest first
+    assert sorted(key for _, key in cache.slots()) == [(b, (64, 96)) for b in (1, 4, 8, 16)]
     assert graphs._inputs[(64, 96)].shape[0] == 16  # type: ignore[attr-defined]
 
 
