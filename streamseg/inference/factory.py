@@ -55,6 +55,7 @@ def open_segmenter(
             overlay=overlay,
             host_masks=host_masks,
             tracks=tracks,
+            cuda_graphs=cfg.model.cuda_graphs,
         )
         if backend is not None
         else open_detector(cfg.model, record_stage, overlay, host_masks, tracks)
@@ -101,6 +102,7 @@ def open_detector(
             overlay=overlay,
             host_masks=host_masks,
             tracks=tracks,
+            cuda_graphs=model.cuda_graphs,
         )
     except BaseException:
         backend.close()

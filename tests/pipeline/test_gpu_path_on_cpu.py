@@ -17,8 +17,8 @@ import pytest
 
 from streamseg import Pipeline
 from streamseg.config import Config, ModelConfig, OutputConfig, PipelineConfig, RenderConfig, SourceConfig
+from streamseg.gpu.graph_cache import GraphCache
 from streamseg.inference.runtimes import InferenceBackend
-from streamseg.inference.yolo.device.graphs import BodyGraphs
 from streamseg.inference.yolo.device.runner import DeviceRunner
 from streamseg.pipeline.live import LiveBook
 from streamseg.record.fmp4 import Fragment, InitSegment
@@ -82,7 +82,7 @@ def _as_on_cuda(monkeypatch: pytest.MonkeyPatch) -> list[DeviceRunner]:
     def init(self: DeviceRunner, *args: Any, **kwargs: Any) -> None:
         made(self, *args, **kwargs)
         self.fixed_shapes = True
-        self.graphs = BodyGraphs(None, enabled=False, emulate=True)
+        self.graphs = GraphCache.emulated()
         runners.append(self)
 
     monkeypatch.setattr(DeviceRunner, "__init__", init)

@@ -44,13 +44,17 @@ class SegmentationEngine:
         overlay: RenderConfig | None = None,
         host_masks: Callable[[], bool] = lambda: True,
         tracks: TrackHook | None = None,
+        cuda_graphs: str | None = None,
+        graph_budget: int | None = None,
     ) -> None:
         """``owns_backend``: ``close`` closes the backend too (not when the caller lent it).
 
         On a device path (torch or TensorRT), ``overlay`` draws masks and boxes into the frames there (a
         yuv420p picture per frame comes back for the encoder), and ``host_masks()``, asked per batch,
         says whether masks are copied down with it (else only when someone reads them); ``tracks``
-        gives the overlay each batch's track ids, to colour by track."""
+        gives the overlay each batch's track ids, to colour by track. ``cuda_graphs`` (auto, on, off;
+        None: the backend's own setting) and ``graph_budget`` (bytes): the device path's graphs
+        (``gpu.graph_cache``)."""
         self.backend = backend
         self._owns_backend = owns_backend
         self.info = backend.info
@@ -66,7 +70,10 @@ class SegmentationEngine:
         if device_backend is not None:
             from streamseg.inference.yolo.device.runner import DeviceRunner  # noqa: PLC0415 - imports torch
 
-            self._device_runner = DeviceRunner(device_backend, self.info.num_classes, thresholds)
+            mode = cuda_graphs or str(getattr(device_backend, "graphs_mode", "auto"))
+            self._device_runner = DeviceRunner(
+                device_backend, self.info.num_classes, thresholds, graphs=mode, graph_budget=graph_budget
+            )
         self._overlay = (
             DeviceOverlay(overlay, tracks=tracks) if overlay is not None and self._device_runner else None
         )

@@ -5,6 +5,11 @@ with one optimization profile over the batch range at a fixed input size, and ca
 (``tensorrt.plan``) so a plan from another GPU or TensorRT version is refused with one line instead of
 failing obscurely. I/O are PyTorch CUDA tensors allocated once at the profile's largest batch and
 bound by address, on the same CUDA stream the shared pre/postprocessing (``yolo.device.runner``) uses.
+
+One execution context per batch size, each shaped once: a CUDA graph captured around an enqueue is
+valid only for the context state it was captured with, so a context shared by the graphs of every
+bucket (reshaped before each enqueue) would replay with another bucket's state. The contexts run one
+at a time on one stream, so they share one scratch buffer (``USER_MANAGED`` device memory).
 """
 
 from __future__ import annotations
@@ -71,7 +76,9 @@ class TensorRTBackend(InferenceBackend):
                 f"TensorRT could not load {plan}; rebuild with streamseg build-engine --force"
             )
         self._runtime, self._engine = runtime, engine
-        self._context: trt.IExecutionContext = engine.create_execution_context()
+        self._trt = trt_mod
+        self._scratch = torch.empty(int(engine.device_memory_size_v2), dtype=torch.uint8, device=self._device)
+        self._contexts: dict[int, trt.IExecutionContext] = {}
         self._stream = torch.cuda.Stream(self._device)  # type: ignore[no-untyped-call]
         self._bind(trt_mod)
         profile = sidecar.profile
@@ -131,10 +138,10 @@ class TensorRTBackend(InferenceBackend):
         profile_max = dims_list(engine.get_tensor_profile_shape(self._input_name, 0)[2])
         self._input_dtype = dtypes[engine.get_tensor_dtype(self._input_name)]
         self._input = torch.empty(profile_max, dtype=self._input_dtype, device=self._device)
-        self._context.set_input_shape(self._input_name, profile_max)
         self._outputs: dict[str, Any] = {}
+        largest = self._new_context(profile_max)
         for name in outputs:
-            shape = dims_list(self._context.get_tensor_shape(name))
+            shape = dims_list(largest.get_tensor_shape(name))
             self._outputs[name] = torch.empty(
                 shape, dtype=dtypes[engine.get_tensor_dtype(name)], device=self._device
             )
@@ -142,9 +149,31 @@ class TensorRTBackend(InferenceBackend):
             raise ModelError(f"TensorRT plan has {len(self._outputs)} outputs, expected 2: not a -seg model")
         by_rank = sorted(self._outputs, key=lambda n: self._outputs[n].dim())
         self._head_name, self._protos_name = by_rank[0], by_rank[1]
-        self._context.set_tensor_address(self._input_name, int(self._input.data_ptr()))
+        self._bind_addresses(largest)
+        self._contexts[profile_max[0]] = largest
+
+    def _new_context(self, shape: list[int]) -> trt.IExecutionContext:
+        """A context on the shared scratch memory, shaped for ``shape`` once and for all."""
+        strategy = self._trt.ExecutionContextAllocationStrategy.USER_MANAGED
+        context: trt.IExecutionContext = self._engine.create_execution_context(strategy)
+        context.set_device_memory(int(self._scratch.data_ptr()), int(self._scratch.numel()))
+        context.set_input_shape(self._input_name, shape)
+        return context
+
+    def _bind_addresses(self, context: trt.IExecutionContext) -> None:
+        """Every context reads the one input and writes the same outputs (sliced per batch)."""
+        context.set_tensor_address(self._input_name, int(self._input.data_ptr()))
         for name, tensor in self._outputs.items():
-            self._context.set_tensor_address(name, int(tensor.data_ptr()))
+            context.set_tensor_address(name, int(tensor.data_ptr()))
+
+    def context_for(self, batch: int) -> trt.IExecutionContext:
+        """The context of a batch of ``batch`` (made and shaped on first use, never reshaped)."""
+        context = self._contexts.get(batch)
+        if context is None:
+            context = self._new_context([batch, 3, *self._hw])
+            self._bind_addresses(context)
+            self._contexts[batch] = context
+        return context
 
     # ------------------------------------------------------------------ InferenceBackend
     @property
@@ -164,7 +193,7 @@ class TensorRTBackend(InferenceBackend):
         return self
 
     def close(self) -> None:
-        self._context = None  # type: ignore[assignment]
+        self._contexts.clear()
         self._outputs = {}
 
     # ------------------------------------------------------------------ DeviceBackend
@@ -208,8 +237,7 @@ class TensorRTBackend(InferenceBackend):
     def run_input(self, batch: int, input_hw: tuple[int, int]) -> tuple[Any, Any]:
         """Below the profile minimum the spare slots of the static input run along and are dropped."""
         run = max(batch, self._batch_min)
-        self._context.set_input_shape(self._input_name, (run, 3, *input_hw))
         stream = self._torch.cuda.current_stream(self._device)  # ours, or a graph capture's
-        if not self._context.execute_async_v3(stream.cuda_stream):
+        if not self.context_for(run).execute_async_v3(stream.cuda_stream):
             raise ModelError("TensorRT execution failed (see the log above)")
         return self._outputs[self._head_name][:batch], self._outputs[self._protos_name][:batch]

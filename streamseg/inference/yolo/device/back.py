@@ -9,12 +9,18 @@ batch that fits. Results equal the unpadded computation bit for bit (tests/infer
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from streamseg.gpu.overlay import DeviceOverlay
 from streamseg.gpu.rects import passes
-from streamseg.inference.yolo.device.layout import Capacity, DeviceLayout
+from streamseg.gpu.transfer import download_async
+from streamseg.inference.letterbox import Letterbox
+from streamseg.inference.yolo.device.batch import BatchInstances, DeviceBatch
+from streamseg.inference.yolo.device.layout import Capacity, DeviceLayout, GroupLayout
 from streamseg.inference.yolo.device.masks import PackedMaskDecoder, mixtures
 
 if TYPE_CHECKING:
@@ -70,3 +76,32 @@ def finish_body(
     if overlay.config.boxes:
         overlay.draw_boxes(canvas, layout.boxes, layout.lut, nonempty > 0, layout.box_total)
     return Finished(packed, nonempty, DeviceOverlay.to_i420(canvas))
+
+
+def device_batch(
+    inst: BatchInstances,
+    letterboxes: Sequence[Letterbox],
+    finished: list[tuple[GroupLayout, Finished]],
+    n: int,
+    host_masks: bool,
+) -> DeviceBatch:
+    """One ``DeviceBatch`` from the groups' outputs: masks back to back, small copies queued."""
+    import torch  # noqa: PLC0415
+
+    bounds = np.concatenate([g.masks.bounds for g, _ in finished]) if finished else np.zeros((0, 4), np.int64)
+    offsets = np.cumsum([0] + [g.masks.total for g, _ in finished])
+    starts = np.concatenate([g.masks.starts + offsets[i] for i, (g, _) in enumerate(finished)])
+    packs = [f.packed[: g.masks.total] for g, f in finished]
+    flags = [f.nonempty[: len(g.frame)] for g, f in finished]
+    packed = packs[0] if len(packs) == 1 else torch.cat(packs)
+    nonempty = download_async(flags[0] if len(flags) == 1 else torch.cat(flags))
+    pictures: list[Any] | None = None
+    if finished[0][1].i420 is not None:
+        pictures = []
+        for g, f in finished:
+            assert f.i420 is not None
+            host = download_async(f.i420[: min(g.stop, n) - g.start])
+            pictures.extend(host.unbind(0))
+    return DeviceBatch(
+        inst, bounds, starts.astype(np.int64), list(letterboxes), packed, nonempty, pictures, host_masks
+    )

@@ -3,7 +3,7 @@
 Everything between the frames on the device and the one download the host waits for is here, as
 plain functions of tensors with shapes fixed by the batch bucket, the frame size and the candidate
 slots: converting NV12 to BGR (gathered from the surface ring), the letterbox, the network, candidate
-selection, NMS in a fixed number of steps and the table packing. On CUDA ``yolo/device/graphs``
+selection, NMS in a fixed number of steps and the table packing. On CUDA ``gpu/graph_cache``
 captures it once per shape and replays it; elsewhere it simply runs, op for op the same.
 """
 

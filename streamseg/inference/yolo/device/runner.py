@@ -10,8 +10,10 @@ What one batch costs on a GPU (see docs/architecture.md for the frame's whole pa
 4. **Second graph** (``back.finish_body``): masks of all instances, the overlay and yuv420p for the
    encoders. Its outputs are queued for download; ``DeviceBatch`` is resolved by the render thread.
 
-On CUDA with graphs on, both bodies are captured per shape (``graphs``) and replayed; elsewhere they
-are called, op for op the same, which is how CPU CI checks them. A batch that does not fit (frames of
+On CUDA with graphs on, both bodies are captured per shape (``gpu.graph_cache``: what a graph reads
+is kept alive, a failing graph turns into eager runs) and replayed; elsewhere they are called, op for
+op the same, which is how CPU CI checks them. What the graphs read besides the frames (static buffers,
+letterboxes, decoders) is ``statics``. A batch that does not fit (frames of
 several sizes; more instances or pixels than the captured capacity) runs the same bodies eagerly at
 its exact size, and the capacity grows for the next batch: nothing is ever truncated.
 """
@@ -26,12 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from streamseg.gpu import trace
+from streamseg.gpu.graph_cache import GraphCache
+from streamseg.gpu.graphs import CudaCapturer
 from streamseg.gpu.ring import STAGING, ring_for
-from streamseg.gpu.transfer import download_and_wait, download_async, upload, upload_into
+from streamseg.gpu.transfer import download_and_wait, upload, upload_into
 from streamseg.inference.letterbox import Letterbox
 from streamseg.inference.runtimes.base import DeviceBackend
 from streamseg.inference.yolo.device import nms
-from streamseg.inference.yolo.device.back import Finished, finish_body
+from streamseg.inference.yolo.device.back import Finished, device_batch, finish_body
 from streamseg.inference.yolo.device.batch import BatchInstances, DeviceBatch, KeptTable, StageClock, tracked
 from streamseg.inference.yolo.device.front import (
     Detected,
@@ -41,7 +46,6 @@ from streamseg.inference.yolo.device.front import (
     frames_from_ring,
     pack_table,
 )
-from streamseg.inference.yolo.device.graphs import BodyGraphs
 from streamseg.inference.yolo.device.layout import (
     STARTING_CAPACITY,
     Capacity,
@@ -49,9 +53,7 @@ from streamseg.inference.yolo.device.layout import (
     group_layout,
     power_of_two_at_least,
 )
-from streamseg.inference.yolo.device.letterbox import DeviceLetterbox
-from streamseg.inference.yolo.device.masks import PackedMaskDecoder
-from streamseg.inference.yolo.masks import MaskDecoder
+from streamseg.inference.yolo.device.statics import StaticInputs
 from streamseg.inference.yolo.postprocess import Thresholds, kept_candidates
 from streamseg.types import Frame
 
@@ -73,12 +75,16 @@ class DeviceRunner:
         num_classes: int,
         thresholds: Thresholds,
         fixed_shapes: bool | None = None,
+        graphs: str = "auto",
+        graph_budget: int | None = None,
     ) -> None:
         """``fixed_shapes``: pad every batch to a bucket and the capacities (what a CUDA graph needs;
         the default where graphs are on). Off, each batch runs at its exact size, the cheaper way to
-        run eagerly; the results are the same bit for bit."""
+        run eagerly; the results are the same bit for bit. ``graphs``: ``--cuda-graphs`` (auto, on,
+        off; ``gpu.graph_cache``), ``graph_budget``: bytes the cached graphs may hold."""
         self.backend = backend
-        self.fixed_shapes = backend.graphs if fixed_shapes is None else fixed_shapes
+        capturer = CudaCapturer(backend.stream) if backend.graphs and backend.stream is not None else None
+        self.fixed_shapes = capturer is not None and graphs != "off" if fixed_shapes is None else fixed_shapes
         self.num_classes = num_classes
         self.thresholds = thresholds
         self.candidate_slots = MIN_CANDIDATES
@@ -87,10 +93,9 @@ class DeviceRunner:
         self.extra_nms_rounds = 0  # batches whose suppression needed more than NMS_STEPS steps
         self.eager_batches = 0  # batches that did not fit a graph's shapes
         self.host_seconds: dict[str, float] = {}  # the last batch's host work after the wait, by step
-        self.graphs = BodyGraphs(backend.stream, backend.graphs and self.fixed_shapes)
-        self._letterboxes: dict[tuple[int, int], DeviceLetterbox] = {}
-        self._decoders: dict[tuple[tuple[int, int], tuple[int, int]], PackedMaskDecoder] = {}
-        self._static: dict[tuple[Any, ...], Any] = {}  # graphs' input buffers, by what sizes them
+        self.graphs = GraphCache(capturer if self.fixed_shapes else None, graphs, graph_budget)
+        self.statics = StaticInputs(backend.device)
+        self._stale_checked: tuple[Any, ...] = ()
 
     def submit(
         self,
@@ -122,8 +127,9 @@ class DeviceRunner:
                 front, bgr = self._detect_sizes(frames, letterboxes, groups)
             clock.mark("infer")
             inst = tracked(self._instances(front, letterboxes), frames, overlay)  # the one wait
-            key = key if self.fixed_shapes else None
-            result = self._finish(front, bgr, key, inst, letterboxes, groups, overlay, host_masks)
+            pad = (key, self.graphs.serial("detect", key)) if self.fixed_shapes and key is not None else None
+            result = self._finish(front, bgr, pad, inst, letterboxes, groups, overlay, host_masks)
+            self._drop_stale()
             clock.mark("postprocess")
             result.finish(clock)
         return result.reordered(order)
@@ -147,7 +153,7 @@ class DeviceRunner:
         device, n = self.backend.device, len(frames)
         bucket = _bucket(n, self.backend.max_batch) if self.fixed_shapes else n
         letterbox, network, spec, dtype = (
-            self._letterbox(lb),
+            self.statics.letterbox(lb),
             self.backend.network,
             self.spec,
             self.backend.dtype,
@@ -156,7 +162,7 @@ class DeviceRunner:
         ring = ring_for(device, lb.frame_hw)
         strays = sum(1 for s in surfaces if s.ring is not ring)
         if len(surfaces) == n and (strays == 0 or bucket <= STAGING):
-            meta = self._buffer(("meta", bucket), lambda: _zeros((bucket, 7), "int64", device))
+            meta = self.statics.buffer(("meta", bucket), lambda: _zeros((bucket, 7), "int64", device))
             rows = np.zeros((bucket, 7), np.int64)
             for k, s in enumerate(surfaces):
                 slot = s.slot if s.ring is ring else self._stage(ring, k, s)
@@ -167,9 +173,9 @@ class DeviceRunner:
             def from_ring() -> Detected:
                 return detect_body(frames_from_ring(ring.y, ring.uv, meta), letterbox, network, spec, dtype)
 
-            return ("ring", bucket, lb, spec, dtype), from_ring
+            return ("ring", bucket, lb, spec, dtype, ring.y.data_ptr()), from_ring
         h, w = lb.frame_hw
-        static = self._buffer(
+        static = self.statics.buffer(
             ("bgr", bucket, lb.frame_hw), lambda: _zeros((bucket, h, w, 3), "uint8", device)
         )
         for k, frame in enumerate(frames):
@@ -188,7 +194,7 @@ class DeviceRunner:
         pictures = []
         for start, stop in groups:
             bgr = torch.stack([self._device_bgr(f) for f in frames[start:stop]])
-            self._letterbox(letterboxes[start]).apply(bgr, net_input[start:stop])
+            self.statics.letterbox(letterboxes[start]).apply(bgr, net_input[start:stop])
             pictures.append(bgr)
         head, protos = self.backend.network(net_input)
         return detect(pictures[0], head, protos, self.spec), pictures
@@ -246,7 +252,7 @@ class DeviceRunner:
         self,
         front: Detected,
         pictures: list[torch.Tensor],
-        key: tuple[Any, ...] | None,
+        pad: tuple[Any, int | None] | None,
         inst: BatchInstances,
         letterboxes: Sequence[Letterbox],
         groups: list[tuple[int, int]],
@@ -260,47 +266,54 @@ class DeviceRunner:
         finished: list[tuple[GroupLayout, Finished]] = []
         for (start, stop), bgr in zip(groups, pictures, strict=True):
             lb = letterboxes[start]
-            end = stop if key is None else len(bgr)  # a graph covers the bucket's spare positions too
+            end = stop if pad is None else len(bgr)  # a padded batch covers the bucket's spare positions
             started = time.perf_counter()
             layout = group_layout(inst, start, end, lb.frame_hw, overlay)
             self._host_time("layout", started)
             head, protos = front.head[start:end], front.protos[start:end]
-            decoder = self._decoder(lb, proto_hw)
+            decoder = self.statics.decoder(lb, proto_hw)
             run = functools.partial(
                 finish_body, head, protos, bgr, num_classes=self.num_classes, decoder=decoder, overlay=overlay
             )
-            finished.append((layout, self._finish_group(run, layout, key, proto_hw, overlay, host_masks)))
-        return _device_batch(inst, letterboxes, finished, n, host_masks)
+            finished.append((layout, self._finish_group(run, layout, pad, proto_hw, overlay, host_masks)))
+        return device_batch(inst, letterboxes, finished, n, host_masks)
 
     def _finish_group(
         self,
         run: Callable[..., Finished],
         layout: GroupLayout,
-        key: tuple[Any, ...] | None,
+        pad: tuple[Any, int | None] | None,
         proto_hw: tuple[int, int],
         overlay: DeviceOverlay | None,
         host_masks: bool,
     ) -> Finished:
-        """The second body for one group: replayed at the current capacity when the batch fits a
-        graph, else run eagerly at its exact size (and the capacity grows for the next batch)."""
+        """The second body for one group: at the current capacity when the batch fits (replayed as a
+        graph when the first body was one: ``pad`` is its key and serial), else eagerly at its exact
+        size (and the capacity grows for the next batch)."""
         import torch  # noqa: PLC0415
 
         need, device = layout.need, self.backend.device
-        if key is not None and self.capacity.holds(need):
+        if pad is not None and self.capacity.holds(need):
             capacity = self.capacity
-            table = self._buffer(
+            table = self.statics.buffer(
                 ("layout", capacity), lambda: _zeros((capacity.table_size(),), "int64", device)
             )
             started = time.perf_counter()
             rows = layout.table(capacity, overlay)
             self._host_time("layout", started)
             upload_into(table, rows)
-            graph_key = (key, capacity, proto_hw, _overlay_key(overlay))
-            out = self.graphs.run("finish", graph_key, functools.partial(run, table=table, capacity=capacity))
+            body = functools.partial(run, table=table, capacity=capacity)
+            front_key, serial = pad
+            if serial is None and self.graphs.enabled:  # the first body ran eagerly: fresh outputs
+                with trace.body("finish"):
+                    out = body()
+            else:
+                graph_key = (front_key, serial, capacity, proto_hw, _overlay_key(overlay))
+                out = self.graphs.run("finish", graph_key, body, after=() if serial is None else (serial,))
             if self.graphs.enabled and not host_masks:  # static: keep this batch's masks apart
                 out = Finished(out.packed[: layout.masks.total].clone(), out.nonempty, out.i420)
             return out
-        if key is not None:
+        if pad is not None:
             self.eager_batches += 1
             self.capacity = self.capacity.grown(need)
         exact = Capacity(max(need.per_frame, 1), need.instances, need.mask_pixels, need.box_pixels)
@@ -312,55 +325,29 @@ class DeviceRunner:
         """Add the time since ``started`` to ``host_seconds[step]`` (the last batch's host work)."""
         self.host_seconds[step] = self.host_seconds.get(step, 0.0) + time.perf_counter() - started
 
-    def _buffer(self, key: tuple[Any, ...], make: Any) -> Any:
-        buf = self._static.get(key)
-        if buf is None:
-            buf = self._static[key] = make()
-        return buf
-
-    def _letterbox(self, lb: Letterbox) -> DeviceLetterbox:
-        dl = self._letterboxes.get(lb.frame_hw)
-        if dl is None or dl.letterbox != lb:
-            dl = DeviceLetterbox(lb, self.backend.device)
-            self._letterboxes[lb.frame_hw] = dl
-        return dl
-
-    def _decoder(self, lb: Letterbox, proto_hw: tuple[int, int]) -> PackedMaskDecoder:
-        key = (lb.frame_hw, proto_hw)
-        dec = self._decoders.get(key)
-        if dec is None or dec.frame_hw != lb.frame_hw:
-            dec = PackedMaskDecoder(MaskDecoder(lb, proto_hw), self.backend.device)
-            self._decoders[key] = dec
-        return dec
+    def _drop_stale(self) -> None:
+        """Forget graphs whose key can never come back (candidate slots and the capacity only grow),
+        then the static buffers no cached graph reads; only when something changed."""
+        slots, capacity, graphs = self.candidate_slots, self.capacity, self.graphs
+        state = (slots, capacity, graphs.captures, graphs.evictions, len(graphs.eager_bodies))
+        if state == self._stale_checked:
+            return
+        self._stale_checked = state
+        graphs.forget(lambda name, key: _still_reachable(name, key, slots, capacity))
+        read: list[tuple[Any, ...]] = [("layout", capacity)]
+        for name, key in graphs.slots():
+            k: Any = key
+            if name == "detect":
+                read.append(("meta", k[1]) if k[0] == "ring" else ("bgr", k[1], k[2].frame_hw))
+        if graphs.enabled:
+            self.statics.prune(read)
+        else:  # nothing replays: only the layout tables of outgrown capacities are dead
+            self.statics.prune(k for k in self.statics.buffer_keys() if k[0] != "layout" or k == read[0])
 
 
-def _device_batch(
-    inst: BatchInstances,
-    letterboxes: Sequence[Letterbox],
-    finished: list[tuple[GroupLayout, Finished]],
-    n: int,
-    host_masks: bool,
-) -> DeviceBatch:
-    """One ``DeviceBatch`` from the groups' outputs: masks back to back, small copies queued."""
-    import torch  # noqa: PLC0415
-
-    bounds = np.concatenate([g.masks.bounds for g, _ in finished]) if finished else np.zeros((0, 4), np.int64)
-    offsets = np.cumsum([0] + [g.masks.total for g, _ in finished])
-    starts = np.concatenate([g.masks.starts + offsets[i] for i, (g, _) in enumerate(finished)])
-    packs = [f.packed[: g.masks.total] for g, f in finished]
-    flags = [f.nonempty[: len(g.frame)] for g, f in finished]
-    packed = packs[0] if len(packs) == 1 else torch.cat(packs)
-    nonempty = download_async(flags[0] if len(flags) == 1 else torch.cat(flags))
-    pictures: list[Any] | None = None
-    if finished[0][1].i420 is not None:
-        pictures = []
-        for g, f in finished:
-            assert f.i420 is not None
-            host = download_async(f.i420[: min(g.stop, n) - g.start])
-            pictures.extend(host.unbind(0))
-    return DeviceBatch(
-        inst, bounds, starts.astype(np.int64), list(letterboxes), packed, nonempty, pictures, host_masks
-    )
+def _still_reachable(name: str, key: Any, slots: int, capacity: Capacity) -> bool:
+    """Detect keys name their spec (candidate slots), finish keys their capacity: both only grow."""
+    return bool(key[3].candidates >= slots) if name == "detect" else bool(key[2] == capacity)
 
 
 def _overlay_key(overlay: DeviceOverlay | None) -> tuple[Any, ...] | None:

@@ -20,10 +20,10 @@ import torch
 
 from streamseg.config import RenderConfig
 from streamseg.gpu import trace
+from streamseg.gpu.graph_cache import GraphCache
 from streamseg.gpu.ring import ring_for
 from streamseg.gpu.surface import import_video_frame
 from streamseg.inference.runtimes import InferenceBackend
-from streamseg.inference.yolo.device.graphs import BodyGraphs
 from streamseg.inference.yolo.device.layout import Capacity
 from streamseg.inference.yolo.device.runner import DeviceRunner
 from streamseg.inference.yolo.engine import PendingResult, SegmentationEngine
@@ -235,7 +235,7 @@ def test_replays_over_static_outputs_give_the_exact_results(
     assert runner is not None
     runner.fixed_shapes = True
     runner.capacity = Capacity(8, 16, 1 << 14, 1 << 12)  # too small at first: it grows, graphs are recaptured
-    runner.graphs = BodyGraphs(None, enabled=False, emulate=True)
+    runner.graphs = GraphCache.emulated()
     pending = [engine.submit(frames[a:b]) for a, b in cuts]  # all submitted before any is resolved
     for expected, items in zip(want, pending, strict=True):
         got = []
