@@ -53,6 +53,23 @@ def test_device_letterbox_fixed_input() -> None:
     np.testing.assert_array_equal(ours[0].numpy(), theirs)
 
 
+def test_device_letterbox_widens_only_the_rows_it_reads() -> None:
+    """A 4K frame into a 640 input: what the resize allocates stays below the frame's own uint8 size
+    (widening the whole frame to int32 first took four times that: 1.6 GB for a batch of 16)."""
+    from streamseg.gpu.graphs import ReadWatch
+
+    frame = torch.from_numpy(np.random.default_rng(2).integers(0, 256, (1, 2160, 3840, 3), dtype=np.uint8))
+    lb = make_letterbox((2160, 3840), 640, 32)
+    letterbox = DeviceLetterbox(lb, CPU)
+    out = torch.empty((1, 3, *lb.input_hw))
+    with ReadWatch() as watch:
+        letterbox.apply(frame, out)
+    assert watch.peak_bytes < frame.numel()
+    theirs = np.empty((3, *lb.input_hw), np.float32)
+    to_tensor(lb.apply(frame[0].numpy()), theirs)
+    np.testing.assert_array_equal(out[0].numpy(), theirs)
+
+
 def _random_heads(
     rng: np.random.Generator, frames: int, anchors: int, nc: int = 3, nm: int = 4
 ) -> np.ndarray:
