@@ -36,6 +36,7 @@ T = TypeVar("T")
 IMGSZ = 160  # small frames and input: what is checked does not depend on size, CI time does
 SMALLER = 128
 THRESHOLDS = Thresholds(0.3, 0.7, 300)
+SMALL_CAPACITY = Capacity(8, 16, 1 << 14, 1 << 12)  # small frames: the padded passes stay cheap
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +64,9 @@ def portrait() -> list[Frame]:
 
 
 def _engine(
-    backend: InferenceBackend, graphs: GraphCache, capacity: Capacity = Capacity(8, 16, 1 << 14, 1 << 12)
+    backend: InferenceBackend, graphs: GraphCache, capacity: Capacity = SMALL_CAPACITY
 ) -> SegmentationEngine:
-    """A device engine at fixed shapes on ``graphs``; a small starting capacity keeps the padded
-    passes cheap on small frames."""
+    """A device engine at fixed shapes on ``graphs``, starting at ``capacity``."""
     engine, runner = device_engine(backend, IMGSZ, THRESHOLDS, overlay=RenderConfig())
     runner.graphs = graphs
     runner.capacity = capacity
