@@ -44,10 +44,23 @@ class Frame:
 
     The picture is either ``image`` (host, (H, W, 3) uint8 BGR) or ``surface`` (decoded on the GPU and
     kept there). For a surface frame ``image`` is made on first use (converted on the device, copied
-    down once, kept), so the Python API is the same for both.
+    down once, kept), so the Python API is the same for both. Once its result was handed to the
+    consumer, a device frame may be moved to the host when device memory is short (``spill``):
+    ``surface`` becomes None and ``image`` holds the picture.
     """
 
-    __slots__ = ("_image", "_lock", "capture_time", "file_name", "index", "pts", "source", "surface")
+    # __weakref__: handed-over frames are listed weakly (``gpu.spill``), never kept alive by the list
+    __slots__ = (
+        "__weakref__",
+        "_image",
+        "_lock",
+        "capture_time",
+        "file_name",
+        "index",
+        "pts",
+        "source",
+        "surface",
+    )
 
     def __init__(
         self,
@@ -86,6 +99,20 @@ class Frame:
             if image is None:
                 raise RuntimeError("frame has no picture")
         return image
+
+    def spill(self) -> bool:
+        """Move a device picture to the host: ``image`` downloaded (once), the surface let go, so its
+        device memory is freed when nothing else holds it. False when it was on the host already.
+
+        For frames whose results were handed over and device memory is short (``gpu.spill``)."""
+        with self._lock:
+            surface = self.surface
+            if surface is None:
+                return False
+            if self._image is None:
+                self._image = surface.to_host_bgr()
+            self.surface = None
+        return True
 
     @property
     def on_device(self) -> bool:

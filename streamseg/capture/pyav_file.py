@@ -15,29 +15,24 @@ from collections import deque
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import av
 import av.error
-import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from streamseg.capture.base import FrameGate, SourceBase, SourceStats
 from streamseg.capture.integrity import FileRecords, estimate_count_and_rate
 from streamseg.capture.opening import ContainerOpener, check_local_file
 from streamseg.capture.opening import reason as _reason
+from streamseg.capture.pictures import PictureMaker
 from streamseg.capture.skipping import DecodeSkipper
 from streamseg.capture.timestamps import PtsTracker
 from streamseg.config import default_source_name
 from streamseg.errors import DecodeError, SourceError, SourceTimeout
 from streamseg.gpu.decode import DecodeTarget
-from streamseg.gpu.nvdec import SurfaceImporter
 from streamseg.redact import redact_uri
 from streamseg.types import Frame
-
-if TYPE_CHECKING:
-    from streamseg.gpu.surface import YuvSurface
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +72,7 @@ class PyAVFileSource(SourceBase):
         self._options = dict(options or {})  # FFmpeg demuxer/protocol options (rtsp_transport, timeout)
         self._decode_target = decode
         self._nvdec = decode is not None and decode.nvdec  # cleared when NVDEC will not open the stream
-        self._surfaces: SurfaceImporter | None = None
+        self._pictures: PictureMaker | None = None  # made at the first frame (NVDEC may have refused)
         self._gate: FrameGate | None = None  # the latency ladder's say on each frame (live streams)
         self._skipper: DecodeSkipper | None = None
         self._stats = SourceStats()
@@ -255,8 +250,11 @@ class PyAVFileSource(SourceBase):
                 self._step()
             vf = self._pending.popleft()
             if self._gate is None or self._gate.admits(self._index):
-                return self._to_frame(vf)
-            self._pass_over(vf)
+                frame = self._to_frame(vf)
+                if frame is not None:
+                    return frame
+            else:
+                self._pass_over(vf)
             if self._closing:
                 return None
 
@@ -312,38 +310,31 @@ class PyAVFileSource(SourceBase):
             if isinstance(frame, av.VideoFrame):
                 self._pending.append(frame)
 
-    def _to_frame(self, vf: av.VideoFrame) -> Frame:
+    def _to_frame(self, vf: av.VideoFrame) -> Frame | None:
+        """The decoded frame as a ``Frame``; None for one that could not be brought to the host (it
+        keeps its number, so the gap shows; logged by ``PictureMaker``: the file is not damaged)."""
         if self._tracker is None:
             raise SourceError(f"{self._label()}: source is not open")
         if vf.is_corrupt:
             self._stats.damaged_frames += 1
         pts = self._tracker.next_seconds(vf.pts, vf.dts, vf.duration or None)
         self._last_pts = pts
-        turns = _quarter_turns(vf)
-        now = time.monotonic()
-        surface = self._surface(vf, turns) if self._decode_target is not None else None
-        if surface is not None:
-            frame = Frame(source=self._name, index=self._index, pts=pts, capture_time=now, surface=surface)
-        else:
+        if self._pictures is None:
             # swscale threads like the decoder's: none extra for cameras (1), FFmpeg's choice for files (0)
-            bgr = self._bgr.reformat(vf, format="bgr24", threads=self._threads)
-            image = np.ascontiguousarray(bgr.to_ndarray(), dtype=np.uint8)
-            if turns:  # phone videos: stored sideways plus a display matrix saying how to turn them
-                image = np.ascontiguousarray(np.rot90(image, turns))
-            frame = Frame(source=self._name, index=self._index, pts=pts, capture_time=now, image=image)
-        if self._resolution is None:
-            self._resolution = frame.resolution_wh
+            self._pictures = PictureMaker(
+                self._label(), self._bgr, self._threads, self._decode_target, self._nvdec
+            )
+        image, surface = self._pictures.picture(vf, _quarter_turns(vf))
+        now = time.monotonic()
+        index = self._index
         self._index += 1
         self._stats.frames_decoded += 1
-        return frame
-
-    def _surface(self, vf: av.VideoFrame, turns: int) -> YuvSurface | None:
-        """The frame as a device surface, or None (with one log line) when it has to stay on the host."""
-        if self._decode_target is None:
+        if image is None and surface is None:
             return None
-        if self._surfaces is None:
-            self._surfaces = SurfaceImporter(self._decode_target, self._label(), self._nvdec)
-        return self._surfaces.take(vf, turns)
+        frame = Frame(self._name, index, pts, now, image, surface=surface)
+        if self._resolution is None:
+            self._resolution = frame.resolution_wh
+        return frame
 
     def _finish(self) -> None:
         """At end of stream: raise ``DecodeError`` once if anything was lost, else just end."""

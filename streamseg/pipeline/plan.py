@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from streamseg.config import Config
+from streamseg.gpu.budget import configure_budget
 from streamseg.gpu.decode import DecodeTarget, plan_decode
 from streamseg.inference.runtimes import InferenceBackend
 from streamseg.inference.runtimes.probe import (
@@ -64,6 +65,8 @@ def plan_run(cfg: Config, backend: InferenceBackend | None = None) -> RunPlan:
     ``cfg.model``. Raises ``ConfigError`` for a ``--decode`` or ``--encoder`` this machine cannot do."""
     device, why, runtime = _device_path(cfg, backend)
     target = plan_decode(cfg.pipeline.decode, device, why)
+    if device is not None:  # decoded frames and captured graphs share pipeline.gpu_memory
+        configure_budget(cfg.pipeline.gpu_memory, device)
     if device is not None and target is None:
         why = "NVDEC is not available"
     on_gpu = device is not None and device.type == "cuda"
