@@ -32,16 +32,18 @@ from streamseg.pipeline.admission import InferenceCapacity
 from streamseg.pipeline.batcher import Batcher
 from streamseg.pipeline.drawing import DrawPolicy
 from streamseg.pipeline.events import EventCallback, EventsSink, open_events
-from streamseg.pipeline.left_behind import wait_at_exit
+from streamseg.pipeline.handoff import handed_over
+from streamseg.pipeline.left_behind import leave_behind
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle, drain
 from streamseg.pipeline.live import LiveBook
 from streamseg.pipeline.looping import loop_source
 from streamseg.pipeline.overload.governor import LatencyGovernor
 from streamseg.pipeline.overload.wiring import GovernedSegmenter, open_governor
-from streamseg.pipeline.plan import plan_run
+from streamseg.pipeline.prepare import capture_ahead, decide
 from streamseg.pipeline.render_step import RenderStep
 from streamseg.pipeline.retention import RetentionSweeper, start_retention
 from streamseg.pipeline.scene_step import SceneStep
+from streamseg.pipeline.selfcheck import SelfCheckReport
 from streamseg.pipeline.sinks import (
     RecordingSink,
     Sinks,
@@ -128,6 +130,7 @@ class Pipeline(RuntimeSources):
         self._drawing = DrawPolicy(self.config, live)  # which frames are drawn
         self._events: EventsSink | None = None
         self._sweeper: RetentionSweeper | None = None  # --retain, --retain-size
+        self.selfcheck: SelfCheckReport | None = None  # the GPU self-check's say, when the model is on CUDA
         self._opened = False
         self._started = False
         self._joined = False
@@ -157,8 +160,8 @@ class Pipeline(RuntimeSources):
         try:
             # Where the work runs, decided once; then the cheapest checks: a mistyped path should not
             # wait for a model download or export.
-            plan = plan_run(cfg, self._backend)
-            logger.info("where the work runs:\n  %s", "\n  ".join(plan.lines(cfg.pipeline.decode)))
+            cfg, plan, self.selfcheck = decide(cfg, self._backend)  # what the GPU failed is turned off
+            self.config = cfg
             decode, codec = plan.decode, plan.codec
             self._decode = decode  # sources added later decode the same way
             for sc in source_cfgs:
@@ -190,6 +193,7 @@ class Pipeline(RuntimeSources):
             )
             clips = next((s.clips for s in self._sinks if isinstance(s, RecordingSink)), None)
             self._events = open_events(cfg, self._scene, self._on_event, not self._keep_alive, clips)
+            capture_ahead(self._engine, self._sources, decode, cfg.model.batch)  # before threads use the GPU
         except BaseException:
             self._close_everything()
             raise
@@ -306,7 +310,7 @@ class Pipeline(RuntimeSources):
                 item = self._life.get(out_q)
                 if item is None or isinstance(item, EndOfStream):
                     break
-                yield item
+                yield handed_over(item)  # the consumer's now: on a GPU it may move to the host
         finally:
             if not self._joined:
                 self.stop()
@@ -347,15 +351,7 @@ class Pipeline(RuntimeSources):
                 # Outputs are finalized. A capture thread still alive after a short grace is inside a
                 # network open/read that its source timeout bounds: a daemon holding nothing we need.
                 deadline = min(deadline, time.monotonic() + CAPTURE_GRACE_S)
-        stuck = [t.name for t in self._threads if t.is_alive()]
-        waiting = [name for name in stuck if name.startswith(CAPTURE_PREFIX)]
-        busy = [name for name in stuck if name not in waiting]
-        if waiting:
-            logger.info("left behind, still waiting on the network: %s", ", ".join(waiting))
-            left = [t for t in self._threads if t.name in waiting]
-            wait_at_exit(left, self.config.pipeline.source_timeout_s)
-        if busy:
-            logger.warning("threads still busy after %.1f s: %s", timeout, ", ".join(busy))
+        leave_behind(self._threads, CAPTURE_PREFIX, timeout, self.config.pipeline.source_timeout_s)
         self._joined = True
         self.telemetry.stop_watching_memory()
         if self._trimmer is not None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from streamseg.config import RenderConfig
+from streamseg.gpu.budget import budget_for
 from streamseg.gpu.overlay import DeviceOverlay
 from streamseg.inference.letterbox import Letterbox, make_letterbox, to_tensor
 from streamseg.inference.runtimes.base import InferenceBackend
@@ -71,6 +72,9 @@ class SegmentationEngine:
             from streamseg.inference.yolo.device.runner import DeviceRunner  # noqa: PLC0415 - imports torch
 
             mode = cuda_graphs or str(getattr(device_backend, "graphs_mode", "auto"))
+            graph_budget = (
+                graph_budget if graph_budget is not None else budget_for(device_backend.device).graphs
+            )
             self._device_runner = DeviceRunner(
                 device_backend, self.info.num_classes, thresholds, graphs=mode, graph_budget=graph_budget
             )
@@ -91,6 +95,23 @@ class SegmentationEngine:
             lb = make_letterbox(frame_hw, self.imgsz, self.info.stride, self.info.fixed_input_hw)
             self._letterboxes[key] = lb
         return lb
+
+    def capture_ahead(self, frames: Sequence[Frame], max_batch: int) -> int:
+        """Capture the device path's graphs now, for each of ``frames``' sizes and every batch bucket
+        up to ``max_batch``: called before the capture threads start, so that only growth (a larger
+        capacity, an imgsz rung, a new size) is captured mid-run. ``frames``: one per size, made as
+        the run will deliver them (surfaces or host pictures); their results are dropped. Returns
+        the graphs captured."""
+        runner = self._device_runner
+        if runner is None or not runner.graphs.enabled:
+            return 0
+        before = runner.graphs.captures
+        buckets = sorted({runner.bucket(n) for n in range(1, max(1, max_batch) + 1)})
+        for frame in frames:
+            for bucket in buckets:
+                batch = [frame] * bucket
+                runner.submit(batch, [self.letterbox_for(frame.frame_hw)] * bucket).frame(0)
+        return runner.graphs.captures - before
 
     @property
     def device_runner(self) -> DeviceRunner | None:

@@ -134,6 +134,10 @@ class DeviceRunner:
             result.finish(clock)
         return result.reordered(order)
 
+    def bucket(self, n: int) -> int:
+        """The batch size a batch of ``n`` runs at (its graph's bucket when shapes are fixed)."""
+        return _bucket(n, self.backend.max_batch) if self.fixed_shapes else n
+
     @property
     def spec(self) -> DetectSpec:
         th = self.thresholds
@@ -151,7 +155,7 @@ class DeviceRunner:
         from streamseg.gpu.surface import YuvSurface  # noqa: PLC0415
 
         device, n = self.backend.device, len(frames)
-        bucket = _bucket(n, self.backend.max_batch) if self.fixed_shapes else n
+        bucket = self.bucket(n)
         letterbox, network, spec, dtype = (
             self.statics.letterbox(lb),
             self.backend.network,
@@ -173,7 +177,8 @@ class DeviceRunner:
             def from_ring() -> Detected:
                 return detect_body(frames_from_ring(ring.y, ring.uv, meta), letterbox, network, spec, dtype)
 
-            return ("ring", bucket, lb, spec, dtype, ring.y.data_ptr()), from_ring
+            ring_id = (ring.y.data_ptr(), int(ring.y.shape[0]))  # a new ring is a new graph
+            return ("ring", bucket, lb, spec, dtype, ring_id), from_ring
         h, w = lb.frame_hw
         static = self.statics.buffer(
             ("bgr", bucket, lb.frame_hw), lambda: _zeros((bucket, h, w, 3), "uint8", device)
