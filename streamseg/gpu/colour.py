@@ -97,7 +97,19 @@ def yuv_to_bgr(y: torch.Tensor, uv: torch.Tensor, coefficients: torch.Tensor) ->
 
     ``coefficients`` is ``coefficient_table``'s (B, 6, 1, 1). Chroma terms are computed at half
     resolution and repeated (swscale's unscaled converter takes each chroma sample for its 2x2 block).
+    A frame at a time: the int32 intermediates are one frame's (100 MB at 4K), not the batch's, which a
+    captured graph's pool would otherwise keep for good (1.6 GB for 16 frames at 4K).
     """
+    import torch  # noqa: PLC0415
+
+    batch, h, w = y.shape
+    out = torch.empty((batch, h, w, 3), dtype=torch.uint8, device=y.device)
+    for f in range(batch):
+        out[f] = _yuv_to_bgr_one(y[f : f + 1], uv[f : f + 1], coefficients[f : f + 1])[0]
+    return out
+
+
+def _yuv_to_bgr_one(y: torch.Tensor, uv: torch.Tensor, coefficients: torch.Tensor) -> torch.Tensor:
     import torch  # noqa: PLC0415
 
     batch, h, w = y.shape
@@ -127,17 +139,18 @@ def bgr_to_i420(bgr: torch.Tensor) -> torch.Tensor:
     batch, h, w, _ = bgr.shape
     if h % 2 or w % 2:
         raise ValueError(f"yuv420p needs even sizes, got {w}x{h}")
-    pix = bgr.to(torch.int32)
-    b, g, r = pix[..., 0], pix[..., 1], pix[..., 2]
-    half = 1 << (_CV_SHIFT - 1)
-    luma = (_CV_Y[0] * r + _CV_Y[1] * g + _CV_Y[2] * b + (16 << _CV_SHIFT) + half) >> _CV_SHIFT
-    r0, g0, b0 = r[:, ::2, ::2], g[:, ::2, ::2], b[:, ::2, ::2]
-    u = (_CV_U[0] * r0 + _CV_U[1] * g0 + _CV_U[2] * b0 + (128 << _CV_SHIFT) + half) >> _CV_SHIFT
-    v = (_CV_V[0] * r0 + _CV_V[1] * g0 + _CV_V[2] * b0 + (128 << _CV_SHIFT) + half) >> _CV_SHIFT
     out = torch.empty((batch, h * 3 // 2, w), dtype=torch.uint8, device=bgr.device)
-    out[:, :h] = luma.clamp_(0, 255)
+    half = 1 << (_CV_SHIFT - 1)
     quarter = (h // 2) * (w // 2)
-    chroma = out[:, h:].reshape(batch, 2 * quarter)
-    chroma[:, :quarter] = u.clamp_(0, 255).reshape(batch, quarter)
-    chroma[:, quarter:] = v.clamp_(0, 255).reshape(batch, quarter)
+    for f in range(batch):  # a frame at a time: one frame's int32 intermediates (see yuv_to_bgr)
+        pix = bgr[f].to(torch.int32)
+        b, g, r = pix[..., 0], pix[..., 1], pix[..., 2]
+        luma = (_CV_Y[0] * r + _CV_Y[1] * g + _CV_Y[2] * b + (16 << _CV_SHIFT) + half) >> _CV_SHIFT
+        r0, g0, b0 = r[::2, ::2], g[::2, ::2], b[::2, ::2]
+        u = (_CV_U[0] * r0 + _CV_U[1] * g0 + _CV_U[2] * b0 + (128 << _CV_SHIFT) + half) >> _CV_SHIFT
+        v = (_CV_V[0] * r0 + _CV_V[1] * g0 + _CV_V[2] * b0 + (128 << _CV_SHIFT) + half) >> _CV_SHIFT
+        out[f, :h] = luma.clamp_(0, 255)
+        chroma = out[f, h:].view(2 * quarter)
+        chroma[:quarter] = u.clamp_(0, 255).reshape(quarter)
+        chroma[quarter:] = v.clamp_(0, 255).reshape(quarter)
     return out

@@ -79,8 +79,11 @@ class DeviceOverlay:
         import torch  # noqa: PLC0415
 
         top = index_map.view(bgr.shape[:3])
-        mixed = (lut[top.long()].to(torch.float32) * self.alpha + bgr.to(torch.float32) * self.beta).round_()
-        bgr.copy_(torch.where((top > 0)[..., None], mixed.to(torch.uint8), bgr))
+        for f in range(bgr.shape[0]):  # a frame at a time: one frame's float32 intermediates, not 16
+            frame, over = bgr[f], top[f]
+            colour = lut[over.long()].to(torch.float32)
+            mixed = (colour * self.alpha + frame.to(torch.float32) * self.beta).round_()
+            frame.copy_(torch.where((over > 0)[..., None], mixed.to(torch.uint8), frame))
 
     def colour_table(self, keys: IntArray) -> UInt8Array:
         """(I + 1, 3) uint8: row 0 black (no instance), row i + 1 the palette colour of instance i
@@ -146,7 +149,9 @@ class DeviceOverlay:
                 value = value * px.valid.to(torch.int32)
             top.scatter_reduce_(0, where, value, reduce="amax")
         top = top.view(b, h, w)
-        bgr.copy_(torch.where((top > 0)[..., None], lut[top.long()], bgr))
+        for f in range(b):  # a frame at a time: one frame's int64 gather indices, not the batch's
+            frame, over = bgr[f], top[f]
+            frame.copy_(torch.where((over > 0)[..., None], lut[over.long()], frame))
 
     @staticmethod
     def to_i420(bgr: torch.Tensor) -> torch.Tensor:

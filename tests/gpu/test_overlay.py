@@ -138,3 +138,30 @@ def test_picture_shape_and_bgr(tmp_path: Path) -> None:
     picture = I420Picture(np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)))
     assert picture.shape == (48, 64, 3)
     assert np.abs(picture.bgr().astype(int) - bgr).max() <= 2
+
+
+def test_drawing_memory_grows_with_one_frame_not_the_batch() -> None:
+    """Colour conversion, the mask blend and yuv420p at 1080p: what a batch of 4 allocates beyond its
+    outputs equals what one frame does (a captured graph's pool keeps that peak for good: 16 frames
+    at 4K took 5-6 GB when whole batches were widened at once)."""
+    from streamseg.gpu.colour import coefficient_table, yuv_to_bgr
+    from streamseg.gpu.graphs import ReadWatch
+    from streamseg.gpu.surface import YuvCoefficients
+
+    h, w = 1080, 1920
+    overlay = DeviceOverlay(RenderConfig())
+    lut = torch.tensor([[0, 0, 0], [255, 0, 0], [0, 255, 0]], dtype=torch.uint8)
+    beyond_outputs = {}
+    for b in (1, 4):
+        y = torch.full((b, h, w), 120, dtype=torch.uint8)
+        uv = torch.full((b, h // 2, w // 2, 2), 128, dtype=torch.uint8)
+        table = coefficient_table([YuvCoefficients.for_frame(1, 1)] * b, torch.device("cpu"))
+        index_map = torch.zeros(b * h * w, dtype=torch.int32)
+        index_map[::7] = 1
+        index_map[::11] = 2
+        with ReadWatch() as watch:
+            bgr = yuv_to_bgr(y, uv, table)
+            overlay.blend_masks(bgr, index_map, lut)
+            i420 = DeviceOverlay.to_i420(bgr)
+        beyond_outputs[b] = watch.peak_bytes - bgr.numel() - i420.numel()
+    assert beyond_outputs[4] <= beyond_outputs[1] * 1.05, beyond_outputs
