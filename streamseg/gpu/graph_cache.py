@@ -131,6 +131,9 @@ class GraphCache:
         body: Callable[[], T],
     ) -> T:
         """Replay a new graph and compare with the body run eagerly; keep it only if they agree."""
+        if not capturer.verify_first_replay:
+            self._evict_past_budget(keep=slot)
+            return capturer.replay(record, body)
         try:
             replayed = capturer.replay(record, body)
             eager = body()

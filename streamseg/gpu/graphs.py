@@ -60,6 +60,8 @@ class CapturedGraph(Generic[T]):
 class Capturer(Protocol):
     """How a cache captures and replays bodies (CUDA graphs, or their emulation)."""
 
+    verify_first_replay: bool  # compare each new graph's first replay with an eager run of its body
+
     def capture(self, name: str, body: Callable[[], T]) -> CapturedGraph[T]: ...
 
     def replay(self, record: CapturedGraph[T], body: Callable[[], T]) -> T:
@@ -74,6 +76,8 @@ class Capturer(Protocol):
 
 class CudaCapturer:
     """Captures on ``stream`` in ``thread_local`` mode, each graph into a pool of its own."""
+
+    verify_first_replay = True
 
     def __init__(self, stream: Any) -> None:
         self.stream = stream
@@ -120,11 +124,21 @@ class CudaCapturer:
 
 
 class EmulatedCapturer:
-    """ "Capture" and "replay" on any device: the body runs each time and its outputs are copied into
-    the first run's tensors, as a replay writes into the captured ones."""
+    """A "capture" and "replays" on any device: the body runs each time and its outputs are copied
+    into the first run's tensors, as a replay writes into the captured ones.
+
+    ``verify``: check first replays as on CUDA (an emulated replay is the body itself, so only a
+    capturer that breaks replays on purpose, in tests, needs the extra run); ``warmup``: run the body
+    once before the "capture", as on CUDA, so that what a new shape makes (Ultralytics' anchors) is
+    made outside it and counts among the reads (the liveness audit needs that; replays do not)."""
+
+    def __init__(self, verify: bool = False, warmup: bool = False) -> None:
+        self.verify_first_replay = verify
+        self.warmup = warmup
 
     def capture(self, name: str, body: Callable[[], T]) -> CapturedGraph[T]:
-        body()  # a warm-up first, as on CUDA: what changes with a new shape (anchors) is made here
+        if self.warmup:
+            body()
         watch = ReadWatch()
         trace.device_call("capture")
         with watch:

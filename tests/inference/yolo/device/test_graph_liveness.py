@@ -123,13 +123,13 @@ def _audit(
 def test_what_a_graph_reads_stays_alive(
     backend: InferenceBackend, surfaces: list[Frame], portrait: list[Frame]
 ) -> None:
-    assert _audit(backend, GraphCache.emulated(), surfaces, portrait) == []
+    assert _audit(backend, GraphCache(EmulatedCapturer(warmup=True)), surfaces, portrait) == []
 
 
 def test_the_audit_finds_what_the_old_graphs_let_go(
     backend: InferenceBackend, surfaces: list[Frame], portrait: list[Frame]
 ) -> None:
-    dead = _audit(backend, GraphCache(ForgetfulCapturer()), surfaces, portrait)
+    dead = _audit(backend, GraphCache(ForgetfulCapturer(warmup=True)), surfaces, portrait)
     assert any(line.startswith("detect:") for line in dead), dead  # the anchors of bucket 1, at least
 
 
@@ -137,6 +137,7 @@ class FailingCapturer(EmulatedCapturer):
     """Fails one body the way a GPU might: at capture, or with a first replay unlike the eager run."""
 
     def __init__(self, body: str, how: str) -> None:
+        super().__init__(verify=True)
         self.body, self.how = body, how
 
     def capture(self, name: str, body: Callable[[], T]) -> CapturedGraph[T]:
