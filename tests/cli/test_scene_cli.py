@@ -227,7 +227,8 @@ def test_outputs_show_in_the_status_and_metrics(tmp_path: Path, door: Path, engi
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline:  # the first clip ends a post-roll after its event
                 status = get(run.url + "api/status").json()
-                if status["clips"].get(CAMERA) and status["disk"].get(CAMERA):
+                # disk use is measured every few seconds: wait for a measure taken after the clip
+                if status["clips"].get(CAMERA) and status["disk"].get(CAMERA, 0) > 10_000:
                     break
                 time.sleep(0.5)
             metrics = get(run.url + "metrics").text
