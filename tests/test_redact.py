@@ -1,16 +1,29 @@
 """Issue 20, items 1 and 4: secrets masked wherever they stand in a URL, names never made from them, and
-redaction linear on long and adversarial text (a backtracking pattern once froze the process)."""
+redaction linear on long and adversarial text (a backtracking pattern once froze the process). Issue 30:
+the secrets of sink URLs (hook ids, stream keys, token user names) and the one slug of names."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import random
+import string
 import time
+import uuid
+from collections.abc import Callable
 
 import pytest
 
 from streamseg.config import default_source_name
-from streamseg.redact import RedactingFormatter, is_secret_key, redact_text, without_secret_pairs
+from streamseg.redact import (
+    RedactingFormatter,
+    is_secret_key,
+    looks_random,
+    redact_text,
+    redact_url,
+    safe_name,
+    without_secret_pairs,
+)
 
 SECRET = "XmEyePw9"
 
@@ -98,3 +111,108 @@ def test_log_lines_are_masked_whoever_writes_them() -> None:
     )
     line = RedactingFormatter(logging.Formatter("%(levelname)s %(message)s")).format(record)
     assert line == "ERROR open rtsp://u:***@h/ failed"
+
+
+# Issue 30, item 3: secrets that are not user:password@ (hook ids, stream keys, token user names) ----------
+
+HOOK_ID = "kitchen-door-7f3a9c"  # short and readable: only its place after /webhook/ gives it away
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"http://ha.lan:8123/api/webhook/{HOOK_ID}", "http://ha.lan:8123/api/webhook/***"),
+        (
+            "https://hooks.slack.com/services/T0001/B0002/XXXXXXXXXXXXXXXXXXXXXXXX",
+            "https://hooks.slack.com/services/***/***/***",
+        ),
+        ("https://discord.com/api/webhooks/1234/abcDEF", "https://discord.com/api/webhooks/***/***"),
+        (
+            "https://maker.ifttt.com/trigger/door/with/key/abcdefgh",
+            "https://maker.ifttt.com/trigger/door/with/key/***",
+        ),
+        ("mqtt://Kx9fQ2mZ7tLp4vWs@broker.lan/cams", "mqtt://***@broker.lan/cams"),
+        ("mqtts://ha@broker.lan:8883", "mqtts://***@broker.lan:8883"),  # a lone user name: a token
+        ("mqtt://homeassistant:pw@broker.lan", "mqtt://homeassistant:***@broker.lan"),
+        ("https://h/x?a=1&token=2&flag#frag", "https://h/x?a=***&token=***&***#***"),
+        ("rtmp://a.rtmp.youtube.com/live2/abcd-1234-efgh-5678-ijkl", "rtmp://a.rtmp.youtube.com/live2/***"),
+        ("rtmp://live.twitch.tv/app/live_123456789_AbCdEfGhIjKlMnOpQrSt", "rtmp://live.twitch.tv/app/***"),
+        ("rtsp://mediamtx:8554/front_door", "rtsp://mediamtx:8554/front_door"),  # nothing secret: kept
+        ("mqtt://user:pa#ss@host/x", "mqtt://***"),  # the host cannot be told from the password
+        ("mqtt://user:pa ss@host/x", "mqtt://***"),
+        ("not a url", "***"),
+    ],
+)
+def test_sink_urls_are_shown_with_every_secret_masked(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_the_text_filter_masks_hook_ids_tokens_and_random_segments_in_any_url() -> None:
+    """The last net (log lines, the dashboard's JSON): what is recognisably secret in any URL."""
+    assert redact_text(f'{{"target":"http://ha:8123/api/webhook/{HOOK_ID}"}}') == (
+        '{"target":"http://ha:8123/api/webhook/***"}'
+    )
+    assert redact_text("MQTT sink mqtt://Kx9fQ2mZ7tLp4vWs@broker/x: refused") == (
+        "MQTT sink mqtt://***@broker/x: refused"
+    )
+    assert redact_text("publish to rtmp://live.twitch.tv/app/live_123456789_AbCdEfGhIjKlMnOpQrSt failed") == (
+        "publish to rtmp://live.twitch.tv/app/*** failed"
+    )
+    assert redact_text("mqtt://user:pa#ss@host/x and http://u:p/ss@host/y") == (
+        "mqtt://user:***@host/x and http://u:***@host/y"
+    )
+    kept = "rtsp://admin@cam/Streaming/Channels/101 https://host:443/users/@me see http://a:b/c"
+    assert redact_text(kept) == kept
+
+
+def _urlsafe(r: random.Random, n: int) -> str:
+    """What ``secrets.token_urlsafe(n)`` makes, from a seeded generator."""
+    return base64.urlsafe_b64encode(r.randbytes(n)).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    ("make", "at_least"),
+    [
+        (lambda r: r.randbytes(8).hex(), 0.99),
+        (lambda r: r.randbytes(32).hex(), 1.0),
+        (lambda r: str(uuid.UUID(int=r.getrandbits(128))), 1.0),
+        (lambda r: _urlsafe(r, 16), 0.93),
+        (lambda r: _urlsafe(r, 32), 0.99),
+        (lambda r: "".join(r.choice(string.ascii_letters + string.digits) for _ in range(32)), 0.99),
+    ],
+)
+def test_random_tokens_look_random(make: Callable[[random.Random], str], at_least: float) -> None:
+    rng = random.Random(30)
+    assert sum(looks_random(make(rng)) for _ in range(2000)) / 2000 >= at_least
+
+
+@pytest.mark.parametrize(
+    "word",
+    [
+        "recording_20240101120000", "front_door_camera_main", "FrontDoorCameraEntrance",
+        "channel01_substream02", "cam2_1920x1080_30fps", "Streaming_Channels_101",
+        "bbb_sunflower_1080p_30fps_normal.mp4", "user_admin_channel_1_stream_0.ts", "2024-01-01T12-00-00",
+        "short1A",
+    ],
+)  # fmt: skip
+def test_words_and_dates_do_not(word: str) -> None:
+    assert not looks_random(word)
+
+
+def test_sink_urls_show_in_linear_time() -> None:
+    for text in _adversarial(1_000_000):
+        started = time.process_time()
+        redact_url("https://h/" + text)
+        redact_url("mqtt://" + text)
+        assert time.process_time() - started < 5.0, text[:20]
+
+
+# Issue 30, items 4 and 9: one slug for files and topics, distinct in every script, never '.' or '..' ------
+
+
+def test_the_slug_keeps_every_script_and_never_names_a_parent() -> None:
+    assert safe_name("кухня") == "кухня" and safe_name("двор") == "двор"
+    assert safe_name("नमस्ते") == "नमस्ते"  # combining vowel signs belong to their letters
+    assert safe_name("e\u0301") == "\u00e9"  # NFC: one name, one slug
+    assert (safe_name(".."), safe_name("."), safe_name(".hidden")) == ("__", "_", "_hidden")
+    assert safe_name("front door/2+#") == "front_door_2_" and safe_name("a\u202eb") == "a_b"

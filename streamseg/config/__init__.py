@@ -1,7 +1,8 @@
 """Run configuration, one module per job: the sections (``sections``), the whole and its checks
-(``schema``), loading YAML and overrides (``load``), default source names (``names``), which URIs a
-source may use (``uris``) and device names (``devices``). Every check raises ``ConfigError`` with one
-line that names the key and what is allowed."""
+(``schema``), loading YAML and overrides (``load``), names and their one slug space (``names``),
+numbers that must be finite and bounded (``numbers``), which URIs a source may use (``uris``), where
+streams added while running may connect (``hosts``) and device names (``devices``). Every check raises
+``ConfigError`` with one line that names the key and what is allowed."""
 
 from __future__ import annotations
 

@@ -4,16 +4,17 @@ types are errors, not warnings. Precedence: built-in defaults < YAML file < comm
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from streamseg.config.names import check_name
+from streamseg.config.numbers import MAX_INT, bounded_int, finite, shown
 from streamseg.config.scene import lines_from, zones_from
 from streamseg.config.schema import _SECTIONS, Config, check_source
-from streamseg.config.sections import SourceConfig, SourceRules
+from streamseg.config.sections import MAX_NAME_CHARS, SourceConfig, SourceRules
 from streamseg.errors import ConfigError
 
 
@@ -31,6 +32,10 @@ def load_yaml(path: str | Path) -> Config:
         raise ConfigError(f"invalid YAML in {p}{where}: {problem}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file is not UTF-8 text: {p}") from None
+    except ValueError:  # an integer past Python's 4300-digit limit, made by the YAML constructor
+        raise ConfigError(f"{p}: a number is too long (integers have at most 18 digits)") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: the YAML is nested too deeply") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -74,7 +79,17 @@ def source_from(item: Any, where: str = "source") -> SourceConfig:
     if isinstance(item, dict):
         if "uri" not in item:
             raise ConfigError(f"{where}: 'uri' is missing")
-        values = {k: str(v) if k in ("uri", "name") else v for k, v in item.items()}
+        values = dict(item)
+        uri = values["uri"]
+        if (
+            not isinstance(uri, (str, int))
+            or isinstance(uri, bool)
+            or (isinstance(uri, int) and uri > MAX_INT)
+        ):
+            raise ConfigError(f"{where}: 'uri' must be a path, a URL or a webcam number, got {shown(uri)}")
+        values["uri"] = str(uri)
+        if "name" in values:
+            values["name"] = check_name(values["name"], f"{where}: name", MAX_NAME_CHARS, "/")
         scene = {
             "zones": zones_from(values.pop("zones", None), where),
             "lines": lines_from(values.pop("lines", None), where),
@@ -104,24 +119,22 @@ def _coerce(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
     if kind == "bool":
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{where} must be true or false, got {value!r}")
+        raise ConfigError(f"{where} must be true or false, got {shown(value)}")
     if kind == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return bounded_int(value, where)
     if kind.startswith("float"):
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        raise ConfigError(f"{where} must be a finite number, got {value!r}")
+        return finite(value, where)
     if kind.startswith("tuple[str"):
         items = [value] if isinstance(value, str) else value
         if isinstance(items, (list, tuple)) and all(isinstance(v, str) and v for v in items):
             return tuple(items)
-        raise ConfigError(f"{where} must be a list of strings, got {value!r}")
+        raise ConfigError(f"{where} must be a list of strings, got {shown(value)}")
     if kind.startswith("str"):
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= MAX_INT:
             return str(value)
-        raise ConfigError(f"{where} must be a string, got {value!r}")
+        raise ConfigError(f"{where} must be a string, got {shown(value)}")
     return value
 
 

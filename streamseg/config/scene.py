@@ -7,10 +7,11 @@ are checked against the frame once its size is known (``streamseg.scene.geometry
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from streamseg.config.names import check_distinct, check_name
+from streamseg.config.numbers import finite, shown
 from streamseg.errors import ConfigError
 
 TRACKERS = ("bytetrack", "botsort")
@@ -18,6 +19,7 @@ MATCHES = ("box", "mask")  # what tracks are associated by: box IoU (Ultralytics
 ANCHORS = ("mask", "bottom-center", "center")  # how zone membership is decided
 MAX_ZONE_POINTS = 256
 MAX_ZONES = 32  # zones (and, separately, lines) per source
+MAX_NAME_CHARS = 64  # a zone's or a line's name
 
 Point = tuple[float, float]
 
@@ -62,7 +64,7 @@ def check_tracker(name: str, where: str) -> str:
     """``""`` (inherit), ``off``, or a tracker Ultralytics ships."""
     _check(
         name in ("", "off", *TRACKERS),
-        f"{where}: unknown tracker {name!r} (use {', '.join(TRACKERS)} or off)",
+        f"{where}: unknown tracker {shown(name)} (use {', '.join(TRACKERS)} or off)",
     )
     return name
 
@@ -94,8 +96,8 @@ def _zone(item: Any, where: str) -> ZoneConfig:
     _check(polygon_area(polygon) > 0, f"{where}.polygon encloses no area")
     min_overlap = _number(fields.get("min_overlap", 0.25), f"{where}.min_overlap")
     _check(0.0 < min_overlap <= 1.0, f"{where}.min_overlap must be in (0, 1], got {min_overlap}")
-    anchor = str(fields.get("anchor", "mask"))
-    _check(anchor in ANCHORS, f"{where}.anchor must be one of {', '.join(ANCHORS)}, got {anchor!r}")
+    anchor = fields.get("anchor", "mask")
+    _check(anchor in ANCHORS, f"{where}.anchor must be one of {', '.join(ANCHORS)}, got {shown(anchor)}")
     loiter = _number(fields.get("loiter_seconds", 0.0), f"{where}.loiter_seconds")
     _check(0.0 <= loiter <= 86_400, f"{where}.loiter_seconds must be 0..86400, got {loiter}")
     return ZoneConfig(name, polygon, _classes(fields, where), min_overlap, anchor, loiter)
@@ -151,12 +153,12 @@ def _points(raw: Any, where: str) -> tuple[Point, ...]:
     _check(isinstance(raw, (list, tuple)), f"{where} must be a list of [x, y] points")
     points: list[Point] = []
     for i, p in enumerate(raw):
-        ok = isinstance(p, (list, tuple)) and len(p) == 2
-        ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)
-        _check(ok, f"{where}[{i}] must be a point [x, y], got {p!r}")
-        x, y = float(p[0]), float(p[1])
-        _check(math.isfinite(x) and math.isfinite(y), f"{where}[{i}] must be finite, got {p!r}")
-        _check(x >= 0 and y >= 0, f"{where}[{i}] is outside the frame (negative), got {p!r}")
+        _check(
+            isinstance(p, (list, tuple)) and len(p) == 2,
+            f"{where}[{i}] must be a point [x, y], got {shown(p)}",
+        )
+        x, y = finite(p[0], f"{where}[{i}] x"), finite(p[1], f"{where}[{i}] y")
+        _check(x >= 0 and y >= 0, f"{where}[{i}] is outside the frame (negative), got {shown(p)}")
         points.append((x, y))
     return tuple(points)
 
@@ -172,12 +174,9 @@ def _mapping(item: Any, where: str, known: set[str]) -> dict[str, Any]:
 
 
 def _name(fields: dict[str, Any], where: str) -> str:
-    name = fields.get("name")
-    _check(
-        isinstance(name, str) and 0 < len(name) <= 64 and name.isprintable() and not set(name) & set("/+#"),
-        f"{where}.name must be 1-64 printable characters without '/', '+' or '#', got {name!r}",
-    )
-    return str(name)
+    """Zone and line names share the slug space of source names (``config.names``): their slug is a
+    topic level (``{prefix}/{source}/zones/{zone}``)."""
+    return check_name(fields.get("name"), f"{where}.name", MAX_NAME_CHARS, "/+#")
 
 
 def _classes(fields: dict[str, Any], where: str) -> tuple[str, ...]:
@@ -185,15 +184,13 @@ def _classes(fields: dict[str, Any], where: str) -> tuple[str, ...]:
     items = [raw] if isinstance(raw, str) else raw
     _check(
         isinstance(items, (list, tuple)) and all(isinstance(c, str) and c for c in items),
-        f"{where}.classes must be a list of class names, got {raw!r}",
+        f"{where}.classes must be a list of class names, got {shown(raw)}",
     )
     return tuple(items)
 
 
 def _number(value: Any, where: str) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    _check(ok, f"{where} must be a finite number, got {value!r}")
-    return float(value)
+    return finite(value, where)
 
 
 def _list(raw: Any, where: str) -> list[Any]:
@@ -204,8 +201,7 @@ def _list(raw: Any, where: str) -> list[Any]:
 
 
 def _unique(names: list[str], where: str) -> None:
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    _check(not dupes, f"{where}: name {dupes[0] if dupes else ''!r} is used twice")
+    check_distinct(names, where)
 
 
 def _check(ok: bool, message: str) -> None:

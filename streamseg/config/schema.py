@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from streamseg.config.devices import is_device_name
+from streamseg.config.hosts import check_source_schemes, parse_host_rules
+from streamseg.config.names import check_distinct, check_name
+from streamseg.config.numbers import bounded_int, finite, shown
 from streamseg.config.publish import check_publish_url
 from streamseg.config.scene import MATCHES, TRACKERS, check_tracker
 from streamseg.config.sections import (
@@ -38,6 +41,9 @@ from streamseg.config.sections import (
 )
 from streamseg.config.uris import check_client_uri
 from streamseg.errors import ConfigError
+
+MAX_SIDE = 16_384  # a webcam mode's width or height: 16K and below
+MAX_FPS = 1000.0
 
 
 @dataclass(frozen=True)
@@ -167,14 +173,15 @@ def _validate_sources(cfg: Config) -> None:
         len(cfg.sources) <= limit,
         f"{len(cfg.sources)} sources given, more than sources.max = {limit} (--max-sources raises it)",
     )
-    for s in cfg.sources:
+    for i, s in enumerate(cfg.sources):
+        check_name(s.display_name(), f"sources[{i}].name", MAX_NAME_CHARS, "/")
         _check_priority(s, f"source {s.display_name()}")
         check_client_uri(s.uri, rules.allow_listen)
-    names = [s.display_name() for s in cfg.sources]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    _check(not dupes, f"source names must be unique, '{', '.join(dupes)}' used more than once (set 'name')")
+    check_distinct((s.display_name() for s in cfg.sources), "sources (set 'name')")
     for root in cfg.api.file_roots:
         _check(Path(root).expanduser().is_dir(), f"api.file_roots: {root} is not a folder")
+    parse_host_rules(cfg.api.source_hosts)
+    check_source_schemes(cfg.api.source_schemes)
     for host in cfg.dashboard.allowed_hosts:
         _check(
             re.fullmatch(r"[A-Za-z0-9.\-:\[\]]{1,253}", host) is not None,
@@ -260,6 +267,16 @@ def _validate_dashboard(d: DashboardConfig) -> None:
     _check(64 <= d.preview_width <= 3840, f"dashboard.preview_width must be 64..3840, got {d.preview_width}")
     _check(10 <= d.history_s <= 3600, f"dashboard.history_s must be 10..3600, got {d.history_s}")
     _check(0 <= d.live_viewers <= 256, f"dashboard.live_viewers must be 0..256, got {d.live_viewers}")
+    per_source = d.live_viewers_per_source
+    _check(1 <= per_source <= 256, f"dashboard.live_viewers_per_source must be 1..256, got {per_source}")
+    _check(
+        8 <= d.max_connections <= 65536,
+        f"dashboard.max_connections must be 8..65536, got {d.max_connections}",
+    )
+    _check(
+        1 <= d.header_timeout_s <= 300,
+        f"dashboard.header_timeout_s must be 1..300 seconds, got {d.header_timeout_s}",
+    )
 
 
 def _validate_cluster(c: ClusterConfig) -> None:
@@ -295,20 +312,21 @@ def check_source(sc: SourceConfig, where: str) -> SourceConfig:
     # Before anything else reads it: redaction and URL parsing then only ever see a bounded string.
     _check(len(sc.uri) <= MAX_URI_CHARS, f"{where}: 'uri' is longer than {MAX_URI_CHARS} characters")
     _check(len(sc.name) <= MAX_NAME_CHARS, f"{where}: 'name' is longer than {MAX_NAME_CHARS} characters")
-    _check(sc.width >= 0 and sc.height >= 0, f"{where}: width and height must be >= 0")
-    _check(sc.fps >= 0, f"{where}: fps must be >= 0, got {sc.fps}")
+    for key in ("width", "height"):
+        value = bounded_int(getattr(sc, key), f"{where}: {key}")
+        _check(0 <= value <= MAX_SIDE, f"{where}: {key} must be >= 0 and at most {MAX_SIDE}, got {value}")
+    fps = finite(sc.fps, f"{where}: fps")
+    _check(0 <= fps <= MAX_FPS, f"{where}: fps must be >= 0 and at most {MAX_FPS:g}, got {fps:g}")
     _check_priority(sc, where)
     check_tracker(sc.track, f"{where}: track")
-    name = sc.display_name()
-    _check(
-        0 < len(name) <= MAX_NAME_CHARS and name.isprintable() and "/" not in name,
-        f"{where}: name must be 1-{MAX_NAME_CHARS} printable characters without '/', got {name!r}",
-    )
+    check_name(sc.display_name(), f"{where}: name", MAX_NAME_CHARS, "/")
     return sc
 
 
 def _check_priority(sc: SourceConfig, where: str) -> None:
-    _check(sc.priority in PRIORITIES, f"{where}: priority must be low, normal or high, got {sc.priority!r}")
+    _check(
+        sc.priority in PRIORITIES, f"{where}: priority must be low, normal or high, got {shown(sc.priority)}"
+    )
 
 
 def _check(ok: bool, message: str) -> None:

@@ -152,7 +152,10 @@ class DashboardConfig:
     preview_fps: float = 2.0  # most preview JPEGs per second per source (made only while watched)
     preview_width: int = 640  # previews are downscaled to at most this width
     live_viewers: int = 16  # live video (H.264 over a WebSocket) viewers at once, all sources; 0: JPEGs only
+    live_viewers_per_source: int = 4  # ... and of any one source, so one source cannot take every slot
     history_s: int = 300  # seconds of chart history kept
+    max_connections: int = 128  # connections at once; past it a new one gets 503 (descriptors stay bounded)
+    header_timeout_s: float = 10.0  # request headers are due this long after connecting or the last answer
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,10 @@ class ApiConfig:
     """What ``POST /api/sources`` (the dashboard's, or the cluster's) may start."""
 
     file_roots: tuple[str, ...] = ()  # folders whose video files may be added; none: no local files
+    # hosts a stream added through the API may reach (``config/hosts``): "*", addresses, networks, names,
+    # "*.domain"; none: any, but with the dashboard off loopback never this machine's own addresses
+    source_hosts: tuple[str, ...] = ()
+    source_schemes: tuple[str, ...] = ()  # protocols streams may be added with (rtsp, ...); none: all
 
 
 @dataclass(frozen=True)

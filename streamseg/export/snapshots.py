@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from streamseg.config.names import file_in
 from streamseg.errors import OutputError
 from streamseg.redact import safe_name
 from streamseg.types import SegResult, UInt8Array
@@ -55,6 +56,7 @@ class SnapshotWriter:
             sorted(self.folder.glob("*/*.jpg"), key=lambda p: p.stat().st_mtime)
         )
         self._last_frame: Path | None = None
+        self._folders: dict[str, Path | None] = {}  # by source, checked once: None, it would lie outside
         self._queue: queue.Queue[_Item | None]
         self._queue = queue.Queue(maxsize=QUEUE_SIZE)
         self._thread = threading.Thread(target=self._write_loop, name="snapshots", daemon=True)
@@ -81,7 +83,10 @@ class SnapshotWriter:
         BGR (called on the writer thread); None: no picture (a source that ended: the crop alone)."""
         source = str(event["source"])
         track = int(event["track_id"])
-        folder = self.folder / safe_name(source)
+        folder = self._folder_of(source)
+        if folder is None:
+            self.dropped += 1
+            return
         stamp = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{float(event['pts']):.3f}"
         best = self._best.get((source, track))
         crop = best[1] if best is not None else None
@@ -89,7 +94,7 @@ class SnapshotWriter:
             self._best.pop((source, track), None)
         frame_path = folder / f"{stamp}-frame.jpg" if frame is not None else None
         new_frame = frame_path is not None and frame_path != self._last_frame
-        crop_path = folder / f"{stamp}-{event['type']}-{track}-crop.jpg"
+        crop_path = folder / f"{stamp}-{safe_name(str(event['type']))}-{track}-crop.jpg"
         if frame_path is None and crop is None:
             return
         try:
@@ -106,6 +111,17 @@ class SnapshotWriter:
     def forget_source(self, source: str) -> None:
         for key in [k for k in self._best if k[0] == source]:
             del self._best[key]
+        self._folders.pop(source, None)
+
+    def _folder_of(self, source: str) -> Path | None:
+        """The source's folder (its name's slug), or None (said once) when it would lie outside."""
+        if source not in self._folders:
+            try:
+                self._folders[source] = file_in(self.folder, safe_name(source) or "_")
+            except OutputError as exc:
+                logger.warning("snapshots of %s are dropped: %s", source, exc)
+                self._folders[source] = None
+        return self._folders[source]
 
     def close(self, timeout: float = 5.0) -> None:
         try:

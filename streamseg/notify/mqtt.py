@@ -6,9 +6,11 @@ Topics (``prefix`` from the URL's path, default ``streamseg``)::
     {prefix}/{source}/{type}       one event, compact JSON, e.g. streamseg/door/entered
     {prefix}/{source}/{key}        publish_state(): retained JSON, e.g. streamseg/door/zones/doorway
 
-Source names (and each level of a state key) are made topic-safe: every run of characters other than
-ASCII letters, digits, ``_``, ``.`` and ``-`` becomes one ``_`` ("front door" -> ``front_door``,
-"a/b+c" -> ``a_b_c``), so a name can never add a level or a wildcard; an empty name is ``_``.
+Source names (and each level of a state key, a zone's name) become one topic level by the names'
+one slug (``safe_name``, the same that names their folders): letters and digits of every script,
+``_``, ``.`` and ``-`` stay, every run of anything else becomes one ``_`` ("front door" ->
+``front_door``, "a/b+c" -> ``a_b_c``, "кухня" stays), so a name can never add a level or a wildcard;
+an empty name is ``_``. Names that would share a slug are refused where they are given (``config.names``).
 
 Nothing accepted while the broker is away is lost unless the queue overflows: events stay in our
 bounded queue while disconnected, and at most ``INFLIGHT`` of them are handed to paho at a time, which

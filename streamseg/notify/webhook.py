@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from streamseg.notify.urls import check_webhook_url
 from streamseg.notify.worker import CONNECTED, CONNECTING, RECONNECTING, QueuedSink
-from streamseg.redact import redact_uri
+from streamseg.redact import redact_text, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +58,8 @@ class WebhookSink(QueuedSink[Mapping[str, Any]]):
         backoff_max_s: float = 30.0,
     ) -> None:
         check_webhook_url(url)
-        super().__init__(
-            redact_uri(url), queue_size, backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s
+        super().__init__(  # the target, in the status, the events stream and every line: secrets masked
+            redact_url(url), queue_size, backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s
         )
         self.timeout_s = timeout_s
         self._url, self._headers = _split_credentials(url)
@@ -110,7 +110,7 @@ class WebhookSink(QueuedSink[Mapping[str, Any]]):
             return status, None, None
         except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets are OSErrors
             reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-            return 0, redact_uri(str(reason)) or type(exc).__name__, None
+            return 0, redact_text(str(reason)) or type(exc).__name__, None
         return status, None, None
 
     def _failed(self, problem: str, retry_after: float | None) -> None:

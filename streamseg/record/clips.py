@@ -19,6 +19,7 @@ from typing import Any
 
 import av
 
+from streamseg.config.names import file_in
 from streamseg.errors import OutputError
 from streamseg.record.packets import EncodedPacket, PacketRing
 from streamseg.record.writer import TIME_BASE, VideoWriter
@@ -33,9 +34,11 @@ class ClipRecorder:
     """One source's clips. ``packets`` runs on its encoding thread, ``trigger`` on the render thread."""
 
     def __init__(self, folder: Path, source: str, pre_roll_s: float, post_roll_s: float) -> None:
-        self.folder = folder / safe_name(source)
-        try:
+        try:  # the folder of the name's slug, checked to lie inside --clips (OutputError else)
+            self.folder = file_in(folder, safe_name(source) or "_")
             self.folder.mkdir(parents=True, exist_ok=True)
+        except OutputError as exc:
+            raise OutputError(f"--clips: {exc}") from None
         except OSError as exc:
             raise OutputError(f"--clips: cannot write to {self.folder}: {exc.strerror or exc}") from None
         self.source = source

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
@@ -37,9 +36,11 @@ import numpy as np
 from av.video.frame import PictureType
 
 from streamseg.config import OutputConfig, parse_duration
+from streamseg.config.names import file_in
 from streamseg.errors import OutputError
 from streamseg.record.encoders import NVENC, X264, encoder_options
 from streamseg.record.packets import EncodedPacket
+from streamseg.redact import safe_name
 from streamseg.types import UInt8Array
 from streamseg.util.closing import ClosesOnExit
 
@@ -53,17 +54,18 @@ _AVCOL_RANGE_MPEG = 1  # limited (16-235) range, which is what cv2 produces
 
 
 def record_path_for(base: str, source_name: str, n_sources: int) -> Path:
-    """``out.mp4`` for one source; ``out_<name>.mp4`` per source when there are several."""
+    """``out.mp4`` for one source; ``out_<slug>.mp4`` per source when there are several (the name's
+    slug, as its clips and snapshots folders: ``кухня`` and ``двор`` get a file each), checked to stay
+    in ``out.mp4``'s folder."""
     path = Path(base)
     if n_sources <= 1:
         return path
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", source_name).strip("._") or "source"
-    return path.with_name(f"{path.stem}_{safe}{path.suffix or '.mp4'}")
+    return file_in(path.parent, f"{path.stem}_{safe_name(source_name) or 'source'}{path.suffix or '.mp4'}")
 
 
 def segment_path(base: Path, index: int) -> Path:
-    """``out.mp4`` -> ``out_000.mp4``, ``out_001.mp4`` ... for ``--segment``."""
-    return base.with_name(f"{base.stem}_{index:03d}{base.suffix or '.mp4'}")
+    """``out.mp4`` -> ``out_000.mp4``, ``out_001.mp4`` ... for ``--segment``, in ``out.mp4``'s folder."""
+    return file_in(base.parent, f"{base.stem}_{index:03d}{base.suffix or '.mp4'}")
 
 
 class VideoWriter(ClosesOnExit):

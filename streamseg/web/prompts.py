@@ -10,11 +10,11 @@ send it without a CORS preflight, which is never granted).
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from aiohttp import web
 
+from streamseg.config.numbers import finite
 from streamseg.errors import ConfigError
 from streamseg.inference.sam.board import PromptBoard
 from streamseg.inference.sam.prompts import Prompt
@@ -89,7 +89,5 @@ def _point(body: dict[str, Any], size: tuple[int, int]) -> tuple[float, float, i
 
 
 def _number(body: dict[str, Any], key: str) -> float:
-    value = body.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"'{key}' must be a number, got {value!r}")
-    return float(value)
+    """A finite number (a 400-digit integer is a 400, not an OverflowError's 500)."""
+    return finite(body.get(key), f"'{key}'")

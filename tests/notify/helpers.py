@@ -168,6 +168,7 @@ class Receiver:
         self.bodies: list[Any] = []
         self.requests = 0
         self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []  # the path (and query) of each request, as sent
         self._lock = threading.Lock()
         receiver = self
 
@@ -179,6 +180,7 @@ class Receiver:
                     first = receiver.requests == 1
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                     receiver.headers.append(dict(self.headers.items()))
+                    receiver.paths.append(self.path)
                 if first and receiver.delay_first_s:
                     time.sleep(receiver.delay_first_s)
                 if 200 <= status < 300:

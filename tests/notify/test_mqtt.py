@@ -237,3 +237,55 @@ def test_topic_levels_are_safe() -> None:
     assert topic_level("a/b+c#d") == "a_b_c_d"
     assert topic_level("$SYS") == "_SYS"
     assert topic_level("") == "_"
+
+
+# Issue 30, item 3: a token used as the MQTT user name is shown nowhere (target, lines).
+TOKEN = "Kx9fQ2mZ7tLp4vWs"
+
+
+def test_a_token_as_the_user_name_connects_and_is_never_shown(
+    broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="streamseg.notify")
+    sub = Subscriber(broker, "streamseg/#")
+    sink = MqttSink(broker.url(TOKEN))  # the broker takes anonymous clients: the name is all it gets
+    try:
+        sink.send(event(0))
+        wait_until(lambda: sink.delivered == 1, what="the PUBACK")
+        assert sink.target == f"mqtt://***@127.0.0.1:{broker.port}"
+    finally:
+        sink.close()
+        sub.close()
+    broker.stop()
+    away = MqttSink(broker.url(TOKEN))  # the broker is away now: the warning line
+    try:
+        wait_until(lambda: bool(warnings_from(caplog)), what="the warning")
+        assert f"MQTT sink mqtt://***@127.0.0.1:{broker.port}: cannot reach" in warnings_from(caplog)[0]
+    finally:
+        away.close(timeout=0.2)
+    assert "connected to mqtt://***@" in caplog.text and TOKEN not in caplog.text
+
+
+# Issues 30, items 4 and 9: names in other scripts keep topics of their own; '..' is no level of its own.
+
+
+def test_names_in_any_script_publish_on_topics_of_their_own(broker: Broker) -> None:
+    sub = Subscriber(broker, "streamseg/#")
+    sink = MqttSink(broker.url())
+    try:
+        for source in ("кухня", "двор", "..", "."):
+            sink.send(event(0, source=source))
+        sink.publish_state("кухня", "zones/вход", {"count": 1})
+        wait_until(lambda: sink.delivered == 5, what="5 PUBACKs")
+        wait_until(lambda: len([m for m in sub.messages if "availability" not in m.topic]) == 5)
+        topics = {m.topic for m in sub.messages if "availability" not in m.topic}
+        assert topics == {
+            "streamseg/кухня/entered",
+            "streamseg/двор/entered",
+            "streamseg/__/entered",
+            "streamseg/_/entered",
+            "streamseg/кухня/zones/вход",
+        }
+    finally:
+        sink.close()
+        sub.close()

@@ -127,3 +127,40 @@ def test_credentials_in_the_url_become_basic_auth_and_stay_out_of_names() -> Non
     finally:
         sink.close()
         receiver.close()
+
+
+# Issue 30, item 3: a Home Assistant webhook id or a Slack hook in the path, a key in the query: the
+# target (the status, the events stream) and every line of a failing webhook show none of them.
+HOOK_ID = "kitchen-door-7f3a9c"
+QUERY_KEY = "Qk7vR2pX9"
+
+
+def test_a_hook_id_in_the_path_is_used_but_never_shown(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="streamseg.notify")
+    receiver = Receiver([503, 503, 404])  # an outage (a warning), then a refusal (another)
+    url = f"http://127.0.0.1:{receiver.port}/api/webhook/{HOOK_ID}?key={QUERY_KEY}&v=1"
+    sink = WebhookSink(url, **FAST)
+    try:
+        for i in range(3):
+            sink.send(event(i))
+        wait_until(lambda: sink.delivered + sink.dropped == 3)
+        assert receiver.paths[-1] == f"/api/webhook/{HOOK_ID}?key={QUERY_KEY}&v=1"  # sent as given
+        assert sink.target == f"http://127.0.0.1:{receiver.port}/api/webhook/***?key=***&v=***"
+        assert len(warnings_from(caplog)) == 2
+    finally:
+        sink.close()
+        receiver.close()
+    shown = sink.target + caplog.text  # the close line (debug) included
+    assert HOOK_ID not in shown and QUERY_KEY not in shown
+
+
+def test_a_slack_hook_that_cannot_be_reached_is_warned_about_masked(caplog: pytest.LogCaptureFixture) -> None:
+    secret = "XXXXXXXXXXXXXXXXXXXXXXXX"
+    sink = WebhookSink(f"http://127.0.0.1:{free_port()}/services/T0001/B0002/{secret}", **FAST)
+    try:
+        sink.send(event(0))
+        wait_until(lambda: bool(warnings_from(caplog)), what="the warning")
+        assert "/services/***/***/***: " in warnings_from(caplog)[0]
+    finally:
+        sink.close(timeout=0.2)
+    assert secret not in caplog.text and "B0002" not in caplog.text and secret not in sink.target

@@ -77,3 +77,25 @@ def test_an_unwritable_clip_folder_is_one_line(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(OutputError, match="--clips: cannot write"):
         ClipRecorder(blocker, "door", 1.0, 1.0)
+
+
+# Issue 30, items 4 and 9: '..' once wrote clips into the parent of --clips (never swept), and names in
+# other scripts all wrote into clips/_; a link planted in the folder is not followed out of it.
+
+
+def test_every_name_clips_inside_the_folder_and_apart(tmp_path: Path) -> None:
+    folder = tmp_path / "out" / "clips"
+    made = [ClipRecorder(folder, name, 1.0, 1.0).folder for name in ("..", ".", "кухня", "двор")]
+    assert made == [folder / "__", folder / "_", folder / "кухня", folder / "двор"]
+    clips = ClipRecorder(folder, "..", pre_roll_s=0.5, post_roll_s=0.5)
+    [name] = _encode(clips, 2 * FPS, {FPS: "entered"})
+    assert name is not None and Path(name).parent == folder / "__" and Path(name).is_file()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clips"]
+
+
+def test_a_link_out_of_the_folder_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    (folder / "door").symlink_to(tmp_path)
+    with pytest.raises(OutputError, match=r"--clips: refusing to write .* it leads out of"):
+        ClipRecorder(folder, "door", 1.0, 1.0)

@@ -199,6 +199,10 @@ def test_record_path_for() -> None:
     assert record_path_for("out.mp4", "cam0", 2) == Path("out_cam0.mp4")
     assert record_path_for("rec/out.mp4", "street cam/1", 3) == Path("rec/out_street_cam_1.mp4")
     assert record_path_for("rec/out", "a", 2) == Path("rec/out_a.mp4")
+    # Issue 30, item 9: names in other scripts once all recorded to out_source.mp4; '..' is a name too
+    assert record_path_for("rec/out.mp4", "кухня", 2) == Path("rec/out_кухня.mp4")
+    assert record_path_for("rec/out.mp4", "двор", 2) == Path("rec/out_двор.mp4")
+    assert record_path_for("rec/out.mp4", "..", 2) == Path("rec/out___.mp4")
 
 
 def test_real_vfr_clip_keeps_its_timestamps(

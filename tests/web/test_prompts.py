@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from streamseg.errors import ConfigError
 from streamseg.inference.sam.board import PromptBoard
-from streamseg.web.prompts import NO_SAM
+from streamseg.web.prompts import NO_SAM, _point
 from streamseg.web.server import DashboardServer
 from tests.web.helpers import _OPENER, Reply
 from tests.web.test_server import TOKEN, _server
@@ -64,7 +65,9 @@ def test_clicks_become_point_prompts_and_delete_clears(loopback: str, board: Pro
     [
         ({"fx": 1.5, "fy": 0.1}, 400, "fractions of the picture"),
         ({"x": 900, "y": 10}, 400, "outside the 640x480 picture"),
-        ({"x": "a", "y": 1}, 400, "'x' must be a number"),
+        ({"x": "a", "y": 1}, 400, "'x' must be a finite number"),
+        ({"x": 10**400, "y": 1}, 400, "a 401-digit integer is too large"),  # once an OverflowError: 500
+        (b'{"x": 1e400, "y": 1}', 400, "1e400 is too large for a number"),
         ([1, 2], 400, "must be a JSON object"),
         ({"x": 1e9, "y": -1e9}, 400, "outside the 640x480 picture"),
         (b'{"x": NaN, "y": 1}', 400, "NaN is not a JSON number"),
@@ -128,3 +131,11 @@ def test_without_sam_the_answer_says_how_to_get_it() -> None:
         assert reply.status == 409 and NO_SAM in reply.text
     finally:
         server.stop()
+
+
+def test_a_huge_number_past_the_body_check_is_a_400_too() -> None:
+    """The check behind the body's: ``_point`` as the click routes call it (issue 30, item 10)."""
+    with pytest.raises(ConfigError, match="'x' must be a finite number, got a 401-digit number"):
+        _point({"x": 10**400, "y": 1}, (640, 480))
+    with pytest.raises(ConfigError, match="'fy' must be a finite number"):
+        _point({"fx": 0.5, "fy": -(10**400)}, (640, 480))
