@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from streamseg import __version__
+from streamseg.cli.api_flags import add_api_arguments, api_overrides
 from streamseg.cli.failures import report_error
 from streamseg.cli.gpu_flags import add_gpu_arguments, gpu_overrides
 from streamseg.cli.output_flags import add_output_arguments, output_overrides
@@ -213,13 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a host name the dashboard is reached by (a reverse proxy's, a DNS name), besides loopback and "
         "the address it listens on; repeat for more. Other names are refused (DNS rebinding)",
     )
-    web.add_argument(
-        "--api-file-root",
-        action="append",
-        metavar="DIR",
-        help="POST /api/sources may start video files under DIR (repeat for more); without one, only "
-        "cameras and streams can be added while running",
-    )
+    add_api_arguments(web)
     web.add_argument(
         "--loop", action="store_true", help="play file sources again from the start when they end"
     )
@@ -297,7 +292,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "token": args.dashboard_token,
             "allowed_hosts": tuple(args.dashboard_host) if args.dashboard_host else None,
         },
-        api={"file_roots": tuple(args.api_file_root) if args.api_file_root else None},
+        api=api_overrides(args),
         source_rules={"max": args.max_sources, "allow_listen": True if args.allow_listen else None},
         sam=sam_overrides(args.refine, args.sam),
         live={

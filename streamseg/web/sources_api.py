@@ -5,8 +5,10 @@ The body of a POST is one source as JSON, with the fields of a source in the YAM
 "..."}`` and changes nothing. Both routes change state, so the server's guard applies (token, Host,
 and no request from another site's page); a POST must also say it is JSON, which a cross-site form
 cannot do without a CORS preflight that this server never grants. Sources are clients (no listening
-URIs, see ``uri_policy``), local files come only from ``api.file_roots``, and a run takes at most
-``sources.max`` sources (``pipeline.admission``).
+URIs, see ``uri_policy``), local files come only from ``api.file_roots``, streams only from the hosts
+of ``api.source_hosts`` (``GuardedControl``, see ``config/hosts``), and a run takes at most
+``sources.max`` sources (``pipeline.admission``). A stream that cannot be opened gets one answer, after
+one wait, whatever the reason: different answers would make the API a port scanner.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,7 +24,8 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from streamseg.capture.webcam import parse_webcam_uri
-from streamseg.config import SourceConfig, source_from
+from streamseg.config import Config, SourceConfig, source_from
+from streamseg.config.hosts import SourceHosts, is_stream, not_reachable
 from streamseg.config.uris import check_client_uri, uri_scheme
 from streamseg.errors import (
     ClusterError,
@@ -34,7 +38,8 @@ from streamseg.errors import (
     StreamsegError,
     UnknownSourceError,
 )
-from streamseg.redact import redact_text
+from streamseg.redact import redact_text, redact_uri
+from streamseg.web.access import ListenAddress
 from streamseg.web.bodies import BadBody, json_object
 
 logger = logging.getLogger(__name__)
@@ -58,6 +63,44 @@ class SourceControl(Protocol):
     def add_source(self, source: SourceConfig) -> Any: ...
 
     def remove_source(self, name: str) -> Any: ...
+
+
+class GuardedControl:
+    """A control as the API drives it: streams only to the schemes and hosts the run allows
+    (``api.source_schemes``, ``api.source_hosts``), and for every stream that cannot be opened one answer,
+    given no sooner than a camera that does not answer would get it (``pipeline.source_timeout_s``): a
+    closed port (refused at once), a silent one and one that speaks no video read the same. The reason
+    goes to the log, at debug level."""
+
+    def __init__(self, control: SourceControl, hosts: SourceHosts, answer_after_s: float) -> None:
+        self._control = control
+        self._hosts = hosts
+        self._answer_after_s = answer_after_s
+
+    @classmethod
+    def for_run(cls, control: SourceControl, config: Config, address: ListenAddress) -> GuardedControl:
+        """The rule of ``config`` for a dashboard listening on ``address``: off loopback, without
+        ``api.source_hosts``, never this machine's own addresses."""
+        api = config.api
+        hosts = SourceHosts(api.source_hosts, api.source_schemes, exposed=not address.is_loopback)
+        return cls(control, hosts, config.pipeline.source_timeout_s)
+
+    def add_source(self, source: SourceConfig) -> Any:
+        """Judged, then added; runs on a worker thread (names are resolved, streams opened)."""
+        started = time.monotonic()
+        try:
+            self._hosts.check(source.uri)
+            return self._control.add_source(source)
+        except SourceError as exc:
+            if not is_stream(source.uri):
+                raise
+            shown = redact_uri(source.uri)
+            logger.debug("source %s (%s) not added: %s", source.display_name(), shown, redact_text(str(exc)))
+            time.sleep(max(0.0, started + self._answer_after_s - time.monotonic()))
+            raise not_reachable(source.uri) from None
+
+    def remove_source(self, name: str) -> Any:
+        return self._control.remove_source(name)
 
 
 def source_routes(

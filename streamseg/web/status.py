@@ -73,7 +73,9 @@ class StatusBuilder:
     def status(self) -> dict[str, Any]:
         snap = self._snapshot()
         now = time.monotonic()
-        sources = [self._source(name, snap["sources"].get(name), now) for name in self._names(snap)]
+        names = self._names(snap)
+        sources = [self._source(name, snap["sources"].get(name), now) for name in names]
+        snap = running_only(snap, set(names))
         stages = snap.get("stages", {})
         batch = snap.get("batch") or {}
         recent_batch = float(batch.get("recent_mean_size", 0.0))
@@ -146,6 +148,42 @@ class StatusBuilder:
             "reconnects": int(entry.get("reconnects", 0) or 0),
             "last_error": entry.get("last_error") or None,  # capture redacts it; server redacts again
         }
+
+
+def running_only(snap: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    """``snap`` with its per-source sections cut to the sources running now: a removed source leaves the
+    status and every ``/metrics`` series at once (20 add/remove cycles left 40 stale series), whatever
+    the part that reported it still keeps (a recording being finished, a live channel)."""
+    out = dict(snap)
+    queues = out.get("queues")
+    if isinstance(queues, dict):  # "frames:NAME" lives until the source's last frames are through
+        out["queues"] = {q: n for q, n in queues.items() if not q.startswith("frames:") or q[7:] in names}
+    for key in ("publish", "clips", "disk"):
+        if isinstance(out.get(key), dict):
+            out[key] = _only(out[key], names)
+    live = out.get("live")
+    if isinstance(live, dict) and isinstance(live.get("sources"), dict):
+        out["live"] = {**live, "sources": _only(live["sources"], names)}
+    scene = out.get("scene")
+    if isinstance(scene, dict):
+        dwell = [h for h in scene.get("dwell") or [] if h.get("source") in names]
+        out["scene"] = {**scene, "sources": _only(scene.get("sources") or {}, names), "dwell": dwell}
+    degradation = out.get("degradation")
+    if isinstance(degradation, dict):
+        per_source = {
+            k: _only(v, names)
+            for k, v in degradation.items()
+            if k in _PER_SOURCE_DEGRADATION and isinstance(v, dict)
+        }
+        out["degradation"] = {**degradation, **per_source}
+    return out
+
+
+_PER_SOURCE_DEGRADATION = ("strides", "skip_frame", "skipped")
+
+
+def _only(by_source: dict[str, Any], names: set[str]) -> dict[str, Any]:
+    return {name: value for name, value in by_source.items() if name in names}
 
 
 class History:
