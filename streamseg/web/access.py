@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import os
 from dataclasses import dataclass
 
@@ -17,6 +18,9 @@ TOKEN_ENV = "STREAMSEG_DASHBOARD_TOKEN"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 MIN_TOKEN_CHARS = 8
+STRONG_TOKEN_CHARS = 16  # below this, a warning: guessing is held back by the token's length alone
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,11 +75,20 @@ def resolve_token(address: ListenAddress, configured: str | None) -> str | None:
             f"dashboard on {address.host} is reachable from the network: give a token with "
             f"--dashboard-token or {TOKEN_ENV} (or listen on 127.0.0.1)"
         )
+    if token is not None and len(token) < STRONG_TOKEN_CHARS:
+        # The right token is never refused (``guard``), so a guesser's pause cannot stop a right guess.
+        logger.warning(
+            "dashboard token has %d characters: use %d or more random ones "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(24))')",
+            len(token),
+            STRONG_TOKEN_CHARS,
+        )
     return token
 
 
 def token_matches(expected: str, supplied: str | None) -> bool:
-    """Constant-time comparison, so response timing says nothing about the token."""
+    """Constant-time comparison, so response timing says nothing about the token. What a client sent
+    that is not UTF-8 (aiohttp hands it on as lone surrogates) is encoded as no UTF-8 text is: no match."""
     if supplied is None:
         return False
-    return hmac.compare_digest(expected.encode(), supplied.encode())
+    return hmac.compare_digest(expected.encode(), supplied.encode("utf-8", "surrogatepass"))

@@ -16,9 +16,11 @@ from streamseg.config import Config
 from streamseg.pipeline.live import LiveBook
 from streamseg.telemetry import Telemetry
 from streamseg.web.access import DEFAULT_HOST, DEFAULT_PORT, parse_listen, resolve_token
+from streamseg.web.connections import ConnectionLimits
 from streamseg.web.metrics import PipelineMetrics
 from streamseg.web.preview import PreviewEncoder, PreviewSink
 from streamseg.web.server import DashboardServer
+from streamseg.web.sources_api import GuardedControl
 from streamseg.web.status import RunInfo, StatusBuilder
 
 if TYPE_CHECKING:
@@ -38,7 +40,11 @@ class Dashboard:
         self._telemetry = telemetry
         self.preview = PreviewSink()
         # the live video: each source's annotated H.264, encoded while someone watches it
-        self.live = LiveBook(settings.live_viewers) if settings.live_viewers else None
+        self.live = (
+            LiveBook(settings.live_viewers, max_per_source=settings.live_viewers_per_source)
+            if settings.live_viewers
+            else None
+        )
         self.server: DashboardServer | None = None
 
     @property
@@ -60,11 +66,12 @@ class Dashboard:
             views.previews,
             views.metrics,
             self._config.dashboard.history_s,
-            control=pipeline,
+            control=GuardedControl.for_run(pipeline, self._config, self.address),
             prompts=pipeline.prompts,
             allowed_hosts=self._config.dashboard.allowed_hosts,
             file_roots=self._config.api.file_roots,
             live=self._live_of(pipeline),
+            limits=ConnectionLimits.of(self._config.dashboard),
         )
         self.server.start()
         return self

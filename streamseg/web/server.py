@@ -1,11 +1,12 @@
 """The dashboard's HTTP server (aiohttp), on its own thread and event loop inside the pipeline process.
 
 Routes: ``/`` page, ``/api/status`` JSON, ``/api/events`` live updates (SSE), ``/api/preview/<source>``
-one JPEG (long-poll for a newer one), ``/stream/<source>`` MJPEG, ``/api/live/<source>`` the live video
-(a WebSocket, ``live``), ``/metrics`` Prometheus,
-``/healthz`` and ``/readyz``; ``POST``/``DELETE /api/prompts/<source>`` (clicks to segment, ``prompts``);
-with a ``control``, ``POST /api/sources`` and ``DELETE /api/sources/<name>`` (see ``sources_api``).
-Off loopback every route but the two probes needs the token; ``guard`` says what else is refused.
+one JPEG (long-poll for a newer one) and ``/stream/<source>`` MJPEG (``pictures``), ``/api/live/<source>``
+the live video (a WebSocket, ``live``), ``/metrics`` Prometheus, ``/healthz`` and ``/readyz``;
+``POST``/``DELETE /api/prompts/<source>`` (clicks to segment, ``prompts``); with a ``control``,
+``POST /api/sources`` and ``DELETE /api/sources/<name>`` (see ``sources_api``).
+Off loopback every route but the two probes needs the token; ``guard`` says what else is refused, and
+``connections`` how many connections it keeps and for how long.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from streamseg.errors import DashboardError
 from streamseg.redact import redact_text
 from streamseg.web.access import ListenAddress
 from streamseg.web.bodies import MAX_BODY_BYTES
+from streamseg.web.connections import ConnectionLimits, GatedSite, heard, write_or_drop
 from streamseg.web.guard import COOKIE, RequestGuard
 from streamseg.web.live import LiveRoutes
 from streamseg.web.metrics import CONTENT_TYPE
-from streamseg.web.preview import Jpeg
+from streamseg.web.pictures import PictureRoutes
 from streamseg.web.prompts import PromptRoutes
 from streamseg.web.sources_api import SourceControl, source_routes
 from streamseg.web.status import History
@@ -43,8 +45,6 @@ logger = logging.getLogger(__name__)
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 STATIC = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 TICK_S = 1.0
-LONG_POLL_S = 10.0
-POLL_STEP_S = 0.05
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
@@ -71,15 +71,18 @@ class DashboardServer:
         allowed_hosts: Sequence[str] = (),
         file_roots: Sequence[str] = (),
         live: LiveBook | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         """``allowed_hosts``: names it is reached by besides loopback and its own address;
         ``file_roots``: folders whose files ``POST /api/sources`` may start (``api.file_roots``);
-        ``live``: the run's live video (none: the page shows JPEG previews only)."""
+        ``live``: the run's live video (none: the page shows JPEG previews only); ``limits``: connections
+        at once and deadlines (``ConnectionLimits.of(config.dashboard)``)."""
         self.address = address
         self._access = RequestGuard(address, token, allowed_hosts)
+        self._limits = limits or ConnectionLimits()
         self._file_roots = tuple(file_roots)
         self._prompts = PromptRoutes(prompts, SECURITY_HEADERS)  # click to segment (SAM)
-        self._live = LiveRoutes(live, SECURITY_HEADERS)
+        self._live = LiveRoutes(live, SECURITY_HEADERS, self._limits.write_deadline_s)
         self._token = token
         self._status = status
         self._encoder = encoder
@@ -89,6 +92,10 @@ class DashboardServer:
         self._pages = {name: _static(name) for name in (*STATIC, "index.html")}
         # One worker: JPEG encoding and snapshots never take more than one core from the pipeline.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-work")
+        deadline = self._limits.write_deadline_s
+        self._pictures = PictureRoutes(
+            status.names, encoder, self._pool, SECURITY_HEADERS, deadline, lambda: self._closing
+        )
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = threading.Event()
@@ -155,8 +162,7 @@ class DashboardServer:
                 web.get("/api/status", self._api_status),
                 web.get("/api/history", self._api_history),
                 web.get("/api/events", self._events),
-                web.get("/api/preview/{source}", self._preview),
-                web.get("/stream/{source}", self._mjpeg),
+                *self._pictures.routes(),
                 web.get("/metrics", self._prometheus),
                 web.get("/healthz", self._healthz),
                 web.get("/readyz", self._readyz),
@@ -166,9 +172,11 @@ class DashboardServer:
         )
         if self._control is not None:
             app.add_routes(source_routes(self._control, SECURITY_HEADERS, self._file_roots))
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.25)
+        # aiohttp's keep-alive timeout is the deadline for the headers of a connection's next request
+        keepalive = self._limits.header_timeout_s
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.25, keepalive_timeout=keepalive)
         await runner.setup()
-        site = web.TCPSite(runner, self.address.host, self.address.port, reuse_address=True)
+        site = GatedSite(runner, self.address.host, self.address.port, self._limits)
         try:
             await site.start()
         except BaseException:
@@ -213,8 +221,9 @@ class DashboardServer:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        """Host, then a pause for token guessers, then the token, then the site of a state change
+        """Host, then the token (a guesser's wrong ones paused), then the site of a state change
         (``guard``); the two probes answer anyone, by any name."""
+        heard(request)  # its headers came in time
         if request.path not in OPEN_PATHS:
             refused = self._access.refusal(request)
             if refused is not None:
@@ -228,7 +237,10 @@ class DashboardServer:
     async def _index(self, request: web.Request) -> web.StreamResponse:
         if "token" in request.query:  # keep the token out of the address bar and history: cookie it
             redirect = web.HTTPFound("./", headers=SECURITY_HEADERS)
-            redirect.set_cookie(COOKIE, request.query["token"], httponly=True, samesite="Strict")
+            checked = self._access.cookie(request)  # only ever a token checked right
+            if checked is not None:
+                secure = self._access.scheme(request) == "https"
+                redirect.set_cookie(COOKIE, checked, httponly=True, samesite="Strict", secure=secure)
             raise redirect
         return web.Response(
             text=self._pages["index.html"], content_type="text/html", headers=SECURITY_HEADERS
@@ -273,87 +285,27 @@ class DashboardServer:
             headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no", **SECURITY_HEADERS}
         )
         await response.prepare(request)
+        deadline = self._limits.write_deadline_s
         try:
-            await response.write(_sse("history", {"points": self._history.points()}))
+            history = _sse("history", {"points": self._history.points()})
+            await write_or_drop(request, response, history, deadline)
             seen = -1
             while not self._closing:
                 if self._last is not None and self._seq != seen:
                     seen = self._seq
-                    await response.write(_sse("status", self._last))
+                    await write_or_drop(request, response, _sse("status", self._last), deadline)
                 tick = self._tick
                 if tick is None:
                     break
                 try:
                     await asyncio.wait_for(tick.wait(), timeout=15.0)
                 except asyncio.TimeoutError:
-                    await response.write(b": keep-alive\n\n")
-        except ConnectionResetError:  # the viewer went away
-            pass
-        return response
-
-    async def _preview(self, request: web.Request) -> web.StreamResponse:
-        """The newest JPEG of a source, newer than ``?after=SEQ``; waits up to 10 s, else 204."""
-        source = self._known_source(request)
-        try:
-            after = int(request.query.get("after", "0"))
-        except ValueError:
-            raise web.HTTPBadRequest(text="after must be an integer") from None
-        jpeg = await self._next_jpeg(source, after, LONG_POLL_S)
-        if jpeg is None:
-            return web.Response(status=204, headers=SECURITY_HEADERS)
-        return web.Response(
-            body=jpeg.data,
-            content_type="image/jpeg",
-            headers={
-                "X-Preview-Seq": str(jpeg.seq),
-                "X-Frame-Index": str(jpeg.frame_index),
-                **SECURITY_HEADERS,
-            },
-        )
-
-    async def _mjpeg(self, request: web.Request) -> web.StreamResponse:
-        """Motion JPEG for players and plain ``<img>`` tags, at the preview rate."""
-        source = self._known_source(request)
-        response = web.StreamResponse(
-            headers={"Content-Type": "multipart/x-mixed-replace; boundary=frame", **SECURITY_HEADERS}
-        )
-        await response.prepare(request)
-        seq = 0
-        try:
-            while not self._closing:
-                jpeg = await self._next_jpeg(source, seq, LONG_POLL_S)
-                if jpeg is None:
-                    continue
-                seq = jpeg.seq
-                head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg.data)}\r\n\r\n"
-                await response.write(head.encode() + jpeg.data + b"\r\n")
-        except ConnectionResetError:  # the viewer went away
+                    await write_or_drop(request, response, b": keep-alive\n\n", deadline)
+        except ConnectionError:  # the viewer went away (reset, or lost while its data waited)
             pass
         return response
 
     # -- helpers ---------------------------------------------------------------------------------
-
-    def _known_source(self, request: web.Request) -> str:
-        source = request.match_info["source"]
-        if source not in self._status.names():
-            raise web.HTTPNotFound(text="no such source")
-        return source
-
-    async def _next_jpeg(self, source: str, after: int, timeout: float) -> Jpeg | None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not self._closing and loop.time() < deadline:
-            wait = self._encoder.ready_after(source, after)
-            if wait == 0.0:
-                try:
-                    jpeg = await loop.run_in_executor(self._pool, self._encoder.jpeg, source)
-                except RuntimeError:  # executor shut down while stopping
-                    return None
-                if jpeg is not None and jpeg.seq > after:
-                    return jpeg
-                wait = POLL_STEP_S
-            await asyncio.sleep(min(POLL_STEP_S if wait is None else max(wait, 0.005), 0.25))
-        return None
 
     async def _fresh_status(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from streamseg.errors import ConfigError
@@ -51,10 +53,24 @@ def test_token_required_off_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_token(parse_listen("0.0.0.0:1"), "flag-wins-here") == "flag-wins-here"
 
 
+def test_a_short_token_is_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The right token is never locked out (issue 30, item 2), so its length is what holds guessing back."""
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    with caplog.at_level(logging.WARNING, logger="streamseg.web.access"):
+        resolve_token(parse_listen("0.0.0.0:1"), "eight-ch")
+        resolve_token(parse_listen("0.0.0.0:1"), "a-token-of-24-characters")
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1 and "8 characters" in messages[0] and "eight-ch" not in messages[0]
+
+
 def test_token_matches() -> None:
     assert token_matches("secret-token", "secret-token")
     assert not token_matches("secret-token", "secret-tokem")
     assert not token_matches("secret-token", None)
+    assert not token_matches("secret-token", "secret-token\udcff")  # bytes that were not UTF-8
+    assert not token_matches("secret-token", "\ud800")  # any lone surrogate: no match, no error
 
 
 def test_redact() -> None:

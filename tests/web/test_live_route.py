@@ -1,12 +1,20 @@
-"""``/api/live/<source>``: the live video's WebSocket, its messages, and who may open it."""
+"""``/api/live/<source>``: the live video's WebSocket, its messages, and who may open it; issue 30, items
+1, 8 and 12: viewers that stop reading lose their slot, slots per source, origins, quiet goodbyes."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import http.client
 import json
+import logging
+import os
+import socket
+import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +24,7 @@ import pytest
 
 from streamseg.pipeline.live import LiveBook
 from streamseg.record.writer import VideoWriter
+from streamseg.web.connections import ConnectionLimits
 from streamseg.web.server import DashboardServer
 from tests.web.test_server import TOKEN, _server
 
@@ -144,3 +153,145 @@ def test_unknown_sources_plain_requests_and_too_many_viewers(served: Served) -> 
 
     status, text = asyncio.run(plain_get())
     assert status == 400 and "WebSocket" in text
+
+
+def test_a_page_of_another_scheme_or_port_cannot_open_it(served: Served) -> None:
+    """Issue 30, item 8: ``Origin: http://127.0.0.1`` (port 80) or ``https://...`` got 101."""
+    port = served.server.port
+    for origin in ("http://127.0.0.1", "https://127.0.0.1", f"https://127.0.0.1:{port}"):
+        assert asyncio.run(_handshake(served.url(), {**BEARER, "Origin": origin})) == 403, origin
+
+
+# -- viewers that stop reading, and viewers that vanish (issue 30, items 1 and 12) ---------------------
+
+
+def _noisy_camera(book: LiveBook, stop: threading.Event) -> None:
+    """Noise does not compress: a few hundred KB a second, so a viewer that stops reading backs up soon."""
+    channel = book.add(SOURCE)
+    writer = VideoWriter(None, fps_hint=30, low_latency=True, packets=channel.packets)
+    channel.attach(writer)
+    rng = np.random.default_rng(0)
+    i = 0
+    while not stop.is_set():
+        writer.write(rng.integers(0, 255, (240, 320, 3), np.uint8), i / 30, captured=time.monotonic())
+        i += 1
+        time.sleep(1 / 30)
+    writer.close()
+
+
+@contextmanager
+def _noisy(book: LiveBook, **extra: Any) -> Iterator[DashboardServer]:
+    stop = threading.Event()
+    camera = threading.Thread(target=_noisy_camera, args=(book, stop), daemon=True)
+    camera.start()
+    server = _server("127.0.0.1", TOKEN, (SOURCE,), live=book, **extra).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        stop.set()
+        camera.join(5)
+
+
+def _upgrade(port: int, source: str = SOURCE) -> socket.socket:
+    """A WebSocket handshake written by hand, from a socket with a tiny receive buffer."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET /api/live/{source} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Authorization: Bearer {TOKEN}\r\n\r\n".encode()
+    )
+    return sock
+
+
+def _stalled_viewer(port: int) -> socket.socket:
+    """A viewer that completes the upgrade and then never reads."""
+    sock = _upgrade(port)
+    assert sock.recv(12) == b"HTTP/1.1 101"
+    return sock
+
+
+def _refused_with(port: int, source: str) -> tuple[int, str]:
+    """The answer to a viewer that is turned away: status and text."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    upgrade = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13"}
+    try:
+        conn.request("GET", f"/api/live/{source}", headers={**upgrade, "Sec-WebSocket-Key": key, **BEARER})
+        reply = conn.getresponse()
+        return reply.status, reply.read().decode()
+    finally:
+        conn.close()
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def test_viewers_that_never_read_lose_their_slots_within_seconds() -> None:
+    """Two such viewers used to hold both slots for as long as they stayed (150 s and counting)."""
+    book = LiveBook(max_viewers=2)
+    with _noisy(book, limits=ConnectionLimits(write_deadline_s=1.0)) as server:
+        url = f"ws://127.0.0.1:{server.port}/api/live/{SOURCE}"
+        stalled = [_stalled_viewer(server.port) for _ in range(2)]
+        try:
+            channel = book.channel(SOURCE)
+            assert channel is not None and channel.viewers == 2
+            assert asyncio.run(_handshake(url, BEARER)) == 503
+            assert _wait_for(lambda: channel.viewers == 0)  # the write deadline (or the heartbeat)
+            got = asyncio.run(_watch(url, 4, BEARER))  # a viewer that reads gets in, and gets video
+            assert got[0]["type"] == "init" and got[2]["type"] == "frame"
+        finally:
+            for sock in stalled:
+                sock.close()
+
+
+def test_viewers_of_one_source_cannot_take_every_slot() -> None:
+    """Slots used to be shared by all sources: viewers of one took every other source's."""
+    book = LiveBook(max_viewers=2, max_per_source=1)  # dashboard.live_viewers_per_source
+    book.add(SOURCE)
+    book.add("yard")
+    served = Served(_serve("127.0.0.1", TOKEN, book), book)
+
+    async def one_watching_then_more() -> tuple[int, int, tuple[int, str]]:
+        async with aiohttp.ClientSession(trust_env=False) as session:
+            first = await session.ws_connect(served.url(), headers=BEARER)
+            try:
+                again = await _handshake(served.url(), BEARER)
+                other = await _handshake(served.url("yard"), BEARER)
+                return again, other, await asyncio.to_thread(_refused_with, served.server.port, SOURCE)
+            finally:
+                await first.close()
+
+    try:
+        again, other, (status, text) = asyncio.run(one_watching_then_more())
+    finally:
+        served.server.stop()
+    assert (again, other) == (503, 101)
+    assert status == 503 and "dashboard.live_viewers_per_source" in text
+
+
+def test_a_viewer_that_vanishes_mid_send_is_one_quiet_line(caplog: pytest.LogCaptureFixture) -> None:
+    """A reset while its data waited used to log a 35-line traceback (``ConnectionError: Connection
+    lost``) at ERROR."""
+    book = LiveBook(max_viewers=2)
+    with caplog.at_level(logging.DEBUG), _noisy(book, limits=ConnectionLimits(write_deadline_s=60)) as server:
+        sock = _stalled_viewer(server.port)
+        channel = book.channel(SOURCE)
+        assert channel is not None
+        assert _wait_for(lambda: channel.dropped() > 0)  # its queue overflowed: the send has waited a while
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # a reset, as a crashed browser or a pulled cable (once noticed) gives
+        assert _wait_for(lambda: channel.viewers == 0)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    about = [r for r in caplog.records if r.name == "streamseg.web.live"]
+    assert len(about) == 1 and about[0].levelno == logging.DEBUG

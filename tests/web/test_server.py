@@ -1,7 +1,9 @@
-"""The dashboard server without a pipeline: the token rule off loopback, and no credentials anywhere."""
+"""The dashboard server without a pipeline: the token rule off loopback, and no credentials anywhere;
+issue 30, item 13: where ``?token=`` counts, and what the cookie holds."""
 
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
 import re
 import urllib.request
@@ -73,7 +75,12 @@ def test_off_loopback_refuses_requests_without_the_token(exposed: DashboardServe
 def test_token_by_header_query_or_cookie(exposed: DashboardServer) -> None:
     base = _local(exposed)
     assert get(base + "api/status", {"Authorization": f"Bearer {TOKEN}"}).status == 200
-    assert get(base + f"metrics?token={TOKEN}").status == 200
+    assert get(base + "api/status", {"Authorization": f"bearer {TOKEN}"}).status == 200
+    # ?token= only where a URL is all a client can give: the page, and MJPEG for players (404: it got
+    # past the token to "no such source"); elsewhere it is ignored, so it stays out of scripts and logs.
+    assert get(base + f"stream/nope?token={TOKEN}").status == 404
+    for route in ("metrics", "api/status", "api/history", f"api/preview/{CAMERA_URI}"):
+        assert get(base + f"{route}?token={TOKEN}").status == 401, route
     # The page swaps a token in the URL for a cookie, so it leaves the address bar and history.
     jar = http.cookiejar.CookieJar()
     browser = urllib.request.build_opener(
@@ -86,6 +93,44 @@ def test_token_by_header_query_or_cookie(exposed: DashboardServer) -> None:
     # Probes stay open for orchestrators, and say nothing but counts.
     assert get(base + "healthz").status == 200
     assert get(base + "readyz").text == "not ready: 0 of 2 sources live\n"
+
+
+def _page(port: int, query: str, headers: dict[str, str] | None = None) -> tuple[int, list[str]]:
+    """``GET /?QUERY`` without following the redirect: its status and ``Set-Cookie`` headers."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", f"/?{query}", headers=headers or {})
+        reply = conn.getresponse()
+        reply.read()
+        return reply.status, reply.headers.get_all("Set-Cookie") or []
+    finally:
+        conn.close()
+
+
+def test_only_a_checked_token_becomes_the_cookie_secure_under_https() -> None:
+    """Issue 30, item 13: ``?token=wrong`` beside a valid Bearer was stored unchecked, and the cookie was
+    never ``Secure``, not even behind a TLS proxy that says so."""
+    server = _server("0.0.0.0", TOKEN, ("cam",), allowed_hosts=("dash.example.com",)).start()
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        assert _page(server.port, "token=wrong-token-9", bearer) == (401, [])
+        status, cookies = _page(server.port, f"token={TOKEN}")
+        assert status == 302 and len(cookies) == 1
+        attributes = [a.strip().lower() for a in cookies[0].split(";")]
+        assert attributes[0] == f"streamseg_token={TOKEN}".lower() and "httponly" in attributes
+        assert "samesite=strict" in attributes and "secure" not in attributes  # plain http here
+        proxied = {"Host": "dash.example.com", "X-Forwarded-Proto": "https"}
+        status, cookies = _page(server.port, f"token={TOKEN}", proxied)
+        assert status == 302 and "secure" in [a.strip().lower() for a in cookies[0].split(";")]
+        forged = {"X-Forwarded-Proto": "https"}  # not from the proxy's name: not believed
+        assert "secure" not in _page(server.port, f"token={TOKEN}", forged)[1][0].lower()
+    finally:
+        server.stop()
+    loopback = _server("127.0.0.1", None, ("cam",)).start()  # no token to check: nothing is stored
+    try:
+        assert _page(loopback.port, "token=anything-at-all") == (302, [])
+    finally:
+        loopback.stop()
 
 
 def test_credentials_never_appear(exposed: DashboardServer) -> None:
