@@ -9,8 +9,7 @@ pipeline cannot start (say its model is missing on that node) is retried with a 
 Group actors are owned by the controller (Ray kills them with it) and never restarted by Ray itself:
 a restart must carry the cameras added and removed since, which only the controller knows. The
 controller itself is restarted by Ray; it then reads the cameras from the roster (``roster.py``), which
-it tells of every add and remove. Methods called over Ray return a ``StreamsegError`` instead of
-raising it.
+it tells of every add and remove. Methods called over Ray return a ``StreamsegError``, never raise it.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from streamseg.cluster.ray_support import NAMESPACE, node_id, require_ray
 from streamseg.cluster.roster import CALL_TIMEOUT_S as ROSTER_TIMEOUT_S
 from streamseg.cluster.roster import find_roster
 from streamseg.config import Config, SourceConfig
+from streamseg.config.names import clash, taken_message
 from streamseg.config.uris import check_client_uri
 from streamseg.errors import ClusterError, SourceExistsError, StreamsegError, UnknownSourceError
 
@@ -153,9 +153,9 @@ class ClusterController:
         check_client_uri(camera.uri, self._config.source_rules.allow_listen)  # before any group sees it
         name = camera.display_name()
         with self._lock:
-            taken = any(name in g.names() for g in self._groups.values()) or name in self._adding
-            if taken:
-                raise SourceExistsError(f"a camera named '{name}' is already in the cluster")
+            taken = clash(name, [*(n for g in self._groups.values() for n in g.names()), *self._adding])
+            if taken is not None:  # one slug space: not the same files and MQTT topics either
+                raise SourceExistsError(taken_message(name, taken, "in the cluster"))
             sizes = {g.name: len(g.cameras) for g in self._groups.values() if not g.dropped}
             for joining in self._adding.values():  # cameras on their way count: two adds never collide
                 sizes[joining] = sizes.get(joining, 0) + 1

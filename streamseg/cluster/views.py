@@ -17,9 +17,10 @@ from streamseg import __version__
 from streamseg.cluster import metrics as cluster_metrics
 from streamseg.config import Config
 from streamseg.web.access import DEFAULT_HOST, DEFAULT_PORT, parse_listen, resolve_token
+from streamseg.web.connections import ConnectionLimits
 from streamseg.web.preview import Jpeg
 from streamseg.web.server import DashboardServer
-from streamseg.web.sources_api import SourceControl
+from streamseg.web.sources_api import GuardedControl, SourceControl
 from streamseg.web.status import StatusBuilder
 
 logger = logging.getLogger(__name__)
@@ -49,9 +50,10 @@ def cluster_dashboard(controller: ClusterView, config: Config, token: str | None
         ClusterPreviews(controller, settings.preview_fps),
         ClusterMetrics(controller),
         settings.history_s,
-        control=controller,
+        control=GuardedControl.for_run(controller, config, address),
         allowed_hosts=settings.allowed_hosts,
         file_roots=config.api.file_roots,
+        limits=ConnectionLimits.of(settings),  # the cluster's page is bounded like a run's
     )
     return server.start()
 

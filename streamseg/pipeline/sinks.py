@@ -192,6 +192,9 @@ class RecordingSink:
             if self._finishing.get(name) is threading.current_thread():
                 del self._finishing[name]
                 self._closing.pop(name, None)
+            again = name in self._recorders or name in self._on_demand  # added again meanwhile
+        if self.live is not None and not again:
+            self.live.forget(name)
 
     def _after_encoder(self, name: str, writer: VideoWriter | None = None) -> None:
         """The source's encoder (``writer``) is done: its open clip ends, its publisher disconnects, its

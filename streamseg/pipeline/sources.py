@@ -19,6 +19,8 @@ from pathlib import Path
 
 from streamseg.capture import FrameSource, ImageSource, LiveSource, open_source
 from streamseg.config import Config, SourceConfig, source_from
+from streamseg.config.names import clash, taken_message
+from streamseg.config.schema import check_source
 from streamseg.config.uris import check_client_uri
 from streamseg.errors import ConfigError, PipelineStopped, SourceExistsError, UnknownSourceError
 from streamseg.gpu.decode import DecodeTarget
@@ -101,15 +103,17 @@ class RuntimeSources:
         with ``check`` a camera must answer now (False: it may connect later, like at start-up).
         Nothing changes when it raises.
         """
-        sc = source if isinstance(source, SourceConfig) else source_from(source)
+        sc = check_source(source, "source") if isinstance(source, SourceConfig) else source_from(source)
         name = sc.display_name()
         cfg = self.config
         check_client_uri(sc.uri, cfg.source_rules.allow_listen)
         with self._control:
             self._check_open_for_changes()
-            if name in self._adding or any(s.name == name for s in self._sources):
-                raise SourceExistsError(f"a source named '{name}' is already running (names must be unique)")
-            if name in self._removing:
+            # one slug space: a name may not share files and MQTT topics with a running one either
+            taken = clash(name, [*self._adding, *(s.name for s in self._sources)])
+            if taken is not None:
+                raise SourceExistsError(taken_message(name, taken, "running"))
+            if clash(name, self._removing) is not None:
                 raise SourceExistsError(f"source '{name}' is still being removed; add it again in a moment")
             running = len(self._sources) + len(self._adding)
             check_admission(cfg.source_rules, running, self._capacity.frames_per_second())
