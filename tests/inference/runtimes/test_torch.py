@@ -157,7 +157,9 @@ def test_pipeline_runs_the_torch_backend(tmp_path: Path, random_seg_pt: Path, en
             backend=backend,
             imgsz=320,
             conf=0.78,
-            batch=3,
+            # one frame per batch: how frames happen to batch changes the CPU's convolution sums in the
+            # last bits, which moved a 3-pixel box of the random network past the box-IoU tolerance
+            batch=1,
             engines_dir=str(engines_dir),
         )
         pipeline = Pipeline(config=Config(sources=(SourceConfig(str(clip)),), model=model))
