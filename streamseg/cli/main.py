@@ -15,6 +15,7 @@ from streamseg.cli.api_flags import add_api_arguments, api_overrides
 from streamseg.cli.failures import report_error
 from streamseg.cli.gpu_flags import add_gpu_arguments, gpu_overrides
 from streamseg.cli.output_flags import add_output_arguments, output_overrides
+from streamseg.cli.privacy_flags import add_privacy_arguments, privacy_overrides
 from streamseg.cli.scene_flags import add_scene_arguments, clip_overrides, scene_overrides
 from streamseg.config import (
     BACKENDS,
@@ -219,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--loop", action="store_true", help="play file sources again from the start when they end"
     )
     add_scene_arguments(run)
+    add_privacy_arguments(run)
     ui = run.add_argument_group("console")
     ui.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary table")
     ui.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -309,6 +311,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
             "hud": False if args.no_hud else None,
         },
         **scene_overrides(args),
+        privacy=privacy_overrides(args),
     )
 
 

@@ -12,6 +12,7 @@ import yaml
 
 from streamseg.config.names import check_name
 from streamseg.config.numbers import MAX_INT, bounded_int, finite, shown
+from streamseg.config.privacy import privacy_from, source_privacy_from
 from streamseg.config.scene import lines_from, zones_from
 from streamseg.config.schema import _SECTIONS, Config, check_source
 from streamseg.config.sections import MAX_NAME_CHARS, SourceConfig, SourceRules
@@ -44,7 +45,7 @@ def load_yaml(path: str | Path) -> Config:
 
 
 def from_dict(data: dict[str, Any], origin: str = "config") -> Config:
-    allowed = {"sources", *_SECTIONS}
+    allowed = {"sources", "privacy", *_SECTIONS}
     for key in data:
         if key not in allowed:
             raise ConfigError(f"{origin}: unknown config key '{key}' (valid: {', '.join(sorted(allowed))})")
@@ -55,7 +56,8 @@ def from_dict(data: dict[str, Any], origin: str = "config") -> Config:
             raise ConfigError(f"{origin}: '{name}' must be a mapping, got {type(raw).__name__}")
         sections[name] = _build(cls, raw, f"{origin}: {name}")
     sources, rules = _parse_sources(data.get("sources") or [], origin)
-    return Config(sources=sources, source_rules=rules, **sections).validated()
+    privacy = privacy_from(data.get("privacy"), f"{origin}: privacy")  # not _build: areas, per-source
+    return Config(sources=sources, source_rules=rules, privacy=privacy, **sections).validated()
 
 
 def _parse_sources(raw: Any, origin: str) -> tuple[tuple[SourceConfig, ...], SourceRules]:
@@ -93,6 +95,7 @@ def source_from(item: Any, where: str = "source") -> SourceConfig:
         scene = {
             "zones": zones_from(values.pop("zones", None), where),
             "lines": lines_from(values.pop("lines", None), where),
+            "privacy": source_privacy_from(values.pop("privacy", None), f"{where}.privacy"),
         }
         return check_source(dataclasses.replace(_build(SourceConfig, values, where), **scene), where)
     raise ConfigError(f"{where} must be a path/URL or a mapping with 'uri' and 'name'")

@@ -88,12 +88,7 @@ def lines_from(raw: Any, where: str) -> tuple[LineConfig, ...]:
 def _zone(item: Any, where: str) -> ZoneConfig:
     fields = _mapping(item, where, {"name", "polygon", "classes", "min_overlap", "anchor", "loiter_seconds"})
     name = _name(fields, where)
-    polygon = _points(fields.get("polygon"), f"{where}.polygon")
-    _check(len(polygon) >= 3, f"{where}.polygon needs at least 3 points, got {len(polygon)}")
-    _check(len(polygon) <= MAX_ZONE_POINTS, f"{where}.polygon has more than {MAX_ZONE_POINTS} points")
-    crossing = self_intersection(polygon)
-    _check(crossing is None, f"{where}.polygon crosses itself (edges {crossing} intersect)")
-    _check(polygon_area(polygon) > 0, f"{where}.polygon encloses no area")
+    polygon = check_polygon(fields.get("polygon"), f"{where}.polygon")
     min_overlap = _number(fields.get("min_overlap", 0.25), f"{where}.min_overlap")
     _check(0.0 < min_overlap <= 1.0, f"{where}.min_overlap must be in (0, 1], got {min_overlap}")
     anchor = fields.get("anchor", "mask")
@@ -101,6 +96,18 @@ def _zone(item: Any, where: str) -> ZoneConfig:
     loiter = _number(fields.get("loiter_seconds", 0.0), f"{where}.loiter_seconds")
     _check(0.0 <= loiter <= 86_400, f"{where}.loiter_seconds must be 0..86400, got {loiter}")
     return ZoneConfig(name, polygon, _classes(fields, where), min_overlap, anchor, loiter)
+
+
+def check_polygon(raw: Any, where: str) -> tuple[Point, ...]:
+    """A simple polygon of 3 to ``MAX_ZONE_POINTS`` points that encloses an area: a zone's, and a privacy
+    area's (``config.privacy``), which are written the same way."""
+    polygon = _points(raw, where)
+    _check(len(polygon) >= 3, f"{where} needs at least 3 points, got {len(polygon)}")
+    _check(len(polygon) <= MAX_ZONE_POINTS, f"{where} has more than {MAX_ZONE_POINTS} points")
+    crossing = self_intersection(polygon)
+    _check(crossing is None, f"{where} crosses itself (edges {crossing} intersect)")
+    _check(polygon_area(polygon) > 0, f"{where} encloses no area")
+    return polygon
 
 
 def _line(item: Any, where: str) -> LineConfig:

@@ -13,6 +13,7 @@ from streamseg.config.devices import is_device_name
 from streamseg.config.hosts import check_source_schemes, parse_host_rules
 from streamseg.config.names import check_distinct, check_name
 from streamseg.config.numbers import bounded_int, finite, shown
+from streamseg.config.privacy import PrivacyConfig, check_privacy, privacy_for
 from streamseg.config.publish import check_publish_url
 from streamseg.config.scene import MATCHES, TRACKERS, check_tracker
 from streamseg.config.sections import (
@@ -63,6 +64,7 @@ class Config:
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)  # every source's; each may add its own
 
     def validated(self) -> Config:
         validate(self)
@@ -127,6 +129,7 @@ def validate(cfg: Config) -> None:
     _check(not cfg.sam.refine or bool(cfg.sam.model), "sam.refine needs sam.model, a SAM checkpoint")
     _check(1 <= cfg.sam.max_prompts <= 64, f"sam.max_prompts must be 1..64, got {cfg.sam.max_prompts}")
     _validate_scene(cfg.track, cfg.events)
+    check_privacy(cfg.privacy, "privacy")
     _check(
         not (o.retain or o.retain_size) or bool(o.record or cfg.events.snapshots or o.clips),
         "--retain and --retain-size apply to recordings, clips and snapshots: give one of them too",
@@ -177,6 +180,8 @@ def _validate_sources(cfg: Config) -> None:
         check_name(s.display_name(), f"sources[{i}].name", MAX_NAME_CHARS, "/")
         _check_priority(s, f"source {s.display_name()}")
         check_client_uri(s.uri, rules.allow_listen)
+        if s.privacy is not None:  # what the source runs with: its keys over the run's, both areas
+            check_privacy(privacy_for(cfg.privacy, s.privacy), f"sources[{i}].privacy")
     check_distinct((s.display_name() for s in cfg.sources), "sources (set 'name')")
     for root in cfg.api.file_roots:
         _check(Path(root).expanduser().is_dir(), f"api.file_roots: {root} is not a folder")
@@ -319,6 +324,8 @@ def check_source(sc: SourceConfig, where: str) -> SourceConfig:
     _check(0 <= fps <= MAX_FPS, f"{where}: fps must be >= 0 and at most {MAX_FPS:g}, got {fps:g}")
     _check_priority(sc, where)
     check_tracker(sc.track, f"{where}: track")
+    if sc.privacy is not None:  # its own keys; the run's are checked with the run
+        check_privacy(privacy_for(PrivacyConfig(), sc.privacy), f"{where}.privacy")
     check_name(sc.display_name(), f"{where}: name", MAX_NAME_CHARS, "/")
     return sc
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streamseg.config.names import default_source_name
+from streamseg.config.privacy import SourcePrivacy
 from streamseg.config.scene import LineConfig, ZoneConfig
 
 DEFAULT_MODEL = "yolov8n-seg.pt"
@@ -33,6 +34,7 @@ class SourceConfig:
     track: str = ""  # "" = the run's tracking (``track.tracker``); off, bytetrack or botsort for this source
     zones: tuple[ZoneConfig, ...] = ()  # areas counted and watched (events: entered, exited, loitering)
     lines: tuple[LineConfig, ...] = ()  # segments whose crossings are counted (events: crossed)
+    privacy: SourcePrivacy | None = None  # what is hidden in its pictures; None: the run's ``privacy:``
 
     def display_name(self) -> str:
         return self.name or default_source_name(self.uri)
