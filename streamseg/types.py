@@ -57,6 +57,8 @@ class Frame:
         "capture_time",
         "file_name",
         "index",
+        "inference",
+        "motion",
         "pts",
         "source",
         "surface",
@@ -84,6 +86,10 @@ class Frame:
         self.capture_time = capture_time
         self.surface = surface
         self.file_name = file_name
+        # which frames the network sees (``pipeline/selection``): "inferred", or "carried"/"still" (the
+        # frame carries an earlier result); and the share of the picture that moved, when measured
+        self.inference = "inferred"
+        self.motion: float | None = None
         self._image = image
         self._lock = threading.Lock()
 
@@ -152,7 +158,9 @@ class Frame:
         if unknown:
             raise TypeError(f"Frame has no field(s) {', '.join(sorted(unknown))}")
         values.update(changes)
-        return Frame(**values)
+        copy = Frame(**values)
+        copy.inference, copy.motion = self.inference, self.motion
+        return copy
 
     def __repr__(self) -> str:
         where = "device" if self.on_device else "host"
@@ -273,6 +281,20 @@ class SceneMarks:
 
 
 @dataclass(frozen=True, slots=True)
+class PrivacyMarks:
+    """What privacy hid in a frame (``streamseg.privacy``): which of its instances, how many objects it
+    hid where they were last seen or predicted (``ghosts``: missed by the model, or a frame without
+    inference), and whether the whole frame was hidden (no inference for longer than ``max_gap``)."""
+
+    hidden: BoolArray  # (N,) one per instance of the result
+    ghosts: int = 0
+    full_frame: bool = False
+
+
+INFERENCE_KINDS = ("inferred", "carried", "still")  # how a frame got its result
+
+
+@dataclass(frozen=True, slots=True)
 class SegResult:
     """Everything found in one frame: boxes in original-frame pixels, classes, scores, masks; with
     tracking, each instance's ``track_id`` (-1: not a confirmed track), and the frame's ``events``."""
@@ -288,6 +310,9 @@ class SegResult:
     track_id: IntArray = None  # type: ignore[assignment]  # (N,); None given: all -1 (no tracking)
     events: tuple[Mapping[str, Any], ...] = ()  # as JSON objects (streamseg.scene.events)
     scene: SceneMarks | None = None  # the source's zones and lines, for drawing
+    privacy: PrivacyMarks | None = None  # what was hidden (its frame is the hidden picture)
+    # "inferred": the network saw this frame; "carried"/"still": it carries an earlier frame's result
+    inference: str = "inferred"
 
     def __post_init__(self) -> None:
         n = len(self.class_id)
@@ -300,6 +325,8 @@ class SegResult:
             object.__setattr__(self, "track_id", np.full(n, -1, dtype=np.int64))
         elif self.track_id.shape != (n,):
             raise ValueError(f"inconsistent SegResult: track_id {self.track_id.shape} for {n} instances")
+        if self.inference not in INFERENCE_KINDS:
+            raise ValueError(f"SegResult.inference must be one of {INFERENCE_KINDS}, got {self.inference!r}")
 
     @property
     def colour_keys(self) -> IntArray:

@@ -114,6 +114,7 @@ class ClusterStatus:
                 "sources": {k: v for d in docs for k, v in (d.get("scene") or {}).get("sources", {}).items()},
                 "dwell": [h for d in docs for h in (d.get("scene") or {}).get("dwell", [])],
             },
+            "privacy": {k: v for d in docs for k, v in (d.get("privacy") or {}).items()},
             "events": {
                 "sinks": [
                     {**sink, "target": f"{group}: {sink['target']}"}

@@ -36,6 +36,7 @@ def result_to_dict(result: SegResult) -> dict[str, Any]:
     """The JSON object for one frame (also usable without a file, e.g. for a network sink)."""
     masks = result.masks
     tracks = result.track_id.tolist()
+    hidden = result.privacy.hidden if result.privacy is not None else None
     instances = []
     for i in range(len(result)):
         x0, y0 = (int(v) for v in masks.origins[i])
@@ -49,6 +50,8 @@ def result_to_dict(result: SegResult) -> dict[str, Any]:
                 "track_id": tracks[i] if tracks[i] >= 0 else None,  # None: untracked or not confirmed yet
             }
         )
+        if hidden is not None and hidden[i]:
+            instances[-1]["hidden"] = True  # privacy hid it in every picture; its mask is kept here
     line = {
         "source": result.frame.file_name or result.source,  # a still image is known by its file name
         "frame": int(result.frame_index),
@@ -57,6 +60,8 @@ def result_to_dict(result: SegResult) -> dict[str, Any]:
     }
     if result.events:
         line["events"] = [dict(e) for e in result.events]
+    if result.privacy is not None:  # the fallbacks: objects hidden where predicted, the frame hidden whole
+        line["privacy"] = {"ghosts": result.privacy.ghosts, "full_frame": result.privacy.full_frame}
     return line
 
 

@@ -16,6 +16,11 @@ if TYPE_CHECKING:
 
 
 class Segmenter(Protocol):
+    @property
+    def class_names(self) -> Sequence[str]:
+        """The model's classes, by class id (what ``--privacy`` and zones' classes name)."""
+        ...
+
     def run(self, frames: Sequence[Frame]) -> list[SegResult]:
         """Segment a batch; results in the order of ``frames``."""
         ...

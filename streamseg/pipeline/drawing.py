@@ -14,6 +14,7 @@ from streamseg.pipeline.sinks import annotated_outputs
 class DrawPolicy:
     config: Config
     live: LiveBook | None
+    privacy: bool = False  # a source may hide people or places: drawn on the host, on its hidden frame
 
     @property
     def always(self) -> bool:
@@ -23,8 +24,9 @@ class DrawPolicy:
     def on_device(self) -> bool:
         """Whether a model's device path draws: its overlay is part of the batch's graph and draws
         every frame, so only when an output needs every frame. A watched source's frames are drawn
-        on the host otherwise (``RenderStep``): the cost only while someone watches."""
-        return self.always
+        on the host otherwise (``RenderStep``): the cost only while someone watches. With privacy the
+        host draws on the hidden frame (the device's graph body does not hide yet)."""
+        return self.always and not self.privacy
 
     def source(self, name: str) -> bool:
         """Whether the render step hands on this frame's picture: always where an output needs every

@@ -6,7 +6,9 @@ resolved first: that waits for its batch's device work, whose overlay already dr
 and converted the frame to yuv420p; the labels and the HUD (text) are left for the source's own encoder
 thread to draw (``I420Picture.finish``), so the one render thread keeps up with many sources. Where no
 output needs every frame the device draws nothing, and a frame someone watches live is drawn here on
-the host (its picture and masks copied down for it alone).
+the host (its picture and masks copied down for it alone). A source that hides people or places
+(``privacy``) is drawn on the host too, on its hidden frame: hiding in the device's graph body is not
+built yet, so on a GPU it costs one BGR download of each frame.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from streamseg.config import RenderConfig
 from streamseg.gpu.picture import I420Picture
 from streamseg.inference.yolo.engine import PendingResult
+from streamseg.privacy.step import PrivacyStep
 from streamseg.render.annotate import FrameAnnotator
 from streamseg.render.i420 import I420TextAnnotator
 from streamseg.telemetry import Telemetry
@@ -41,10 +44,14 @@ class RenderStep:
         telemetry: Telemetry,
         draw: Callable[[str], bool],
         scene: Callable[[SegResult], SegResult] | None = None,
+        privacy: PrivacyStep | None = None,
     ) -> None:
-        """``scene``: tracks, zones and events of a result (``scene_step.SceneStep``), before drawing."""
+        """``scene``: tracks, zones and events of a result (``scene_step.SceneStep``), before drawing;
+        ``privacy``: then the frame of a source that hides people or places is replaced by the hidden
+        picture, before anything draws or reads it."""
         self._telemetry = telemetry
         self._scene = scene
+        self._privacy = privacy
         self._draw = draw
         self._host = FrameAnnotator(config, copy=True)  # results() hands out the clean frame
         self._text = I420TextAnnotator(config)
@@ -52,8 +59,9 @@ class RenderStep:
     def __call__(self, item: SegResult | PendingResult) -> tuple[SegResult, Annotated | None, str]:
         if isinstance(item, PendingResult):
             result, picture = item.resolve()
-            if self._scene is not None:
-                result = self._scene(result)
+            result = self._finish(result)
+            if result.privacy is not None:
+                picture = None  # drawn on the device before hiding: drawn again on the hidden frame
             if not self._draw(result.source):
                 return result, None, "resolve"
             if picture is None:  # the device drew nothing (no output needs every frame): a viewer's
@@ -63,12 +71,18 @@ class RenderStep:
             # text is drawn by whoever uses the picture first (the source's encoder thread)
             later = self._text.later(result, fps, age_ms, self._telemetry.record_stage)
             return result, I420Picture(picture.numpy(), picture, later), "resolve"
-        if self._scene is not None:
-            item = self._scene(item)
+        item = self._finish(item)
         if not self._draw(item.source):
             return item, None, "render"
         fps, age_ms = self._hud_values(item)
         return item, self._host.annotate(item, fps, age_ms), "render"
+
+    def _finish(self, result: SegResult) -> SegResult:
+        if self._scene is not None:
+            result = self._scene(result)
+        if self._privacy is not None:
+            result = self._privacy(result)
+        return result
 
     def _hud_values(self, result: SegResult) -> tuple[float, float]:
         age_ms = (time.monotonic() - result.frame.capture_time) * 1000

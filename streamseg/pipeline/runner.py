@@ -54,6 +54,7 @@ from streamseg.pipeline.sinks import (
 from streamseg.pipeline.source_ends import SourceEnds
 from streamseg.pipeline.sources import CAPTURE_PREFIX, RuntimeSources
 from streamseg.pipeline.workers import Sink, inference_loop, render_loop
+from streamseg.privacy.step import PrivacyStep
 from streamseg.telemetry import Telemetry
 from streamseg.types import Frame, SegResult
 from streamseg.util.allocator import HeapTrimmer
@@ -125,9 +126,10 @@ class Pipeline(RuntimeSources):
         self._decode: DecodeTarget | None = None
         # tracks, zones, lines of the sources that have them (its time: the "scene" stage)
         self._scene = SceneStep(self.config, self.telemetry.record_stage)
+        self._privacy = PrivacyStep(self.config)  # people and places hidden (privacy sections)
         self._on_event = on_event
         self._live = live
-        self._drawing = DrawPolicy(self.config, live)  # which frames are drawn
+        self._drawing = DrawPolicy(self.config, live, self._privacy.may_hide())  # which frames are drawn
         self._events: EventsSink | None = None
         self._sweeper: RetentionSweeper | None = None  # --retain, --retain-size
         self.selfcheck: SelfCheckReport | None = None  # the GPU self-check's say, when the model is on CUDA
@@ -176,6 +178,7 @@ class Pipeline(RuntimeSources):
             check_outputs_have_sources(cfg, self._sources)  # before the model loads: it can take long
             for src, sc in zip(self._sources, source_cfgs, strict=True):
                 self._scene.add_source(src, sc)  # pixels outside a frame of known size: ConfigError
+                self._privacy.add_source(src.name, sc)
             if cfg.sam.model:
                 self.prompts = PromptBoard([s.name for s in self._sources], cfg.sam.max_prompts)
             # YOLO or Mask R-CNN on the configured runtime, SAM after it when asked (segmenters).
@@ -188,6 +191,8 @@ class Pipeline(RuntimeSources):
                 tracks=self._scene.track_early,
                 host_masks=self._wants_host_masks,
             )
+            named = list(zip(self.source_names, source_cfgs, strict=True))  # an unknown class: ConfigError
+            self._privacy.set_class_names(self._engine.class_names, named)
             self._sinks = build_sinks(
                 cfg, self._sources, codec, self.telemetry.record_stage, self._record_path, self._live
             )
@@ -237,30 +242,22 @@ class Pipeline(RuntimeSources):
         self._batcher = batcher
         governor = self._governor
         segmenter = GovernedSegmenter(self.engine, governor) if governor else self.engine
+        inference_args = (batcher, segmenter, self._results_q, life, self.telemetry)
         self._threads.append(
-            threading.Thread(
-                target=inference_loop,
-                args=(batcher, segmenter, self._results_q, life, self.telemetry),
-                name="inference",
-                daemon=True,
-            )
+            threading.Thread(target=inference_loop, args=inference_args, name="inference", daemon=True)
         )
         if self._events is not None:
             self.telemetry.register_section("events", self._events.status)
         self.telemetry.register_section("scene", self._scene.status)
+        self.telemetry.register_section("privacy", self._privacy.status)
         for key, section in status_sections(cfg, self._sinks).items():  # publishers, clips
             self.telemetry.register_section(key, section)
+        render = RenderStep(cfg.render, self.telemetry, self._drawing.source, self._scene, self._privacy)
+        sinks = [*self._sinks, *self._event_sinks(), *self._extra_sinks, self._ends]
         self._threads.append(
             threading.Thread(
                 target=render_loop,
-                args=(
-                    self._results_q,
-                    self._out_q,
-                    life,
-                    self.telemetry,
-                    RenderStep(cfg.render, self.telemetry, self._drawing.source, self._scene),
-                    [*self._sinks, *self._event_sinks(), *self._extra_sinks, self._ends],
-                ),
+                args=(self._results_q, self._out_q, life, self.telemetry, render, sinks),
                 name="render",
                 daemon=True,
             )
@@ -273,7 +270,8 @@ class Pipeline(RuntimeSources):
         """Asked by the engine per batch on a device path: copy masks down now? (The results file always
         reads them, and so do zones judged by masks; ``results(host_masks=False)`` says the caller does
         not.)"""
-        return self._host_masks or bool(self.config.output.save_results) or self._scene.needs_host_masks()
+        scene, privacy = self._scene.needs_host_masks(), self._privacy.needs_host_masks()
+        return self._host_masks or bool(self.config.output.save_results) or scene or privacy
 
     def _event_sinks(self) -> list[Sink]:
         return [self._events] if self._events is not None else []

@@ -34,6 +34,7 @@ from streamseg.pipeline.scene_step import SceneStep
 from streamseg.pipeline.sinks import RecordingSink, Sinks
 from streamseg.pipeline.source_ends import SourceEnds, free_record_path
 from streamseg.pipeline.workers import capture_loop, end_source
+from streamseg.privacy.step import PrivacyStep
 from streamseg.record import record_path_for
 from streamseg.telemetry import Telemetry
 from streamseg.types import Frame
@@ -66,6 +67,7 @@ class RuntimeSources:
     _threads: list[threading.Thread]
     _decode: DecodeTarget | None
     _scene: SceneStep
+    _privacy: PrivacyStep
     _record_path: Callable[[str], Path] | None
     _started: bool
     _joined: bool
@@ -132,6 +134,7 @@ class RuntimeSources:
                     src = loop_source(src, reopen)
                 with self._control:
                     self._check_open_for_changes()
+                    self._privacy.add_source(src.name, sc)  # a class the model lacks: ConfigError
                     self._scene.add_source(src, sc)
                     if self._governor is not None and src.is_live:
                         self._governor.add_source(src.name, sc.priority)
@@ -240,6 +243,7 @@ class RuntimeSources:
         self._frame_qs.pop(name, None)
         self._retire.pop(name, None)
         self._ends.forget(name)
+        self._privacy.end_source(name)
         self.telemetry.unregister_queue(f"frames:{name}")
         self.telemetry.forget_source(name)
 

@@ -127,6 +127,7 @@ class _StatusCollector(Collector):
             yield gpu
         yield from _overload_metrics(st)
         yield from _scene_metrics(st)
+        yield from _privacy_metrics(st.get("privacy") or {})
         ready = GaugeMetricFamily("streamseg_ready", "1 when every source is live.")
         ready.add_metric([], 1.0 if st["ready"] else 0.0)
         yield ready
@@ -228,6 +229,26 @@ def _scene_metrics(st: dict[str, Any]) -> Iterator[Metric]:
         )
         deleted.add_metric([], float(retention["deleted_files"]))
         yield from (kept, deleted)
+
+
+def _privacy_metrics(privacy: dict[str, Any]) -> Iterator[Metric]:
+    """What privacy hid per source (``privacy/step``), and how often it had to fall back: objects hidden
+    where last seen or predicted, frames without inference hidden with the latest masks, whole frames."""
+    hidden = CounterMetricFamily(
+        "streamseg_privacy_hidden_objects", "Objects hidden by their own masks.", labels=["source"]
+    )
+    fallbacks = CounterMetricFamily(
+        "streamseg_privacy_fallbacks",
+        "Privacy fallbacks: ghost (an object hidden where predicted), carried (a frame without inference "
+        "hidden with the latest masks), full_frame (no inference for longer than max_gap).",
+        labels=["source", "kind"],
+    )
+    for source, p in privacy.items():
+        hidden.add_metric([source], float(p["hidden_objects"]))
+        fallbacks.add_metric([source, "ghost"], float(p["ghosts"]))
+        fallbacks.add_metric([source, "carried"], float(p["carried_frames"]))
+        fallbacks.add_metric([source, "full_frame"], float(p["full_frames"]))
+    yield from (hidden, fallbacks)
 
 
 def _output_metrics(st: dict[str, Any]) -> Iterator[Metric]:

@@ -100,6 +100,7 @@ class StatusBuilder:
             "finalizing": snap.get("finalizing") or [],  # removed sources whose recordings are finishing
             "scene": snap.get("scene") or {"sources": {}, "dwell": []},  # tracks, zone counts, crossings
             "events": snap.get("events") or {"sinks": []},  # event sinks: state, delivered, dropped
+            "privacy": snap.get("privacy") or {},  # per source: what is hidden, fallbacks counted
             "retention": snap.get("retention"),  # --retain/--retain-size: what is kept, what went
             "publish": snap.get("publish") or {},  # --publish: each source's publisher
             "clips": snap.get("clips") or {},  # --clips: clips written per source
@@ -158,7 +159,7 @@ def running_only(snap: dict[str, Any], names: set[str]) -> dict[str, Any]:
     queues = out.get("queues")
     if isinstance(queues, dict):  # "frames:NAME" lives until the source's last frames are through
         out["queues"] = {q: n for q, n in queues.items() if not q.startswith("frames:") or q[7:] in names}
-    for key in ("publish", "clips", "disk"):
+    for key in ("publish", "clips", "disk", "privacy"):
         if isinstance(out.get(key), dict):
             out[key] = _only(out[key], names)
     live = out.get("live")

@@ -17,6 +17,7 @@ import pytest
 
 from streamseg import Pipeline
 from streamseg.config import Config, ModelConfig, OutputConfig, PipelineConfig, RenderConfig, SourceConfig
+from streamseg.config.privacy import PrivacyArea, PrivacyConfig
 from streamseg.gpu.graph_cache import GraphCache
 from streamseg.inference.runtimes import InferenceBackend
 from streamseg.inference.yolo.device.runner import DeviceRunner
@@ -40,9 +41,12 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return out
 
 
-def _run(backend: InferenceBackend, clips: list[Path], out: Path, decode: str) -> dict[str, object]:
+def _run(
+    backend: InferenceBackend, clips: list[Path], out: Path, decode: str, privacy: PrivacyConfig | None = None
+) -> dict[str, object]:
     out.mkdir()
     cfg = Config(
+        privacy=privacy or PrivacyConfig(),
         # tracked: the device path tracks as soon as the boxes are down, to colour masks by track there
         sources=tuple(SourceConfig(str(c), track="bytetrack") for c in clips),
         model=ModelConfig(path=str(FIXTURE_PT), imgsz=320, conf=0.1, batch=4),
@@ -121,6 +125,31 @@ def test_gpu_path_equals_the_cpu_path(
             diff = np.abs(x.astype(np.int16) - y.astype(np.int16))
             assert diff.mean() < 0.3, name
             assert (diff.max(axis=-1) > 24).mean() < 0.01, name  # box corners, label patch edges
+
+
+def test_the_device_path_hides_what_the_cpu_path_hides(
+    backends: tuple[InferenceBackend, InferenceBackend], clips: list[Path], tmp_path: Path
+) -> None:
+    """Privacy on both paths: every class of the random network hidden by its masks, and an area. The
+    device path leaves drawing to the host, on the hidden frame: the same hidden pixels (up to a mask
+    pixel flipped on its threshold, and box corners), and no unhidden picture from the device's overlay."""
+    host, device = backends
+    privacy = PrivacyConfig(
+        objects=tuple(host.info.names),
+        style="pixelate",
+        areas=(PrivacyArea(((0.0, 0.0), (0.3, 0.0), (0.3, 0.4))),),
+    )
+    cpu = _run(host, clips, tmp_path / "cpu", decode="cpu", privacy=privacy)
+    gpu = _run(device, clips, tmp_path / "gpu", decode="gpu", privacy=privacy)
+    hidden = [i.get("hidden") for line in gpu["lines"] for i in line["instances"]]  # type: ignore[union-attr]
+    assert len(hidden) > 20 and all(hidden)
+    for name in ("a", "b"):
+        (pts_cpu, frames_cpu), (pts_gpu, frames_gpu) = cpu["recordings"][name], gpu["recordings"][name]  # type: ignore[index]
+        assert pts_cpu == pts_gpu
+        for x, y in zip(frames_cpu, frames_gpu, strict=True):
+            diff = np.abs(x.astype(np.int16) - y.astype(np.int16))
+            assert diff.mean() < 0.5, name
+            assert (diff.max(axis=-1) > 24).mean() < 0.01, name
 
 
 def test_decode_gpu_without_a_device_path_is_a_clear_error(clips: list[Path]) -> None:

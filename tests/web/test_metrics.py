@@ -87,3 +87,27 @@ def test_zones_lines_event_sinks_and_retention() -> None:
         "streamseg_retention_deleted_files_total 4.0",
     ):
         assert line in text, line
+
+
+def test_privacy_hidden_objects_and_each_fallback_per_source() -> None:
+    telemetry, metrics = _metrics()
+    privacy = {
+        "a": {
+            "objects": ["person"],
+            "areas": 1,
+            "style": "blur",
+            "hidden_objects": 40,
+            "ghosts": 3,
+            "carried_frames": 5,
+            "full_frames": 2,
+        }
+    }
+    telemetry.register_section("privacy", lambda: privacy)
+    text = metrics.exposition().decode()
+    for line in (
+        'streamseg_privacy_hidden_objects_total{source="a"} 40.0',
+        'streamseg_privacy_fallbacks_total{kind="ghost",source="a"} 3.0',
+        'streamseg_privacy_fallbacks_total{kind="carried",source="a"} 5.0',
+        'streamseg_privacy_fallbacks_total{kind="full_frame",source="a"} 2.0',
+    ):
+        assert line in text, line

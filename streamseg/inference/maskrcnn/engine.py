@@ -34,6 +34,10 @@ class MaskRCNNEngine:
         """The inference thread's call: finished results (see ``Segmenter.submit``)."""
         return self.run(frames)
 
+    @property
+    def class_names(self) -> Sequence[str]:
+        return self.backend.names
+
     def close(self) -> None:
         self.backend.close()
 

@@ -47,6 +47,10 @@ class SamStage:
         """The inference thread's call: finished results (see ``Segmenter.submit``)."""
         return self.run(frames)
 
+    @property
+    def class_names(self) -> Sequence[str]:
+        return self.inner.class_names
+
     def close(self) -> None:
         self.inner.close()
 

@@ -82,6 +82,10 @@ class SegmentationEngine:
             DeviceOverlay(overlay, tracks=tracks) if overlay is not None and self._device_runner else None
         )
 
+    @property
+    def class_names(self) -> Sequence[str]:
+        return self.info.names
+
     def close(self) -> None:
         if self._owns_backend:
             self.backend.close()

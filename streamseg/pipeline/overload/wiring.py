@@ -95,6 +95,10 @@ class GovernedSegmenter:
         self._apply()
         return self.inner.submit(frames)
 
+    @property
+    def class_names(self) -> Sequence[str]:
+        return self.inner.class_names
+
     def close(self) -> None:
         self.inner.close()
 

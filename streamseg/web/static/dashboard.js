@@ -168,6 +168,7 @@ function showStatus(st) {
     field("last_error").textContent = s.last_error || "";
     field("scene").textContent = sceneText((st.scene || {}).sources?.[s.name]);
     field("outputs").textContent = outputsText(st, s.name);
+    field("privacy").textContent = privacyText((st.privacy || {})[s.name]);
   }
   setText("event-sinks", ((st.events || {}).sinks || [])
     .map((k) => `${k.sink} ${k.state}: ${k.delivered} sent, ${k.dropped} dropped`).join(" · "));
@@ -196,6 +197,15 @@ function outputsText(st, name) {
   const disk = (st.disk || {})[name];
   if (disk !== undefined) parts.push(`disk ${disk >= 1e9 ? fmt(disk / 1e9) + " GB" : fmt(disk / 1e6) + " MB"}`);
   return parts.join(" · ");
+}
+
+// "hidden: person (blur), 2 areas · 1520 objects · fallbacks: 12 predicted, 0 carried, 3 whole frames":
+// what a source hides, and how often it had to fail closed.
+function privacyText(p) {
+  if (!p) return "";
+  const what = [p.objects.length ? p.objects.join(", ") : "", p.areas ? `${p.areas} area${p.areas === 1 ? "" : "s"}` : ""];
+  return `hidden: ${what.filter(Boolean).join(", ")} (${p.style}) · ${p.hidden_objects} objects · ` +
+    `fallbacks: ${p.ghosts} predicted, ${p.carried_frames} carried, ${p.full_frames} whole frames`;
 }
 
 // "bytetrack · doorway 3 (person 3) · gate in 2 / out 5": the live counts of a source's zones and lines.
