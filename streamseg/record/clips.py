@@ -49,6 +49,7 @@ class ClipRecorder:
         self._writer: VideoWriter | None = None  # the encoder: its clock and its stream (a template)
         self._lock = threading.RLock()  # _close may run inside packets()' locked part (a failed write)
         self._pending: tuple[Path, int] | None = None  # a clip asked for: its file and start ticks
+        self._early: tuple[Path, float] | None = None  # asked for before the encoder's first frame
         self._end = -1  # ticks after which the open clip ends
         self._clip: tuple[Path, Any, Any, int] | None = None  # file, container, stream, start ticks
 
@@ -61,28 +62,50 @@ class ClipRecorder:
         return clip[0] if clip is not None else None
 
     def trigger(self, pts_seconds: float, kind: str) -> str | None:
-        """A clip around the frame at ``pts_seconds``: its path (a new clip, or the open one extended);
-        None before the encoder has seen a frame."""
+        """A clip around the frame at ``pts_seconds``: its path (a new clip, or the open one extended).
+        Before the encoder has taken its first frame (the render thread hands frames over before they
+        are encoded: an event on a source's first frame) the clip is named now and placed once the
+        encoder's clock starts; None without an encoder."""
         writer = self._writer
-        ticks = writer.ticks_for(pts_seconds) if writer is not None else None
-        if ticks is None:
+        if writer is None:
             return None
+        ticks = writer.ticks_for(pts_seconds)
         with self._lock:
+            if ticks is None:
+                if self._early is None:
+                    self._early = (self._name(pts_seconds, kind), pts_seconds)
+                return str(self._early[0])
+            self._place_early()  # an earlier trigger's clip, which this one extends
             self._end = max(self._end, ticks + self.post_ticks)
             if self._clip is not None:
                 return str(self._clip[0])
             if self._pending is not None:
                 return str(self._pending[0])
-            stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-            path = self.folder / f"{stamp}-{pts_seconds:.3f}-{safe_name(kind)}.mp4"
+            path = self._name(pts_seconds, kind)
             self._pending = (path, ticks - self.pre_ticks)
             return str(path)
+
+    def _name(self, pts_seconds: float, kind: str) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        return self.folder / f"{stamp}-{pts_seconds:.3f}-{safe_name(kind)}.mp4"
+
+    def _place_early(self) -> None:
+        """A clip asked for before the encoder's first frame, placed on its clock now that it runs."""
+        early, writer = self._early, self._writer
+        ticks = writer.ticks_for(early[1]) if early is not None and writer is not None else None
+        if early is None or ticks is None:
+            return
+        self._early = None
+        self._end = max(self._end, ticks + self.post_ticks)
+        if self._clip is None and self._pending is None:
+            self._pending = (early[0], ticks - self.pre_ticks)
 
     def packets(self, packets: list[EncodedPacket]) -> None:
         """The encoder's newest packets: into the ring, and into the open clip."""
         for packet in packets:
             self.ring.add(packet)
         with self._lock:  # a clip opens under the lock: a trigger meanwhile extends it, never starts another
+            self._place_early()
             if self._pending is not None and self._clip is None:
                 if self._open(*self._pending):
                     self._pending = None
@@ -97,7 +120,7 @@ class ClipRecorder:
     def close(self) -> None:
         """Finish the open clip (the encoder is closing)."""
         with self._lock:
-            self._pending = None
+            self._pending = self._early = None
         self._close()
 
     def _open(self, path: Path, start_ticks: int) -> bool:

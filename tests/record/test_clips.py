@@ -99,3 +99,30 @@ def test_a_link_out_of_the_folder_is_refused(tmp_path: Path) -> None:
     (folder / "door").symlink_to(tmp_path)
     with pytest.raises(OutputError, match=r"--clips: refusing to write .* it leads out of"):
         ClipRecorder(folder, "door", 1.0, 1.0)
+
+
+def test_an_event_on_the_first_frame_gets_its_clip(tmp_path: Path) -> None:
+    """The render thread hands a frame to its encoder before the encoder has taken it: an event on a
+    source's first frame is asked for before the encoder's clock starts, and still gets its clip."""
+    clips = ClipRecorder(tmp_path, "door", pre_roll_s=1.0, post_roll_s=1.0)
+    [name] = _encode(clips, 3 * FPS, {0: "appeared"})
+    assert name is not None and clips.written == [Path(name)]
+    times, starts_with_key = _times(Path(name))
+    assert starts_with_key and times[0] == 0.0
+    assert 1.0 - 1e-6 <= times[-1] <= 1.05, times[-1]  # the post-roll after 0 s
+
+
+def test_events_before_and_after_the_encoders_clock_starts_share_one_clip(tmp_path: Path) -> None:
+    """x264 holds its first packets back: a second event can come once the clock runs and before any
+    packet did; it extends the first event's clip rather than replacing it."""
+    clips = ClipRecorder(tmp_path, "door", pre_roll_s=1.0, post_roll_s=1.0)
+    writer = VideoWriter(None, fps_hint=FPS, packets=clips.packets)
+    clips.attach(writer)
+    first = clips.trigger(0.0, "appeared")
+    writer.write(synthetic_frame(0, 160, 96), 0.0)
+    second = clips.trigger(4 / FPS, "entered")
+    for i in range(1, 2 * FPS):
+        writer.write(synthetic_frame(i, 160, 96), i / FPS)
+    writer.close()
+    clips.close()
+    assert first is not None and first == second and clips.written == [Path(first)]
