@@ -164,6 +164,6 @@ def test_drawing_memory_grows_with_one_frame_not_the_batch() -> None:
             overlay.blend_masks(bgr, index_map, lut)
             i420 = DeviceOverlay.to_i420(bgr)
         beyond_outputs[b] = watch.peak_bytes - bgr.numel() - i420.numel()
-    # the order frees happen in may leave one frame's index tensor alive a moment longer (seen: +16 MB);
-    # batch-wide intermediates were 4x
-    assert beyond_outputs[4] <= beyond_outputs[1] * 1.5, beyond_outputs
+    # the order frees happen in may leave a frame's intermediates alive a moment longer (seen in full
+    # runs: +16 MB, then +40 MB of 72); batch-wide intermediates were 4x: 2x tells them apart
+    assert beyond_outputs[4] <= beyond_outputs[1] * 2, beyond_outputs
