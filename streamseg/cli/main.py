@@ -12,6 +12,7 @@ from typing import Any
 
 from streamseg import __version__
 from streamseg.cli.api_flags import add_api_arguments, api_overrides
+from streamseg.cli.detect_flags import add_detect_arguments, detect_overrides
 from streamseg.cli.failures import report_error
 from streamseg.cli.gpu_flags import add_gpu_arguments, gpu_overrides
 from streamseg.cli.output_flags import add_output_arguments, output_overrides
@@ -95,8 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help=f"-seg .pt or .onnx, a Mask R-CNN .onnx, or torchvision:NAME (default: {DEFAULT_MODEL})",
     )
-    model.add_argument("--imgsz", type=int, help="network input size, longest side (default: 640)")
-    model.add_argument("--conf", type=float, help="confidence threshold 0..1 (default: 0.25)")
+    imgsz_default = "the checkpoint's own size, as Ultralytics; else 640"
+    model.add_argument("--imgsz", type=int, help=f"network input, longest side (default: {imgsz_default})")
+    conf_default = "0.25, 0.1 for tracked sources (as Ultralytics' track)"
+    model.add_argument("--conf", type=float, help=f"confidence threshold 0..1 (default: {conf_default})")
     model.add_argument("--iou", type=float, help="NMS IoU threshold 0..1 (default: 0.7)")
     model.add_argument("--max-det", type=int, help="most instances per frame (default: 300)")
     model.add_argument("--batch", type=int, help="most frames per inference call (default: 4)")
@@ -221,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_scene_arguments(run)
     add_privacy_arguments(run)
+    add_detect_arguments(run)
     ui = run.add_argument_group("console")
     ui.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary table")
     ui.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -312,6 +316,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         },
         **scene_overrides(args),
         privacy=privacy_overrides(args),
+        detect=detect_overrides(args, cfg.detect),
     )
 
 

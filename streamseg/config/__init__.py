@@ -1,12 +1,23 @@
 """Run configuration, one module per job: the sections (``sections``), the whole and its checks
 (``schema``), loading YAML and overrides (``load``), names and their one slug space (``names``),
-numbers that must be finite and bounded (``numbers``), what is hidden in pictures (``privacy``), which
-URIs a source may use (``uris``), where streams added while running may connect (``hosts``) and device
-names (``devices``). Every check raises ``ConfigError`` with one line that names the key and what is
-allowed."""
+numbers that must be finite and bounded (``numbers``), what is hidden in pictures (``privacy``), when
+the network runs (``detect``: its rate, motion gating), which URIs a source may use (``uris``), where
+streams added while running may connect (``hosts``) and device names (``devices``). Every check raises
+``ConfigError`` with one line that names the key and what is allowed."""
 
 from __future__ import annotations
 
+from streamseg.config.detect import (
+    DetectConfig,
+    IgnoreArea,
+    MotionConfig,
+    SourceDetect,
+    check_detect,
+    check_detect_rate,
+    detect_for,
+    detect_from,
+    source_detect_from,
+)
 from streamseg.config.load import from_dict, load_yaml, merge, source_from
 from streamseg.config.names import default_source_name
 from streamseg.config.privacy import (
@@ -63,11 +74,14 @@ __all__ = [
     "ClusterConfig",
     "Config",
     "DashboardConfig",
+    "DetectConfig",
     "EventsConfig",
+    "IgnoreArea",
     "LatencyConfig",
     "LineConfig",
     "LiveConfig",
     "ModelConfig",
+    "MotionConfig",
     "OutputConfig",
     "PipelineConfig",
     "PrivacyArea",
@@ -75,14 +89,19 @@ __all__ = [
     "RenderConfig",
     "SamConfig",
     "SourceConfig",
+    "SourceDetect",
     "SourcePrivacy",
     "SourceRules",
     "TelemetryConfig",
     "TrackConfig",
     "ZoneConfig",
+    "check_detect",
+    "check_detect_rate",
     "check_privacy",
     "check_privacy_classes",
     "default_source_name",
+    "detect_for",
+    "detect_from",
     "from_dict",
     "load_yaml",
     "max_sources",
@@ -91,6 +110,7 @@ __all__ = [
     "parse_size",
     "privacy_for",
     "privacy_from",
+    "source_detect_from",
     "source_from",
     "source_privacy_from",
     "tracker_for",

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from streamseg.config.detect import detect_from, source_detect_from
 from streamseg.config.names import check_name
 from streamseg.config.numbers import MAX_INT, bounded_int, finite, shown
 from streamseg.config.privacy import privacy_from, source_privacy_from
@@ -45,7 +46,7 @@ def load_yaml(path: str | Path) -> Config:
 
 
 def from_dict(data: dict[str, Any], origin: str = "config") -> Config:
-    allowed = {"sources", "privacy", *_SECTIONS}
+    allowed = {"sources", "privacy", "detect", *_SECTIONS}
     for key in data:
         if key not in allowed:
             raise ConfigError(f"{origin}: unknown config key '{key}' (valid: {', '.join(sorted(allowed))})")
@@ -57,7 +58,8 @@ def from_dict(data: dict[str, Any], origin: str = "config") -> Config:
         sections[name] = _build(cls, raw, f"{origin}: {name}")
     sources, rules = _parse_sources(data.get("sources") or [], origin)
     privacy = privacy_from(data.get("privacy"), f"{origin}: privacy")  # not _build: areas, per-source
-    return Config(sources=sources, source_rules=rules, privacy=privacy, **sections).validated()
+    detect = detect_from(data.get("detect"), f"{origin}: detect")  # not _build: nested, per-source
+    return Config(sources=sources, source_rules=rules, privacy=privacy, detect=detect, **sections).validated()
 
 
 def _parse_sources(raw: Any, origin: str) -> tuple[tuple[SourceConfig, ...], SourceRules]:
@@ -82,6 +84,7 @@ def source_from(item: Any, where: str = "source") -> SourceConfig:
         if "uri" not in item:
             raise ConfigError(f"{where}: 'uri' is missing")
         values = dict(item)
+        _check_source_keys(values, where)
         uri = values["uri"]
         if (
             not isinstance(uri, (str, int))
@@ -96,9 +99,19 @@ def source_from(item: Any, where: str = "source") -> SourceConfig:
             "zones": zones_from(values.pop("zones", None), where),
             "lines": lines_from(values.pop("lines", None), where),
             "privacy": source_privacy_from(values.pop("privacy", None), f"{where}.privacy"),
+            "detect": source_detect_from(values.pop("detect_fps", None), values.pop("motion", None), where),
         }
         return check_source(dataclasses.replace(_build(SourceConfig, values, where), **scene), where)
     raise ConfigError(f"{where} must be a path/URL or a mapping with 'uri' and 'name'")
+
+
+def _check_source_keys(values: dict[str, Any], where: str) -> None:
+    """A source's keys as written: ``detect_fps`` and ``motion`` fill its ``detect`` field, which is not
+    written itself (so ``detect:`` in a source is refused, naming the keys that are)."""
+    known = [f.name for f in fields(SourceConfig) if f.name != "detect"] + ["detect_fps", "motion"]
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"{where}: unknown config key '{key}' (valid: {', '.join(known)})")
 
 
 def _build(cls: type[Any], raw: dict[str, Any], where: str) -> Any:
@@ -123,7 +136,7 @@ def _coerce(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
         if isinstance(value, bool):
             return value
         raise ConfigError(f"{where} must be true or false, got {shown(value)}")
-    if kind == "int":
+    if kind in ("int", "int | None"):
         return bounded_int(value, where)
     if kind.startswith("float"):
         return finite(value, where)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from streamseg.config.detect import DetectConfig, check_detect, check_source_detect
 from streamseg.config.devices import is_device_name
 from streamseg.config.hosts import check_source_schemes, parse_host_rules
 from streamseg.config.names import check_distinct, check_name
@@ -65,6 +66,7 @@ class Config:
     track: TrackConfig = field(default_factory=TrackConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)  # every source's; each may add its own
+    detect: DetectConfig = field(default_factory=DetectConfig)  # every source's; each may replace it
 
     def validated(self) -> Config:
         validate(self)
@@ -93,11 +95,11 @@ def validate(cfg: Config) -> None:
     m, r, o, p = cfg.model, cfg.render, cfg.output, cfg.pipeline
     _check(m.batch >= 1, f"model.batch must be >= 1, got {m.batch}")
     _check(m.batch <= 256, f"model.batch must be <= 256, got {m.batch}")
-    _check(0.0 <= m.conf <= 1.0, f"model.conf must be between 0 and 1, got {m.conf}")
+    _check(m.conf is None or 0.0 <= m.conf <= 1.0, f"model.conf must be between 0 and 1, got {m.conf}")
     _check(0.0 <= m.iou <= 1.0, f"model.iou must be between 0 and 1, got {m.iou}")
     _check(m.max_det >= 1, f"model.max_det must be >= 1, got {m.max_det}")
     _check(
-        32 <= m.imgsz <= 4096 and m.imgsz % 32 == 0,
+        m.imgsz is None or (32 <= m.imgsz <= 4096 and m.imgsz % 32 == 0),
         f"model.imgsz must be a multiple of 32 between 32 and 4096, got {m.imgsz}",
     )
     _check(m.batch_timeout_ms >= 0, f"model.batch_timeout_ms must be >= 0, got {m.batch_timeout_ms}")
@@ -130,6 +132,7 @@ def validate(cfg: Config) -> None:
     _check(1 <= cfg.sam.max_prompts <= 64, f"sam.max_prompts must be 1..64, got {cfg.sam.max_prompts}")
     _validate_scene(cfg.track, cfg.events)
     check_privacy(cfg.privacy, "privacy")
+    check_detect(cfg.detect, "detect")
     _check(
         not (o.retain or o.retain_size) or bool(o.record or cfg.events.snapshots or o.clips),
         "--retain and --retain-size apply to recordings, clips and snapshots: give one of them too",
@@ -182,6 +185,8 @@ def _validate_sources(cfg: Config) -> None:
         check_client_uri(s.uri, rules.allow_listen)
         if s.privacy is not None:  # what the source runs with: its keys over the run's, both areas
             check_privacy(privacy_for(cfg.privacy, s.privacy), f"sources[{i}].privacy")
+        if s.detect is not None:  # its own keys replace the run's: nothing to check together
+            check_source_detect(s.detect, f"sources[{i}]")
     check_distinct((s.display_name() for s in cfg.sources), "sources (set 'name')")
     for root in cfg.api.file_roots:
         _check(Path(root).expanduser().is_dir(), f"api.file_roots: {root} is not a folder")
@@ -326,6 +331,8 @@ def check_source(sc: SourceConfig, where: str) -> SourceConfig:
     check_tracker(sc.track, f"{where}: track")
     if sc.privacy is not None:  # its own keys; the run's are checked with the run
         check_privacy(privacy_for(PrivacyConfig(), sc.privacy), f"{where}.privacy")
+    if sc.detect is not None:
+        check_source_detect(sc.detect, where)
     check_name(sc.display_name(), f"{where}: name", MAX_NAME_CHARS, "/")
     return sc
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streamseg.config.detect import SourceDetect
 from streamseg.config.names import default_source_name
 from streamseg.config.privacy import SourcePrivacy
 from streamseg.config.scene import LineConfig, ZoneConfig
@@ -35,6 +36,7 @@ class SourceConfig:
     zones: tuple[ZoneConfig, ...] = ()  # areas counted and watched (events: entered, exited, loitering)
     lines: tuple[LineConfig, ...] = ()  # segments whose crossings are counted (events: crossed)
     privacy: SourcePrivacy | None = None  # what is hidden in its pictures; None: the run's ``privacy:``
+    detect: SourceDetect | None = None  # ``detect_fps:`` and ``motion:``; None: the run's ``detect:``
 
     def display_name(self) -> str:
         return self.name or default_source_name(self.uri)
@@ -53,8 +55,10 @@ class SourceRules:
 @dataclass(frozen=True)
 class ModelConfig:
     path: str = DEFAULT_MODEL  # Ultralytics -seg .pt or .onnx
-    imgsz: int = 640  # longest side of the network input; the other side is the smallest stride multiple
-    conf: float = 0.25
+    # longest side of the network input (the other: the smallest stride multiple); None: the model's own,
+    # as Ultralytics (a .pt's training size, a fixed input's size, else 640: inference/input_size.py)
+    imgsz: int | None = None
+    conf: float | None = None  # None: 0.25, and 0.1 for what trackers get (as Ultralytics): config/confidence
     iou: float = 0.7
     max_det: int = 300
     batch: int = 4  # most frames per inference call

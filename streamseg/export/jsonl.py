@@ -57,6 +57,8 @@ def result_to_dict(result: SegResult) -> dict[str, Any]:
         "frame": int(result.frame_index),
         "pts": _num(result.pts, PTS_DECIMALS),
         "instances": instances,
+        # the network saw this frame, or it carries an earlier result (a detect rate, no motion)
+        "inference": result.inference,
     }
     if result.events:
         line["events"] = [dict(e) for e in result.events]

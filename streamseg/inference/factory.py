@@ -3,12 +3,22 @@ after it when ``sam.model`` is set. A factory above everything it builds, so not
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streamseg.config import Config, ModelConfig, RenderConfig
+from streamseg.config.confidence import network_conf, shown_conf
 from streamseg.errors import ConfigError
+from streamseg.inference.input_size import (
+    DEFAULT_IMGSZ,
+    InputSize,
+    fixed_input_size,
+    input_size,
+    known_input_size,
+)
 from streamseg.inference.runtimes.base import InferenceBackend
 from streamseg.inference.runtimes.select import open_backend
 from streamseg.inference.sam.board import PromptBoard
@@ -19,6 +29,8 @@ from streamseg.types import StageRecorder
 
 if TYPE_CHECKING:
     from streamseg.gpu.overlay import TrackHook
+
+logger = logging.getLogger(__name__)
 
 
 def open_segmenter(
@@ -37,6 +49,13 @@ def open_segmenter(
     ``draw``: frames are annotated (on the device, where the model has a device path); ``host_masks``
     and ``tracks`` (colouring by track there): see ``SegmentationEngine``."""
     overlay = cfg.render if draw and not cfg.sam.model else None  # SAM's masks are drawn on the host
+    model = dataclasses.replace(cfg.model, conf=network_conf(cfg))  # 0.1 with tracking, unless given
+    if model.conf != shown_conf(cfg.model):
+        logger.info(
+            "conf unset: trackers get detections down to %g (as Ultralytics' track); %g shown untracked",
+            model.conf,
+            shown_conf(cfg.model),
+        )
     predictor = None
     if cfg.sam.model:
         from streamseg.inference.sam import SamPredictor  # noqa: PLC0415 - imports torch
@@ -48,17 +67,17 @@ def open_segmenter(
     engine = (
         SegmentationEngine(
             backend,
-            cfg.model.imgsz,
-            _thresholds(cfg.model),
+            _lent_size(model, backend),
+            _thresholds(model),
             record_stage,
             owns_backend=False,
             overlay=overlay,
             host_masks=host_masks,
             tracks=tracks,
-            cuda_graphs=cfg.model.cuda_graphs,
+            cuda_graphs=model.cuda_graphs,
         )
         if backend is not None
-        else open_detector(cfg.model, record_stage, overlay, host_masks, tracks)
+        else open_detector(model, record_stage, overlay, host_masks, tracks)
     )
     if predictor is None:
         return engine
@@ -68,7 +87,14 @@ def open_segmenter(
 
 
 def _thresholds(model: ModelConfig) -> Thresholds:
-    return Thresholds(model.conf, model.iou, model.max_det)
+    return Thresholds(shown_conf(model), model.iou, model.max_det)
+
+
+def _lent_size(model: ModelConfig, backend: InferenceBackend) -> int:
+    """A lent backend's input: the size given, its fixed input, else ``model.path``'s when that file is
+    here (nothing is downloaded for it), else 640."""
+    size = known_input_size(model) or InputSize(DEFAULT_IMGSZ, "the default")
+    return fixed_input_size(size, backend.info.fixed_input_hw, model.imgsz is not None).value
 
 
 def open_detector(
@@ -92,11 +118,15 @@ def open_detector(
         return MaskRCNNEngine(
             MaskRCNNOnnxBackend(maskrcnn, model.device, model.threads), thresholds, record_stage
         )
-    backend = open_backend(model)
+    given = model.imgsz is not None
+    size = input_size(model)  # the checkpoint's, as Ultralytics, unless given (before a plan is built)
+    backend = open_backend(dataclasses.replace(model, imgsz=size.value))
+    size = fixed_input_size(size, backend.info.fixed_input_hw, given)
+    logger.info("model input: %s, conf %g", size, thresholds.conf)
     try:
         return SegmentationEngine(
             backend,
-            model.imgsz,
+            size.value,
             thresholds,
             record_stage,
             overlay=overlay,

@@ -3,6 +3,10 @@
 A batch is sent as soon as it is full or its deadline passes, so a slow or stalled source never holds
 back the others. Sources are visited round-robin for fairness. Sources can join while it runs (``add``);
 the names of those that ended are handed on (``take_ended``) so their outputs can be finalized in order.
+
+With a frame selection (detect rates, motion: ``pipeline/selection``) each frame is marked as it is taken;
+frames the network will not see ride in the batch, in their sources' order, without taking a place in
+it, and a batch of only those goes out at once.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle
 from streamseg.types import Frame
@@ -26,7 +30,9 @@ class Batcher:
         deadline_s: float,
         *,
         stay_open: bool = False,
+        select: Callable[[Frame], str] | None = None,
     ) -> None:
+        """``select(frame)``: marks ``frame.inference`` (``FrameSelection.decide``), in frame order."""
         self._queues = dict(queues)
         self._active = list(queues)
         self._ready = ready
@@ -40,6 +46,7 @@ class Batcher:
         self._retiring: set[str] = set()
         self._closed = False
         self._ended: list[str] = []
+        self._select = select
 
     @property
     def finished(self) -> bool:
@@ -77,7 +84,8 @@ class Batcher:
         while not self._life.stop.is_set() and self._has_sources():
             self._ready.clear()
             self._collect(batch)
-            if len(batch) >= self._max_batch or self._ended:
+            inferred = _inferred(batch)
+            if inferred >= self._max_batch or self._ended or (batch and not inferred):
                 return batch
             now = time.monotonic()
             if batch:
@@ -112,11 +120,12 @@ class Batcher:
     def _collect(self, batch: list[Frame]) -> None:
         """One round-robin pass taking at most one frame per source, repeated until nothing is waiting."""
         progressed = True
-        while progressed and len(batch) < self._max_batch and self._active:
+        taken = _inferred(batch)
+        while progressed and taken < self._max_batch and self._active:
             progressed = False
             order = self._active[self._next :] + self._active[: self._next]
             for name in order:
-                if len(batch) >= self._max_batch:
+                if taken >= self._max_batch:
                     break
                 try:
                     item = self._queues[name].get_nowait()
@@ -129,5 +138,11 @@ class Batcher:
                     self._ended.append(name)
                 else:
                     batch.append(item)
+                    if self._select is None or self._select(item) == "inferred":
+                        taken += 1
             if self._active:
                 self._next = (self._next + 1) % len(self._active)
+
+
+def _inferred(batch: list[Frame]) -> int:
+    return sum(1 for frame in batch if frame.inference == "inferred")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from streamseg.config import Config
 from streamseg.gpu.budget import configure_budget
 from streamseg.gpu.decode import DecodeTarget, plan_decode
+from streamseg.inference.input_size import known_input_size
 from streamseg.inference.runtimes import InferenceBackend
 from streamseg.inference.runtimes.probe import (
     Check,
@@ -83,7 +84,8 @@ def _device_path(cfg: Config, backend: InferenceBackend | None) -> tuple[torch.d
         device = device_backend.device if device_backend is not None else None
         return device, "the backend takes frames from the host", f"{type(backend).__name__} (given)"
     name, device_name, why = select_backend(cfg.model, quiet=True)
-    runtime = f"{name} on {device_name} ({why})"
+    size = known_input_size(cfg.model) or "imgsz: the checkpoint's, once downloaded"  # as Ultralytics
+    runtime = f"{name} on {device_name} ({why}); {size}"
     if cfg.sam.model:
         return None, "SAM reads the frames on the host", runtime
     if name not in ("torch", "tensorrt"):

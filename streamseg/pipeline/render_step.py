@@ -19,6 +19,7 @@ from collections.abc import Callable
 from streamseg.config import RenderConfig
 from streamseg.gpu.picture import I420Picture
 from streamseg.inference.yolo.engine import PendingResult
+from streamseg.pipeline.carry import CarriedFrame, Carrier
 from streamseg.privacy.step import PrivacyStep
 from streamseg.render.annotate import FrameAnnotator
 from streamseg.render.i420 import I420TextAnnotator
@@ -45,18 +46,33 @@ class RenderStep:
         draw: Callable[[str], bool],
         scene: Callable[[SegResult], SegResult] | None = None,
         privacy: PrivacyStep | None = None,
+        carrier: Carrier | None = None,
     ) -> None:
         """``scene``: tracks, zones and events of a result (``scene_step.SceneStep``), before drawing;
         ``privacy``: then the frame of a source that hides people or places is replaced by the hidden
-        picture, before anything draws or reads it."""
+        picture, before anything draws or reads it; ``carrier``: a frame the network did not see
+        (``CarriedFrame``) gets its source's latest result, remembered here from each inferred one."""
         self._telemetry = telemetry
         self._scene = scene
         self._privacy = privacy
+        self._carrier = carrier
         self._draw = draw
         self._host = FrameAnnotator(config, copy=True)  # results() hands out the clean frame
         self._text = I420TextAnnotator(config)
 
-    def __call__(self, item: SegResult | PendingResult) -> tuple[SegResult, Annotated | None, str]:
+    def __call__(
+        self, item: SegResult | PendingResult | CarriedFrame
+    ) -> tuple[SegResult, Annotated | None, str]:
+        if isinstance(item, CarriedFrame):  # drawn on the host (a device frame comes down for it)
+            if self._carrier is None:
+                raise RuntimeError("a carried frame, and no carrier: the frame selection needs one")
+            item = self._carrier.carry(item.frame)
+            if self._privacy is not None:
+                item = self._privacy(item)
+            if not self._draw(item.source):
+                return item, None, "render"
+            fps, age_ms = self._hud_values(item)
+            return item, self._host.annotate(item, fps, age_ms), "render"
         if isinstance(item, PendingResult):
             result, picture = item.resolve()
             result = self._finish(result)
@@ -80,6 +96,8 @@ class RenderStep:
     def _finish(self, result: SegResult) -> SegResult:
         if self._scene is not None:
             result = self._scene(result)
+        if self._carrier is not None:
+            self._carrier.remember(result)
         if self._privacy is not None:
             result = self._privacy(result)
         return result

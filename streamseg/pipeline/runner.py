@@ -30,6 +30,7 @@ from streamseg.inference.segmenter import Segmenter
 from streamseg.inference.yolo.engine import PendingResult
 from streamseg.pipeline.admission import InferenceCapacity
 from streamseg.pipeline.batcher import Batcher
+from streamseg.pipeline.carry import CarriedFrame, Carrier
 from streamseg.pipeline.drawing import DrawPolicy
 from streamseg.pipeline.events import EventCallback, EventsSink, open_events
 from streamseg.pipeline.handoff import handed_over
@@ -43,6 +44,7 @@ from streamseg.pipeline.prepare import capture_ahead, decide
 from streamseg.pipeline.render_step import RenderStep
 from streamseg.pipeline.retention import RetentionSweeper, start_retention
 from streamseg.pipeline.scene_step import SceneStep
+from streamseg.pipeline.selection import FrameSelection, may_leave_out
 from streamseg.pipeline.selfcheck import SelfCheckReport
 from streamseg.pipeline.sinks import (
     RecordingSink,
@@ -110,7 +112,7 @@ class Pipeline(RuntimeSources):
         self._threads: list[threading.Thread] = []
         self._trimmer: HeapTrimmer | None = None  # gives free heap back while running (allocator.py)
         self._governor: LatencyGovernor | None = None  # --latency-budget (pipeline/overload/)
-        self._results_q: queue.Queue[SegResult | PendingResult | EndOfStream] | None = None
+        self._results_q: queue.Queue[SegResult | PendingResult | CarriedFrame | EndOfStream] | None = None
         self._out_q: queue.Queue[SegResult | EndOfStream] | None = None
         self._frame_qs: dict[str, queue.Queue[Frame | EndOfStream]] = {}
         self._keep_alive = keep_alive
@@ -124,12 +126,16 @@ class Pipeline(RuntimeSources):
         self._removing: set[str] = set()  # names of removed sources whose last frames are still in flight
         self._capacity = InferenceCapacity()  # how many more sources inference can serve (admission)
         self._decode: DecodeTarget | None = None
-        # tracks, zones, lines of the sources that have them (its time: the "scene" stage)
-        self._scene = SceneStep(self.config, self.telemetry.record_stage)
+        self._scene = SceneStep(self.config, self.telemetry.record_stage)  # tracks, zones, lines
         self._privacy = PrivacyStep(self.config)  # people and places hidden (privacy sections)
+        self._selection = FrameSelection(
+            self._scene.has_live_tracks, self.telemetry.count_frame, self._rate_scale
+        )
+        self._carrier = Carrier(self._scene.velocities)  # frames the network did not see carry results
         self._on_event = on_event
         self._live = live
-        self._drawing = DrawPolicy(self.config, live, self._privacy.may_hide())  # which frames are drawn
+        host = self._privacy.may_hide() or may_leave_out(self.config)  # drawn on the host, not the device
+        self._drawing = DrawPolicy(self.config, live, host)
         self._events: EventsSink | None = None
         self._sweeper: RetentionSweeper | None = None  # --retain, --retain-size
         self.selfcheck: SelfCheckReport | None = None  # the GPU self-check's say, when the model is on CUDA
@@ -138,14 +144,6 @@ class Pipeline(RuntimeSources):
         self._joined = False
 
     # ----------------------------------------------------------------- lifecycle (sources: ``sources.py``)
-    @property
-    def sources(self) -> list[FrameSource]:
-        return list(self._sources)
-
-    @property
-    def source_names(self) -> list[str]:
-        return [s.name for s in self._sources]
-
     @property
     def engine(self) -> Segmenter:
         if self._engine is None:
@@ -177,8 +175,7 @@ class Pipeline(RuntimeSources):
                 ]
             check_outputs_have_sources(cfg, self._sources)  # before the model loads: it can take long
             for src, sc in zip(self._sources, source_cfgs, strict=True):
-                self._scene.add_source(src, sc)  # pixels outside a frame of known size: ConfigError
-                self._privacy.add_source(src.name, sc)
+                self._watch(src, sc)
             if cfg.sam.model:
                 self.prompts = PromptBoard([s.name for s in self._sources], cfg.sam.max_prompts)
             # YOLO or Mask R-CNN on the configured runtime, SAM after it when asked (segmenters).
@@ -238,6 +235,7 @@ class Pipeline(RuntimeSources):
             cfg.model.batch,
             cfg.model.batch_timeout_ms / 1000,
             stay_open=self._keep_alive,
+            select=self._selection.decide,
         )
         self._batcher = batcher
         governor = self._governor
@@ -252,7 +250,9 @@ class Pipeline(RuntimeSources):
         self.telemetry.register_section("privacy", self._privacy.status)
         for key, section in status_sections(cfg, self._sinks).items():  # publishers, clips
             self.telemetry.register_section(key, section)
-        render = RenderStep(cfg.render, self.telemetry, self._drawing.source, self._scene, self._privacy)
+        render = RenderStep(
+            cfg.render, self.telemetry, self._drawing.source, self._scene, self._privacy, self._carrier
+        )
         sinks = [*self._sinks, *self._event_sinks(), *self._extra_sinks, self._ends]
         self._threads.append(
             threading.Thread(
@@ -271,7 +271,8 @@ class Pipeline(RuntimeSources):
         reads them, and so do zones judged by masks; ``results(host_masks=False)`` says the caller does
         not.)"""
         scene, privacy = self._scene.needs_host_masks(), self._privacy.needs_host_masks()
-        return self._host_masks or bool(self.config.output.save_results) or scene or privacy
+        carried = self._selection.active  # carried frames draw the latest masks
+        return self._host_masks or bool(self.config.output.save_results) or scene or privacy or carried
 
     def _event_sinks(self) -> list[Sink]:
         return [self._events] if self._events is not None else []

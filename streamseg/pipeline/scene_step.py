@@ -16,8 +16,10 @@ import numpy as np
 
 from streamseg.capture import FrameSource
 from streamseg.config import Config, SourceConfig, tracker_for
+from streamseg.config.confidence import network_conf, shown_conf
 from streamseg.scene import SceneWatcher
 from streamseg.scene.tracking import SourceTracker
+from streamseg.scene.visible import HIDDEN, select_instances, shown
 from streamseg.types import (
     FloatArray,
     Frame,
@@ -43,9 +45,14 @@ class SceneStep:
         self._record_stage = record_stage
         self._watchers: dict[str, SceneWatcher] = {}
         self._last_pts: dict[str, float] = {}
+        self._live: dict[str, bool] = {}  # the source's tracker follows someone (read by the batcher)
+        self._velocities: dict[str, dict[int, tuple[float, float]]] = {}  # of its tracks, px/s
         self._lock = threading.Lock()
         # (source, zone, class) -> [count per bucket..., +Inf count, sum]
         self._dwell: dict[tuple[str, str, str], list[float]] = {}
+        # a tracked run with conf unset: the network runs at 0.1, what is shown is filtered (scene.visible)
+        shown_at = shown_conf(cfg.model)
+        self._min_score = shown_at if network_conf(cfg) < shown_at else None
 
     @property
     def active(self) -> bool:
@@ -61,7 +68,9 @@ class SceneStep:
         tracker = None
         if kind is not None:
             tracker = SourceTracker(kind, lost_s=t.lost_s, tick_hz=source.nominal_fps or 30.0, match=t.match)
-        watcher = SceneWatcher(source.name, sc.zones, sc.lines, tracker, frame_wh=source.resolution_wh)
+        watcher = SceneWatcher(
+            source.name, sc.zones, sc.lines, tracker, frame_wh=source.resolution_wh, min_score=self._min_score
+        )
         with self._lock:
             self._watchers[source.name] = watcher
         what = [f"{kind} tracking" if kind else "", f"{len(sc.zones)} zones" if sc.zones else ""]
@@ -90,15 +99,20 @@ class SceneStep:
     ) -> IntArray:
         """Track ids of a device batch's instances (``frame_of``: each one's position in ``frames``),
         for the sources whose tracker needs only boxes; -1 for the others, which are tracked when their
-        results come through here. Called on the inference thread, in frame order per source."""
+        results come through here; ``HIDDEN`` for those never reported (``scene.visible``), dropped
+        before their masks are made. Called on the inference thread, in frame order per source."""
         ids = np.full(len(frame_of), -1, dtype=np.int64)
         for position, frame in enumerate(frames):
             watcher = self._watchers.get(frame.source)
             if watcher is None or not watcher.tracks_early:
+                if self._min_score is not None and (watcher is None or watcher.tracker is None):
+                    ids[(frame_of == position) & ~(score > self._min_score)] = HIDDEN  # never shown
                 continue
             started = time.perf_counter()
             mine = np.flatnonzero(frame_of == position)
             ids[mine] = watcher.track_early(frame, xyxy[mine], score[mine], class_id[mine])
+            if self._min_score is not None:
+                ids[mine[~shown(score[mine], ids[mine], self._min_score)]] = HIDDEN
             if self._record_stage is not None:
                 self._record_stage("scene", time.perf_counter() - started, frame.source)
         return ids
@@ -106,10 +120,15 @@ class SceneStep:
     def __call__(self, result: SegResult) -> SegResult:
         watcher = self._watchers.get(result.source)
         if watcher is None:
-            return result
+            if self._min_score is None:
+                return result
+            return select_instances(result, result.score > self._min_score)  # untracked: as --conf says
         started = time.perf_counter()
-        ids, events = watcher.observe(result)
+        result, ids, events = watcher.observe(result)
         self._last_pts[result.source] = result.pts
+        if watcher.tracker is not None:
+            self._velocities[result.source] = velocities = watcher.tracker.velocities()
+            self._live[result.source] = bool(velocities)
         self._count(events)
         done = dataclasses.replace(
             result, track_id=ids, events=tuple(e.to_json() for e in events), scene=_marks(watcher)
@@ -118,9 +137,20 @@ class SceneStep:
             self._record_stage("scene", time.perf_counter() - started, result.source)
         return done
 
+    def has_live_tracks(self, source: str) -> bool:
+        """Whether ``source``'s tracker followed someone after its latest inferred frame (motion gating
+        lets the detect rate through while it does)."""
+        return self._live.get(source, False)
+
+    def velocities(self, source: str) -> dict[int, tuple[float, float]]:
+        """Its tracks' velocities after its latest inferred frame (what carried frames move them by)."""
+        return self._velocities.get(source, {})
+
     def end_source(self, name: str) -> list[dict[str, Any]]:
         """The events of a source that ended (every track it still followed leaves); it is forgotten,
         with its counts."""
+        self._live.pop(name, None)
+        self._velocities.pop(name, None)
         with self._lock:
             watcher = self._watchers.pop(name, None)
             for key in [k for k in self._dwell if k[0] == name]:

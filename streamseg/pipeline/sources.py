@@ -19,6 +19,7 @@ from pathlib import Path
 
 from streamseg.capture import FrameSource, ImageSource, LiveSource, open_source
 from streamseg.config import Config, SourceConfig, source_from
+from streamseg.config.detect import detect_for
 from streamseg.config.names import clash, taken_message
 from streamseg.config.schema import check_source
 from streamseg.config.uris import check_client_uri
@@ -27,10 +28,12 @@ from streamseg.gpu.decode import DecodeTarget
 from streamseg.inference.sam.board import PromptBoard
 from streamseg.pipeline.admission import InferenceCapacity, check_admission
 from streamseg.pipeline.batcher import Batcher
+from streamseg.pipeline.carry import Carrier
 from streamseg.pipeline.lifecycle import EndOfStream, Lifecycle
 from streamseg.pipeline.looping import loop_source
 from streamseg.pipeline.overload.governor import LatencyGovernor
 from streamseg.pipeline.scene_step import SceneStep
+from streamseg.pipeline.selection import FrameSelection
 from streamseg.pipeline.sinks import RecordingSink, Sinks
 from streamseg.pipeline.source_ends import SourceEnds, free_record_path
 from streamseg.pipeline.workers import capture_loop, end_source
@@ -68,9 +71,19 @@ class RuntimeSources:
     _decode: DecodeTarget | None
     _scene: SceneStep
     _privacy: PrivacyStep
+    _selection: FrameSelection
+    _carrier: Carrier
     _record_path: Callable[[str], Path] | None
     _started: bool
     _joined: bool
+
+    @property
+    def sources(self) -> list[FrameSource]:
+        return list(self._sources)
+
+    @property
+    def source_names(self) -> list[str]:
+        return [s.name for s in self._sources]
 
     def _capture_thread(self, src: FrameSource) -> threading.Thread:
         """The source's queue, telemetry and capture thread (not started)."""
@@ -87,12 +100,27 @@ class RuntimeSources:
             self.telemetry.register_source_info(src.name, functools.partial(self._ended_info, src.name))
         retire = self._retire[src.name] = threading.Event()
         ladder = self._governor  # --latency-budget: striding, decode shedding (None without a budget)
+        motion = self._selection.motion(src.name)  # its motion detector, when motion gating is on
         return threading.Thread(
             target=capture_loop,
-            args=(src, q, self._ready, self._life, self.telemetry, retire, ladder),
+            args=(src, q, self._ready, self._life, self.telemetry, retire, ladder, motion),
             name=f"{CAPTURE_PREFIX}{src.name}",
             daemon=True,
         )
+
+    def _watch(self, src: FrameSource, sc: SourceConfig) -> None:
+        """What the render and inference threads keep per source: what it hides (a class the model
+        lacks: ``ConfigError``), its tracks, zones and lines, which of its frames the network sees (a
+        detect rate above its own: ``ConfigError``) and its motion detector."""
+        self._privacy.add_source(src.name, sc)
+        self._scene.add_source(src, sc)  # pixels outside a frame of known size: ConfigError
+        detect = detect_for(self.config.detect, sc.detect)
+        self._selection.add_source(src.name, detect, src.nominal_fps or 0.0)
+
+    def _rate_scale(self, name: str) -> float:
+        """The latency ladder's factor on ``name``'s detect rate (1 without a latency budget)."""
+        governor = self._governor
+        return governor.detect_scale(name) if governor is not None else 1.0
 
     def _ended_info(self, name: str) -> dict[str, str]:
         return {"health": "ended"} if self._ends.ended(name) else {}
@@ -134,10 +162,10 @@ class RuntimeSources:
                     src = loop_source(src, reopen)
                 with self._control:
                     self._check_open_for_changes()
-                    self._privacy.add_source(src.name, sc)  # a class the model lacks: ConfigError
-                    self._scene.add_source(src, sc)
+                    self._watch(src, sc)
                     if self._governor is not None and src.is_live:
-                        self._governor.add_source(src.name, sc.priority)
+                        rated = detect_for(cfg.detect, sc.detect).fps is not None
+                        self._governor.add_source(src.name, sc.priority, detect_rate=rated)
                     self._attach(src)
                     if self.prompts is not None:
                         self.prompts.add_source(src.name)
@@ -244,6 +272,8 @@ class RuntimeSources:
         self._retire.pop(name, None)
         self._ends.forget(name)
         self._privacy.end_source(name)
+        self._selection.remove_source(name)
+        self._carrier.forget(name)
         self.telemetry.unregister_queue(f"frames:{name}")
         self.telemetry.forget_source(name)
 

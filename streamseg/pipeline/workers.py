@@ -16,6 +16,7 @@ from streamseg.gpu.picture import I420Picture
 from streamseg.inference.segmenter import Segmenter
 from streamseg.inference.yolo.engine import PendingResult
 from streamseg.pipeline.batcher import Batcher
+from streamseg.pipeline.carry import CarriedFrame
 from streamseg.pipeline.lifecycle import END, EndOfStream, Lifecycle
 from streamseg.types import Frame, SegResult, UInt8Array
 
@@ -68,13 +69,15 @@ def capture_loop(
     meter: Meter,
     retire: threading.Event | None = None,
     ladder: Ladder | None = None,
+    motion: Callable[[UInt8Array], float] | None = None,
 ) -> None:
     """Thread 1 (one per source): decode frames into the source's bounded queue.
 
     Files are lossless (blocking put = back-pressure). Live sources keep the newest frames: when the
     queue is full the oldest frame is dropped and counted. ``retire`` ends this source alone.
     ``ladder`` (a latency budget) may leave frames out before they are queued, and may have the source's
-    decoder skip frames (see ``_admission``).
+    decoder skip frames (see ``_admission``). ``motion``: measures each host frame's moved share
+    (``capture.motion``), here where it was decoded, for the frame selection.
     """
     try:
         admit = _admission(source, ladder, meter)
@@ -85,6 +88,8 @@ def capture_loop(
             meter.count_frame(source.name, "captured")
             if admit is not None and not admit(frame.index):
                 continue
+            if motion is not None and not frame.on_device:
+                frame.motion = motion(frame.image)
             if source.is_live:
                 _put_latest(out, frame, meter, source.name)
             elif not life.put(out, frame, retire):
@@ -150,7 +155,7 @@ def _put_latest(out: queue.Queue[Frame | EndOfStream], frame: Frame, meter: Mete
 def inference_loop(
     batcher: Batcher,
     engine: Segmenter,
-    out: queue.Queue[SegResult | PendingResult | EndOfStream],
+    out: queue.Queue[SegResult | PendingResult | CarriedFrame | EndOfStream],
     life: Lifecycle,
     meter: Meter,
 ) -> None:
@@ -158,17 +163,27 @@ def inference_loop(
     results go out pending: the render thread collects what the device still finishes).
 
     A source's end is passed on after its last result, so the render thread can finalize its outputs.
+    Frames the selection left out (``frame.inference``: carried, still) go on without the network, in
+    their sources' order, for the render thread to give the latest result (``CarriedFrame``).
     """
     try:
         while True:
             batch = batcher.next_batch()
             if batch:
                 now = time.monotonic()
-                for frame in batch:
+                inferred = [frame for frame in batch if frame.inference == "inferred"]
+                for frame in inferred:
                     meter.record_stage("queue_wait", now - frame.capture_time, frame.source)
-                meter.record_batch(len(batch))
-                for result in engine.submit(batch):
-                    if not life.put(out, result):
+                started = time.perf_counter()
+                results = iter(engine.submit(inferred) if inferred else ())
+                if inferred:  # what the network costs each camera: the batch's time shared per frame
+                    share = (time.perf_counter() - started) / len(inferred)
+                    for frame in inferred:
+                        meter.record_stage("network", share, frame.source)
+                    meter.record_batch(len(inferred))
+                for frame in batch:
+                    item = next(results) if frame.inference == "inferred" else CarriedFrame(frame)
+                    if not life.put(out, item):
                         return
             for name in batcher.take_ended():
                 life.put(out, EndOfStream(name))
@@ -181,11 +196,13 @@ def inference_loop(
 
 
 def render_loop(
-    results: queue.Queue[SegResult | PendingResult | EndOfStream],
+    results: queue.Queue[SegResult | PendingResult | CarriedFrame | EndOfStream],
     out: queue.Queue[SegResult | EndOfStream],
     life: Lifecycle,
     meter: Meter,
-    render: Callable[[SegResult | PendingResult], tuple[SegResult, UInt8Array | I420Picture | None, str]],
+    render: Callable[
+        [SegResult | PendingResult | CarriedFrame], tuple[SegResult, UInt8Array | I420Picture | None, str]
+    ],
     sinks: list[Sink],
 ) -> None:
     """Thread 3: finish and draw each result, feed the sinks (each recording encodes on its own

@@ -9,14 +9,18 @@ velocity). On a frame the network saw (``inference == "inferred"``):
   overlaps) is a *ghost*: its last mask moved by its velocity (box centres of its last two sightings:
   the same track, or without tracking the sighting before it that it overlapped most) to where it
   should be now, grown by the uncertainty (a quarter of its size over ``max_gap``, plus half of how far
-  it moved since). A ghost is dropped once its object is seen again or ``max_gap`` seconds of stream
+  it moved since; an object seen only once, whose motion is unknown, grows by a walker's speed: its own
+  size per second). A ghost is dropped once its object is seen again or ``max_gap`` seconds of stream
   time have passed (it is taken to have left).
 
-A frame that carries an earlier result (``carried``/``still``: skipped by a detect rate or the latency
-ladder) is hidden with every remembered object moved to its time the same way. Once ``max_gap``
-seconds of stream time have passed since the last inferred frame (or before the first one), frames are
-hidden whole until inference is back. Time is the stream's (pts), so a paused file or a slow machine
-reads the same as a live camera; a timestamp that goes back (a loop, a reconnect) counts as a gap.
+A frame that carries an earlier result (``carried``: skipped by a detect rate) is hidden with every
+remembered object moved to its time the same way. Once ``max_gap`` seconds of stream time have passed
+since the last inferred frame (or before the first one), such frames are hidden whole until inference
+is back. A ``still`` frame (the motion detector saw nothing move, and no track is live) is hidden with
+the remembered objects held where they were at the last inferred frame, however long ago: nothing
+moved, so they are still there, and a quiet scene is not blanked. Time is the stream's (pts), so a
+paused file or a slow machine reads the same as a live camera; a timestamp that goes back (a loop, a
+reconnect) counts as a gap.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from streamseg.types import BoolArray, FloatArray, SegResult
 UNTRACKED_MATCH_IOU = 0.3  # an untracked ghost overlapped this much by a hidden detection is that object
 MAX_REMEMBERED = 512  # sightings per source
 UNCERTAINTY_SHARE = 0.25  # a ghost grows by this share of its size over max_gap
+# a ghost seen only once grows at this many of its sizes per second in every direction: a person walking
+# covers about their own height each second (1.4 m/s, 1.7 m)
+UNKNOWN_SPEED = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +59,7 @@ class _Sighting:
     origin: tuple[int, int]
     box: FloatArray  # (4,) xyxy
     seen_pts: float
-    velocity: tuple[float, float] = (0.0, 0.0)  # px per second of stream time
+    velocity: tuple[float, float] | None = None  # px per second of stream time; None: not known yet
     tracked: bool = False
 
 
@@ -94,10 +101,12 @@ class SourceGuard:
             return Hiding((*areas, *objects, *ghosts), False, hidden, len(ghosts))
         hidden = np.zeros(len(result), dtype=bool)
         gap = None if self._last_inferred is None else pts - self._last_inferred
-        if gap is None or gap < 0 or gap > self.config.max_gap:
+        still = result.inference == "still"  # nothing moved since: whoever was hidden still is, held
+        if gap is None or gap < 0 or (gap > self.config.max_gap and not still):
             self.counts.full_frames += 1
             return Hiding((), True, hidden, 0)
-        remembered = self._ghost_regions(pts, frame_hw, missing_only=False)
+        at = self._last_inferred if still and self._last_inferred is not None else pts
+        remembered = self._ghost_regions(at, frame_hw, missing_only=False)
         self.counts.carried_frames += 1
         self.counts.ghosts += len(remembered)
         return Hiding((*areas, *remembered), False, hidden, len(remembered))
@@ -166,10 +175,15 @@ class SourceGuard:
             if key in fresh:
                 continue
             age = max(0.0, pts - s.seen_pts)
-            dx, dy = s.velocity[0] * age, s.velocity[1] * age
             size = float(max(s.box[2] - s.box[0], s.box[3] - s.box[1], 1.0))
-            share = min(1.0, age / self.config.max_gap) if self.config.max_gap > 0 else 1.0
-            pad = self.config.grow + math.ceil(UNCERTAINTY_SHARE * size * share + 0.5 * math.hypot(dx, dy))
+            if s.velocity is None:  # seen once: it may be walking anywhere, at a walker's speed
+                dx = dy = 0.0
+                uncertainty = UNKNOWN_SPEED * size * age
+            else:
+                dx, dy = s.velocity[0] * age, s.velocity[1] * age
+                share = min(1.0, age / self.config.max_gap) if self.config.max_gap > 0 else 1.0
+                uncertainty = UNCERTAINTY_SHARE * size * share + 0.5 * math.hypot(dx, dy)
+            pad = self.config.grow + math.ceil(uncertainty)
             origin = (s.origin[0] + round(dx), s.origin[1] + round(dy))
             region = grown(s.crop, origin, pad, frame_hw)
             if region is not None:
@@ -194,10 +208,10 @@ class SourceGuard:
         return cached
 
 
-def _velocity(before: _Sighting | None, box: FloatArray, pts: float) -> tuple[float, float]:
-    """Box centre motion in px per second of stream time since ``before`` (none: standing still)."""
+def _velocity(before: _Sighting | None, box: FloatArray, pts: float) -> tuple[float, float] | None:
+    """Box centre motion in px per second of stream time since ``before`` (None: seen once so far)."""
     if before is None or pts <= before.seen_pts:
-        return (0.0, 0.0)
+        return None
     dt = pts - before.seen_pts
     (x, y), (bx, by) = _centre(box), _centre(before.box)
     return (x - bx) / dt, (y - by) / dt

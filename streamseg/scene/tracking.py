@@ -158,6 +158,20 @@ class SourceTracker:
             self._masks.end_frame(tracks, tick)
         return ids
 
+    def velocities(self) -> dict[int, tuple[float, float]]:
+        """Each followed track's box-centre velocity, px per second of stream time: its Kalman state's
+        per-tick velocity (the state of both trackers starts x, y, ., ., vx, vy) times ticks per second.
+        What a frame between two inferences moves the track's box and mask by."""
+        if self._bytetrack is not None:
+            tracks = [*self._bytetrack.tracked, *self._bytetrack.lost]
+        else:
+            tracks = [*self._botsort.tracked_stracks, *self._botsort.lost_stracks]
+        return {
+            int(t.track_id): (float(t.mean[4]) * self.tick_hz, float(t.mean[5]) * self.tick_hz)
+            for t in tracks
+            if t.is_activated and t.mean is not None
+        }
+
     def live_ids(self) -> set[int]:
         """Tracks still followed (seen, or lost for less than ``lost_s``); ids not here have ended."""
         if self._bytetrack is not None:

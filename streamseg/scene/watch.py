@@ -18,6 +18,7 @@ from streamseg.scene.geometry import SceneGeometry
 from streamseg.scene.membership import anchor_points, anchors_inside, mask_shares
 from streamseg.scene.occupancy import ZoneOccupancy
 from streamseg.scene.tracking import SourceTracker
+from streamseg.scene.visible import select_instances, shown
 from streamseg.types import FloatArray, Frame, IntArray, SegResult
 
 logger = logging.getLogger(__name__)
@@ -62,9 +63,13 @@ class SceneWatcher:
         *,
         frame_wh: tuple[int, int] = (0, 0),
         wall_clock: Callable[[], float] = time.time,
+        min_score: float | None = None,
     ) -> None:
+        """``min_score``: the network ran below what is shown; instances without a track id scoring
+        at most this are dropped from the result once tracked (``scene.visible``)."""
         self.source = source
         self.tracker = tracker
+        self.min_score = min_score
         self.session = uuid.uuid4().hex[:8]
         self._zone_configs, self._line_configs = zones, lines
         self._wall_clock = wall_clock
@@ -116,12 +121,12 @@ class SceneWatcher:
         self._early[frame.index] = (ids, self.tracker.live_ids())
         return ids
 
-    def observe(self, result: SegResult) -> tuple[IntArray, list[Event]]:
-        """Track ids of ``result``'s instances (-1: not a confirmed track) and this frame's events."""
+    def observe(self, result: SegResult) -> tuple[SegResult, IntArray, list[Event]]:
+        """``result`` as reported (``min_score``), the track ids of its instances (-1: not a confirmed
+        track) and this frame's events."""
         frame = result.frame
         geometry = self._geometry_for(frame.resolution_wh)
         n = len(result)
-        names = [result.class_name(i) for i in range(n)]
         early = self._early.pop(frame.index, None)
         if early is not None:  # the overlay's ids; instances whose mask came out empty were dropped
             ids = result.track_id if len(result.track_id) == n else np.full(n, -1, dtype=np.int64)
@@ -131,6 +136,10 @@ class SceneWatcher:
             ids = self.tracker.update(result.pts, result.xyxy, result.score, result.class_id, masks, image)
         else:
             ids = np.full(n, -1, dtype=np.int64)
+        if self.min_score is not None:
+            keep = shown(result.score, ids, self.min_score)
+            result, ids = select_instances(result, keep), ids[keep]
+        names = [result.class_name(i) for i in range(len(result))]
         wall = self._wall_clock() - (time.monotonic() - frame.capture_time)
         make = _EventMaker(self, result, ids, names, wall)
         events: list[Event] = []
@@ -151,7 +160,7 @@ class SceneWatcher:
         if self.tracker is not None:
             live = early[1] if early is not None else self.tracker.live_ids()
             events += self._ended(live, result.pts, wall)
-        return ids, events
+        return result, ids, events
 
     @property
     def tracker_needs_masks(self) -> bool:

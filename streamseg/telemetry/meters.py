@@ -24,12 +24,15 @@ STAGES: tuple[str, ...] = (
     "infer",
     "postprocess",
     "refine",
+    "network",  # a camera's share of the batches its frames were in (pipeline/workers: submit's time)
     "scene",  # tracking, zones and lines (pipeline/scene_step), on the render thread
     "render",
     "encode",
     "end_to_end",
 )
-FRAME_KINDS: tuple[str, ...] = ("captured", "processed", "dropped")
+# captured, processed, dropped; and which frames the network saw (pipeline/selection): inferred, carried
+# (an earlier result moved on), still (no motion, no live track), moving (motion measured)
+FRAME_KINDS: tuple[str, ...] = ("captured", "processed", "dropped", "inferred", "carried", "still", "moving")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,14 +173,15 @@ class RateMeter:
 
 
 class SourceCounters:
-    """Captured / processed / dropped frame rates of one source."""
+    """Captured / processed / dropped frame rates of one source, and how its frames met the network."""
 
-    __slots__ = ("captured", "dropped", "processed")
+    __slots__ = ("captured", "dropped", "processed", "selection")
 
     def __init__(self, clock: Clock, window_s: float) -> None:
         self.captured = RateMeter(clock, window_s)
         self.processed = RateMeter(clock, window_s)
         self.dropped = RateMeter(clock, window_s)
+        self.selection = {kind: RateMeter(clock, window_s) for kind in FRAME_KINDS[3:]}
 
     def meter(self, kind: str) -> RateMeter:
         if kind == "processed":
@@ -186,6 +190,8 @@ class SourceCounters:
             return self.captured
         if kind == "dropped":
             return self.dropped
+        if kind in self.selection:
+            return self.selection[kind]
         raise ValueError(f"unknown frame kind {kind!r} (valid: {', '.join(FRAME_KINDS)})")
 
 

@@ -206,6 +206,7 @@ class Telemetry:
         for name, counters in sorted(self._sources.copy().items()):
             entry = self._counters_dict(counters, now)
             entry["capture_fps"] = round(counters.captured.rate(now), 2)
+            entry["selection"] = _selection(counters, now)
             stages = {
                 stage: _stats_ms(s)
                 for (src, stage), meter in self._source_stages.copy().items()
@@ -280,6 +281,22 @@ class Telemetry:
     def _new_source(self, source: str) -> SourceCounters:
         with self._create_lock:
             return self._sources.setdefault(source, SourceCounters(self._clock, self._fps_window))
+
+
+def _selection(counters: SourceCounters, now: float) -> dict[str, Any]:
+    """Frames per second the network saw (inferred), carried an earlier result (carried) or stood still
+    (still), and the share of recent frames with motion (None: motion not measured)."""
+    rates = {kind: meter.rate(now) for kind, meter in counters.selection.items()}
+    decided = rates["inferred"] + rates["carried"] + rates["still"]
+    return {
+        "inferred_fps": round(rates["inferred"], 2),
+        "carried_fps": round(rates["carried"], 2),
+        "still_fps": round(rates["still"], 2),
+        "inferred": counters.selection["inferred"].total,
+        "carried": counters.selection["carried"].total,
+        "still": counters.selection["still"].total,
+        "motion_share": round(rates["moving"] / decided, 3) if counters.selection["moving"].total else None,
+    }
 
 
 def _stats_ms(s: SampleSummary) -> dict[str, float | int]:

@@ -105,6 +105,7 @@ class _StatusCollector(Collector):
             for state in states:
                 health.add_metric([s["name"], state], 1.0 if state == s["health"] else 0.0)
         yield from (frames, captured, dropped, reconnects, fps, age, up, health)
+        yield from _selection_metrics(st["sources"])
 
         total = GaugeMetricFamily("streamseg_fps", "Processed frames per second, all sources.")
         total.add_metric([], st["total"]["fps"])
@@ -229,6 +230,31 @@ def _scene_metrics(st: dict[str, Any]) -> Iterator[Metric]:
         )
         deleted.add_metric([], float(retention["deleted_files"]))
         yield from (kept, deleted)
+
+
+def _selection_metrics(sources: list[dict[str, Any]]) -> Iterator[Metric]:
+    """Which frames the network saw per source (detect rate, motion), motion, and the network's cost."""
+    rates = GaugeMetricFamily(
+        "streamseg_inference_fps",
+        "Frames per second by how they got their result: inferred (the network saw it), carried (an "
+        "earlier result moved on: detect rate), still (no motion and no live track).",
+        labels=["source", "inference"],
+    )
+    motion = GaugeMetricFamily(
+        "streamseg_motion_share", "Share of recent frames with motion (motion on).", labels=["source"]
+    )
+    network = GaugeMetricFamily(
+        "streamseg_network_seconds_per_second",
+        "Seconds of network time a camera costs per second of its video.",
+        labels=["source"],
+    )
+    for s in sources:
+        for kind in ("inferred", "carried", "still"):
+            rates.add_metric([s["name"], kind], float(s.get(f"{kind}_fps") or 0.0))
+        if s.get("motion_share") is not None:
+            motion.add_metric([s["name"]], float(s["motion_share"]))
+        network.add_metric([s["name"]], float(s.get("network_ms_per_s") or 0.0) / 1e3)
+    yield from (rates, motion, network)
 
 
 def _privacy_metrics(privacy: dict[str, Any]) -> Iterator[Metric]:

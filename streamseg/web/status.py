@@ -147,8 +147,24 @@ class StatusBuilder:
             "captured": entry.get("captured", 0),
             "dropped": entry.get("dropped", 0),
             "reconnects": int(entry.get("reconnects", 0) or 0),
+            **_selection(entry),
             "last_error": entry.get("last_error") or None,  # capture redacts it; server redacts again
         }
+
+
+def _selection(entry: dict[str, Any]) -> dict[str, Any]:
+    """Which frames the network saw (detect rate, motion), and what it costs this camera: ms of network
+    time per second of its video (its inferred frames per second times their share of each batch)."""
+    selection = entry.get("selection") or {}
+    network = (entry.get("stages") or {}).get("network") or {}
+    inferred_fps = float(selection.get("inferred_fps", 0.0))
+    return {
+        "inferred_fps": inferred_fps,
+        "carried_fps": selection.get("carried_fps", 0.0),
+        "still_fps": selection.get("still_fps", 0.0),
+        "motion_share": selection.get("motion_share"),
+        "network_ms_per_s": round(inferred_fps * float(network.get("mean_ms", 0.0)), 1),
+    }
 
 
 def running_only(snap: dict[str, Any], names: set[str]) -> dict[str, Any]:
@@ -180,7 +196,7 @@ def running_only(snap: dict[str, Any], names: set[str]) -> dict[str, Any]:
     return out
 
 
-_PER_SOURCE_DEGRADATION = ("strides", "skip_frame", "skipped")
+_PER_SOURCE_DEGRADATION = ("strides", "skip_frame", "skipped", "detect_scale")
 
 
 def _only(by_source: dict[str, Any], names: set[str]) -> dict[str, Any]:

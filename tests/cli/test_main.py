@@ -228,6 +228,9 @@ def test_help_teaches() -> None:
     assert proc.returncode == 0
     for needle in ("--record", "--model PATH", "examples:", "offline"):
         assert needle in proc.stdout
+    text = " ".join(proc.stdout.split())  # the defaults Ultralytics users expect, said where they look
+    assert "(default: the checkpoint's own size, as Ultralytics; else 640)" in text
+    assert "(default: 0.25, 0.1 for tracked sources (as Ultralytics' track))" in text
 
 
 # ----------------------------------------------------------------------------------------- signals

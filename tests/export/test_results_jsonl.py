@@ -51,7 +51,8 @@ def test_schema_is_exact(tmp_path: Path) -> None:
     with ResultsWriter(path) as writer:
         writer.write(result)
     [line] = read_lines(path)
-    assert list(line) == ["source", "frame", "pts", "instances"]
+    assert list(line) == ["source", "frame", "pts", "instances", "inference"]
+    assert line["inference"] == "inferred"
     assert line["source"] == "cam0"
     assert line["frame"] == 7
     assert line["pts"] == pytest.approx(7 / 30.0, abs=1e-6)

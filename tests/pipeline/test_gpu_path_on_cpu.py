@@ -17,6 +17,7 @@ import pytest
 
 from streamseg import Pipeline
 from streamseg.config import Config, ModelConfig, OutputConfig, PipelineConfig, RenderConfig, SourceConfig
+from streamseg.config.detect import DetectConfig
 from streamseg.config.privacy import PrivacyArea, PrivacyConfig
 from streamseg.gpu.graph_cache import GraphCache
 from streamseg.inference.runtimes import InferenceBackend
@@ -42,11 +43,17 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def _run(
-    backend: InferenceBackend, clips: list[Path], out: Path, decode: str, privacy: PrivacyConfig | None = None
+    backend: InferenceBackend,
+    clips: list[Path],
+    out: Path,
+    decode: str,
+    privacy: PrivacyConfig | None = None,
+    detect: DetectConfig | None = None,
 ) -> dict[str, object]:
     out.mkdir()
     cfg = Config(
         privacy=privacy or PrivacyConfig(),
+        detect=detect or DetectConfig(),
         # tracked: the device path tracks as soon as the boxes are down, to colour masks by track there
         sources=tuple(SourceConfig(str(c), track="bytetrack") for c in clips),
         model=ModelConfig(path=str(FIXTURE_PT), imgsz=320, conf=0.1, batch=4),
@@ -143,6 +150,27 @@ def test_the_device_path_hides_what_the_cpu_path_hides(
     gpu = _run(device, clips, tmp_path / "gpu", decode="gpu", privacy=privacy)
     hidden = [i.get("hidden") for line in gpu["lines"] for i in line["instances"]]  # type: ignore[union-attr]
     assert len(hidden) > 20 and all(hidden)
+    for name in ("a", "b"):
+        (pts_cpu, frames_cpu), (pts_gpu, frames_gpu) = cpu["recordings"][name], gpu["recordings"][name]  # type: ignore[index]
+        assert pts_cpu == pts_gpu
+        for x, y in zip(frames_cpu, frames_gpu, strict=True):
+            diff = np.abs(x.astype(np.int16) - y.astype(np.int16))
+            assert diff.mean() < 0.5, name
+            assert (diff.max(axis=-1) > 24).mean() < 0.01, name
+
+
+def test_the_device_path_carries_what_the_cpu_path_carries(
+    backends: tuple[InferenceBackend, InferenceBackend], clips: list[Path], tmp_path: Path
+) -> None:
+    """A detect rate on both paths: the network sees every other frame; carried frames (device frames
+    drawn on the host, from the latest result) record as on the CPU path."""
+    host, device = backends
+    cpu = _run(host, clips, tmp_path / "cpu", decode="cpu", detect=DetectConfig(fps=5.0))
+    gpu = _run(device, clips, tmp_path / "gpu", decode="gpu", detect=DetectConfig(fps=5.0))
+    kinds = [line["inference"] for line in gpu["lines"]]  # type: ignore[union-attr]
+    assert kinds == [line["inference"] for line in cpu["lines"]]  # type: ignore[union-attr]
+    assert kinds.count("carried") == 8 and kinds.count("inferred") == 9  # a: 5 + 5, b: 4 + 3
+    assert_same_lines(cpu["lines"], gpu["lines"])  # type: ignore[arg-type]
     for name in ("a", "b"):
         (pts_cpu, frames_cpu), (pts_gpu, frames_gpu) = cpu["recordings"][name], gpu["recordings"][name]  # type: ignore[index]
         assert pts_cpu == pts_gpu

@@ -100,7 +100,8 @@ def test_save_results_decodes_with_pycocotools(
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 4
     for line, r in zip(lines, results, strict=True):
-        assert set(line) == {"source", "frame", "pts", "instances"}
+        assert set(line) == {"source", "frame", "pts", "instances", "inference"}
+        assert line["inference"] == "inferred"
         assert (line["source"], line["frame"]) == ("c", r.frame_index)
         assert len(line["instances"]) == len(r)
         for i, inst in enumerate(line["instances"]):

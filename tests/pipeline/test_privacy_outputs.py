@@ -32,6 +32,7 @@ import pytest
 
 from streamseg import Pipeline
 from streamseg.config import Config, OutputConfig, RenderConfig, SourceConfig
+from streamseg.config.detect import DetectConfig
 from streamseg.config.privacy import PrivacyArea, PrivacyConfig
 from streamseg.config.scene import ZoneConfig
 from streamseg.config.sections import EventsConfig, TrackConfig
@@ -283,6 +284,7 @@ def run_video(
     track: bool = True,
     everything: bool = False,
     fractions: bool = False,
+    detect: DetectConfig | None = None,
 ) -> Run:
     """The scene's clip through a pipeline: recorded, results saved, previewed; with ``everything``
     also clips, snapshots, events, published to an RTSP server and watched live."""
@@ -315,6 +317,7 @@ def run_video(
         events=events,
         track=TrackConfig(tracker="bytetrack" if track else None),
         privacy=privacy(style, fractions=fractions),
+        detect=detect or DetectConfig(),
     )
     use(segmenter)
     preview = PreviewSink()
@@ -495,6 +498,36 @@ def test_an_object_the_model_misses_stays_hidden(
         m = measure(picture, run.inputs[i], inside_obj, outside)
         kind = "tracked" if track else "untracked"
         REPORT.add(f"{kind}, missed: recording object" if i in DROPPED else f"{kind}: recording object", m)
+        assert m.hf_ratio < HF_MAX and abs(m.correlation) < CORR_MAX, f"frame {i}: the object shows ({m})"
+        assert m.leak < LEAK_MAX, f"frame {i}: part of the object shows ({m})"
+        assert m.outside_diff < VIDEO_NOISE, f"frame {i}: pixels outside changed ({m})"
+
+
+@pytest.mark.parametrize("track", [True, False], ids=["tracked", "untracked"])
+def test_frames_the_network_does_not_see_are_hidden_with_the_latest_masks(
+    tmp_path: Path, scripted: Callable[[ScriptedSegmenter], None], track: bool
+) -> None:
+    """Fail-closed with a detect rate (the network sees 2.5 of the 10 frames a second): every frame is
+    recorded, the frames between detections carry the latest masks (moved by the track's motion, or
+    held untracked, grown by the uncertainty), and none of them shows the walking object."""
+    segmenter = ScriptedSegmenter(SCENE)
+    run = run_video(
+        tmp_path, "pixelate", frames=20, use=scripted, segmenter=segmenter, track=track,
+        detect=DetectConfig(fps=2.5),
+    )  # fmt: skip
+    kinds = [r.inference for r in run.results]
+    assert kinds.count("inferred") == 5 and kinds.count("carried") == 15, kinds
+    assert len(segmenter.seen) == 5  # the network saw only the inferred frames
+    recorded = run.recording()
+    assert len(recorded) == 20
+    carried = {r.frame_index for r in run.results if r.inference == "carried"}
+    for pts, picture in recorded:
+        i = SCENE.index_at(pts)
+        inside_obj, _, _ = _regions(i)
+        outside = ~dilated(SCENE.object_mask(i) | SCENE.area_mask(), 4 * MARGIN)
+        m = measure(picture, run.inputs[i], inside_obj, outside)
+        kind = "tracked" if track else "untracked"
+        REPORT.add(f"{kind}, detect 2.5: {'carried' if i in carried else 'inferred'} object", m)
         assert m.hf_ratio < HF_MAX and abs(m.correlation) < CORR_MAX, f"frame {i}: the object shows ({m})"
         assert m.leak < LEAK_MAX, f"frame {i}: part of the object shows ({m})"
         assert m.outside_diff < VIDEO_NOISE, f"frame {i}: pixels outside changed ({m})"

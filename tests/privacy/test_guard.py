@@ -143,3 +143,16 @@ def test_areas_are_hidden_in_every_frame_fractions_or_pixels() -> None:
         expected = rasterise(np.array([[0, 60], [50, 60], [50, 120], [0, 120]], np.float32), (W, H))
         expected[0:30, 150:W] = True
         assert np.array_equal(covered, expected)  # no objects configured: the person is not hidden
+
+
+def test_still_frames_keep_the_latest_masks_held_past_max_gap() -> None:
+    """No motion and no live track: nothing moved, so the person is where they were, however long."""
+    guard = _guard(max_gap=0.25)
+    guard.plan(_result(0, [(20, 50, 0, 3)]))
+    guard.plan(_result(1, [(30, 50, 0, 3)]))  # moving when last inferred
+    truth = _square(30, 50)
+    for i in (2, 5, 40):
+        hiding = guard.plan(_result(i, [], inference="still"))
+        assert not hiding.full_frame
+        assert (_covered(hiding) & truth).sum() == truth.sum()
+    assert guard.counts.full_frames == 0

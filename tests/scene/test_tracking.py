@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from streamseg import Pipeline
+from streamseg.config import Config, ModelConfig, SourceConfig, TrackConfig
 from streamseg.scene.tracking import SourceTracker
 from streamseg.types import InstanceMasks
 from tests.conftest import FIXTURE_PT, VIDEOS, require_asset
@@ -14,10 +17,13 @@ from tests.conftest import FIXTURE_PT, VIDEOS, require_asset
 CLIP = VIDEOS / "street_pedestrians_720p30.mp4"  # 30 fps: Ultralytics' 30-frame buffer is our 1 s
 FRAMES = 45
 
+Boxes = tuple[np.ndarray, np.ndarray, np.ndarray]  # one frame's xyxy, track ids (-1: none), scores
+
 
 @pytest.fixture(scope="module")
-def ultralytics_tracks() -> list[tuple[Any, np.ndarray]]:
-    """Per frame: the detections Ultralytics' ByteTrack was given inside ``model.track`` and its rows."""
+def ultralytics_run() -> tuple[list[tuple[Any, np.ndarray]], list[Boxes]]:
+    """``model.track`` with its defaults (conf 0.1, the checkpoint's imgsz): per frame, the detections its
+    ByteTrack was given and its rows; and what it returned (the tracked boxes)."""
     from ultralytics import YOLO
     from ultralytics.trackers.byte_tracker import BYTETracker
 
@@ -25,6 +31,7 @@ def ultralytics_tracks() -> list[tuple[Any, np.ndarray]]:
     if not FIXTURE_PT.exists():
         pytest.skip(f"trained fixture model not present at {FIXTURE_PT}")
     seen: list[tuple[Any, np.ndarray]] = []
+    returned: list[Boxes] = []
     original = BYTETracker.update
 
     def recording(self: Any, results: Any, img: Any = None, **kwargs: Any) -> np.ndarray:
@@ -34,16 +41,25 @@ def ultralytics_tracks() -> list[tuple[Any, np.ndarray]]:
 
     BYTETracker.update = recording  # type: ignore[method-assign]
     try:
-        model = YOLO(str(FIXTURE_PT))
-        stream = model.track(
-            source=str(CLIP), tracker="bytetrack.yaml", persist=True, stream=True, imgsz=320, verbose=False
+        stream = YOLO(str(FIXTURE_PT)).track(
+            source=str(CLIP), tracker="bytetrack.yaml", stream=True, verbose=False
         )
-        for i, _ in enumerate(stream):
+        for i, result in enumerate(stream):
+            boxes = result.boxes
+            ids = boxes.id.numpy().astype(np.int64) if boxes.id is not None else np.full(len(boxes), -1)
+            returned.append((boxes.xyxy.numpy(), ids, boxes.conf.numpy()))
             if i + 1 >= FRAMES:
                 break
     finally:
         BYTETracker.update = original  # type: ignore[method-assign]
-    return seen
+    return seen, returned
+
+
+@pytest.fixture(scope="module")
+def ultralytics_tracks(
+    ultralytics_run: tuple[list[tuple[Any, np.ndarray]], list[Boxes]],
+) -> list[tuple[Any, np.ndarray]]:
+    return ultralytics_run[0]
 
 
 def test_ids_equal_ultralytics_model_track(ultralytics_tracks: list[tuple[Any, np.ndarray]]) -> None:
@@ -59,6 +75,61 @@ def test_ids_equal_ultralytics_model_track(ultralytics_tracks: list[tuple[Any, n
         tracked += int((ids >= 0).sum())
     assert len(ultralytics_tracks) == FRAMES
     assert compared > 10 * FRAMES and tracked > 5 * FRAMES  # a real test: many tracked instances
+
+
+def test_the_pipeline_with_its_defaults_tracks_as_model_track_with_its(
+    ultralytics_run: tuple[list[tuple[Any, np.ndarray]], list[Boxes]], engines_dir: Path
+) -> None:
+    """``streamseg run clip --model m.pt --track bytetrack`` against ``YOLO(m).track(clip)``, neither
+    given conf nor imgsz: the same ids (one consistent mapping) on Ultralytics' tracked boxes, each
+    matched to ours by box IoU and score; and what it shows, we show."""
+    theirs = ultralytics_run[1]
+    cfg = Config(
+        sources=(SourceConfig(str(CLIP)),),
+        model=ModelConfig(path=str(FIXTURE_PT), engines_dir=str(engines_dir)),
+        track=TrackConfig(tracker="bytetrack"),
+    )
+    ours: list[Boxes] = []
+    for result in Pipeline(config=cfg).results():
+        ours.append((result.xyxy.copy(), result.track_id.copy(), result.score.copy()))
+        if len(ours) >= FRAMES:
+            break
+    assert len(ours) == len(theirs) == FRAMES
+    agree, total = _agreement(theirs, ours)
+    assert total > 10 * FRAMES  # many tracked boxes, the low-scoring ones among them
+    assert agree >= 0.99 * total, f"ids agree on {agree} of Ultralytics' {total} tracked boxes"
+    # without a track id only what --conf's default 0.25 shows; with one, whatever the score (as theirs)
+    assert all((score[ids < 0] > 0.25).all() for _, ids, score in ours)
+    assert any((score[ids >= 0] <= 0.25).any() for _, ids, score in ours)
+
+
+def _agreement(theirs: list[Boxes], ours: list[Boxes]) -> tuple[int, int]:
+    """(Ultralytics' tracked boxes whose id maps to ours consistently, all its tracked boxes). A box is
+    matched to the one of ours with the closest score among those overlapping it by IoU >= 0.5 (its boxes
+    are its Kalman filter's, close to the detection; its score is the detection's)."""
+    mapping: dict[int, int] = {}
+    back: dict[int, int] = {}
+    agree = total = 0
+    for (t_xyxy, t_ids, t_score), (o_xyxy, o_ids, o_score) in zip(theirs, ours, strict=True):
+        overlap = _iou(t_xyxy, o_xyxy)
+        for i in np.flatnonzero(t_ids >= 0):
+            total += 1
+            candidates = np.flatnonzero(overlap[i] >= 0.5)
+            if not len(candidates):
+                continue
+            j = candidates[np.argmin(np.abs(o_score[candidates] - t_score[i]))]
+            a, b = int(t_ids[i]), int(o_ids[j])
+            if b >= 0 and mapping.setdefault(a, b) == b and back.setdefault(b, a) == a:
+                agree += 1
+    return agree, total
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(2)
+    area_a, area_b = (a[:, 2:] - a[:, :2]).prod(1), (b[:, 2:] - b[:, :2]).prod(1)
+    return np.asarray(inter / (area_a[:, None] + area_b[None] - inter + 1e-9))
 
 
 def _box_at(x: float) -> np.ndarray:

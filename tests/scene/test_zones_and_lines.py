@@ -128,10 +128,10 @@ def test_a_walk_through_a_zone_and_over_a_line_makes_every_event_once() -> None:
     kinds: list[tuple[str, dict[str, object]]] = []
     xs = [100 + 10 * i for i in range(45)]  # from inside the left half to well outside it
     for i, x in enumerate(xs):
-        _, events = watcher.observe(_result(i, [(x, 100, x + 40, 200)], i / 30))
+        _, _, events = watcher.observe(_result(i, [(x, 100, x + 40, 200)], i / 30))
         kinds += [(e.type, e.extra) for e in events]
     for i in range(45, 70):  # gone: after 0.5 s the track ends
-        _, events = watcher.observe(_result(i, [], i / 30))
+        _, _, events = watcher.observe(_result(i, [], i / 30))
         kinds += [(e.type, e.extra) for e in events]
     types = [k for k, _ in kinds]
     assert types == ["appeared", "entered", "loitering", "crossed", "exited", "left"], kinds
@@ -169,7 +169,7 @@ def test_tracking_early_gives_the_ids_and_events_of_tracking_in_turn() -> None:
                 ids = watcher.track_early(r.frame, r.xyxy, r.score, r.class_id)
                 results[early] = dataclasses.replace(r, track_id=ids)
                 early += 1
-            ids, events = watcher.observe(results[i])
+            _, ids, events = watcher.observe(results[i])
             out.append(([int(t) for t in ids], [e.type for e in events]))
         return out
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from streamseg.config import ModelConfig
 from streamseg.config.devices import parse_device
 from streamseg.errors import ConfigError, StreamsegError
+from streamseg.inference.input_size import input_size
 from streamseg.inference.model_files import export_key, resolve_model, resolve_weights, sha256_of
 from streamseg.inference.runtimes import probe
 from streamseg.inference.runtimes.base import InferenceBackend
@@ -99,7 +100,8 @@ def open_backend(cfg: ModelConfig) -> InferenceBackend:
     path = resolve_for_backend(backend, cfg.path, engines)
     options: dict[str, object] = {"cuda_graphs": cfg.cuda_graphs} if backend == "torch" else {}
     if backend == "tensorrt":
-        options = {"engines_dir": Path(cfg.engines_dir), "imgsz": cfg.imgsz, "max_batch": max(cfg.batch, 1)}
+        imgsz = input_size(cfg).value  # a plan is built for one size: the run's (the checkpoint's when unset)
+        options = {"engines_dir": Path(cfg.engines_dir), "imgsz": imgsz, "max_batch": max(cfg.batch, 1)}
     return create_backend(backend, path, device, cfg.threads, **options)
 
 

@@ -18,8 +18,9 @@ and the inference thread's work per frame (``preprocess``, ``infer``, ``postproc
 Capture threads ask ``admits(source, index)`` per frame (the stride of the source's tier in the current
 rung, and the source's phase); with decode shedding a stream's decoder asks it through ``gate(source)``
 before converting a frame, and reads the gate's ``skip_frame`` before each packet. The inference thread
-reads ``imgsz`` between batches. All are plain reads of the current rung. A live source added while
-running joins with ``add_source``.
+reads ``imgsz`` between batches, and the batcher ``detect_scale(source)`` per frame of a source with a
+detect rate (the factor the rung puts on it). All are plain reads of the current rung. A live source
+added while running joins with ``add_source``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -62,8 +63,10 @@ class LatencyGovernor:
         rungs: Sequence[Rung],
         priorities: Mapping[str, str],
         clock: Callable[[], float] = time.monotonic,
+        detecting: Collection[str] = (),
     ) -> None:
-        """``priorities``: live source -> low / normal / high, in order (round-robin phases follow it)."""
+        """``priorities``: live source -> low / normal / high, in order (round-robin phases follow it);
+        ``detecting``: those of them with a detect rate."""
         if not rungs:
             raise ValueError("a ladder needs at least rung 0")
         self.budget_s = budget_s
@@ -74,12 +77,13 @@ class LatencyGovernor:
         self._next_phase = 0  # sources ever put on the ladder: the next one's phase
         self.skipped: dict[str, int] = {}  # frames left out by striding, per source
         self._admitted: dict[str, int] = {}  # frames let through, per source (one writer each)
+        self._detecting: set[str] = set()  # sources with a detect rate (shown in the section)
         self._admitted_then: dict[str, int] = {}  # ... at the last change of rung
         self._rates: dict[int, dict[str, float]] = {}  # level -> frames/s let through per source there
         self._counts: deque[tuple[float, dict[str, int]]] = deque()  # (tick, ``_admitted`` then)
         self.sheds_decoding = any(rung.sheds_decoding for rung in rungs)
         for name, priority in priorities.items():
-            self.add_source(name, priority)
+            self.add_source(name, priority, detect_rate=name in detecting)
         self._clock = clock
         self._level = 0
         self._rung = self.rungs[0]
@@ -109,10 +113,13 @@ class LatencyGovernor:
     def imgsz(self) -> int:
         return self._rung.imgsz
 
-    def add_source(self, name: str, priority: str = "normal") -> None:
-        """Put a live source on the ladder (at start, or when one is added while running)."""
+    def add_source(self, name: str, priority: str = "normal", detect_rate: bool = False) -> None:
+        """Put a live source on the ladder (at start, or when one is added while running); ``detect_rate``:
+        it has one (its tier's factor applies to it only if the ladder was built with detect rates)."""
         if name not in self._position:
             self._tier[name] = nearest_tier(priority, self._tiers)
+            if detect_rate:
+                self._detecting.add(name)
             self.skipped.setdefault(name, 0)
             self._admitted.setdefault(name, 0)
             self._position[name] = self._next_phase  # set last: ``admits`` reads it first
@@ -124,6 +131,7 @@ class LatencyGovernor:
         self._tier.pop(name, None)
         self.skipped.pop(name, None)
         self._admitted.pop(name, None)
+        self._detecting.discard(name)
 
     def admits(self, source: str, index: int) -> bool:
         """Whether the capture thread of ``source`` should hand on its frame ``index``."""
@@ -143,6 +151,12 @@ class LatencyGovernor:
         tier = self._tier.get(source)
         return "DEFAULT" if tier is None else self._rung.skips.get(tier, "DEFAULT")
 
+    def detect_scale(self, source: str) -> float:
+        """The factor the current rung puts on ``source``'s detect rate (1.0: as set, or not on the ladder).
+        Read per frame by the batcher, so a plain read."""
+        tier = self._tier.get(source)
+        return 1.0 if tier is None else self._rung.detect.get(tier, 1.0)
+
     def gate(self, source: str) -> SourceGate | None:
         """The ``FrameGate`` a stream's decoder asks itself, or None (no decode shedding, or a source
         not on the ladder: it is asked ``admits`` after each frame, as before)."""
@@ -159,6 +173,7 @@ class LatencyGovernor:
             "imgsz": rung.imgsz,
             "strides": {name: rung.strides[tier] for name, tier in self._tier.copy().items()},
             "skip_frame": {name: rung.skips.get(tier, "DEFAULT") for name, tier in self._tier.copy().items()},
+            "detect_scale": {name: self.detect_scale(name) for name in self._detecting.copy()},
             "p95_ms": round(self.p95_s * 1e3, 1) if self.p95_s is not None else None,
             "inference_busy": round(self.busy, 3) if self.busy is not None else None,
             "steps_down": self.steps_down,

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from streamseg.config import Config
+from streamseg.config.detect import detect_for
+from streamseg.inference.input_size import DEFAULT_IMGSZ
 from streamseg.inference.segmenter import Segmenter
 from streamseg.inference.yolo.engine import PendingResult, SegmentationEngine
 from streamseg.pipeline.overload.governor import LatencyGovernor
@@ -44,27 +46,37 @@ def open_governor(
     if not live and not runtime_sources:
         logger.info("--latency-budget applies to live sources (cameras, streams); none here, so it is off")
         return None
+    detecting = detect_rated(cfg, live)
     engine = resizable_engine(segmenter)
     rungs = build_ladder(
         Counter(live.values()),
-        engine.imgsz if engine is not None else cfg.model.imgsz,
+        engine.imgsz if engine is not None else cfg.model.imgsz or DEFAULT_IMGSZ,  # not resizable: a label
         min_imgsz=cfg.latency.min_imgsz,
         max_stride=cfg.latency.max_stride,
         resizable=engine is not None,
         stride=engine.info.stride if engine is not None else 32,
         shed_decoding=cfg.latency.shed_decoding,
+        detecting=Counter(live[name] for name in detecting),
     )
-    governor = LatencyGovernor(budget_ms / 1e3, rungs, live)
+    governor = LatencyGovernor(budget_ms / 1e3, rungs, live, detecting=detecting)
     telemetry.add_observer(governor)
     telemetry.register_section("degradation", governor.section)
     logger.info(
-        "latency budget %.0f ms for %d live source(s): %d rungs below full quality%s",
+        "latency budget %.0f ms for %d live source(s): %d rungs below full quality%s%s",
         budget_ms,
         len(live),
         len(rungs) - 1,
-        "" if engine is not None else " (striding only: this model's input size is fixed)",
+        f", detect rates of {len(detecting)} lowered first" if detecting else "",
+        "" if engine is not None else " (no smaller input: this model's input size is fixed)",
     )
     return governor
+
+
+def detect_rated(cfg: Config, names: Collection[str]) -> set[str]:
+    """Which of the sources ``names`` have a detect rate (their own ``detect_fps`` or the run's): the
+    ladder lowers those rates before it strides."""
+    configs = {sc.display_name(): sc.detect for sc in cfg.sources}
+    return {name for name in names if detect_for(cfg.detect, configs.get(name)).fps is not None}
 
 
 def resizable_engine(segmenter: Segmenter) -> SegmentationEngine | None:

@@ -139,6 +139,7 @@ def _graph_check(model: ModelConfig, device: torch.device, backend_name: str) ->
         return Step.unchecked(
             GRAPHS, "a backend given by the caller" if backend_name == "given" else backend_name
         )
+    from streamseg.inference.input_size import input_size  # noqa: PLC0415
     from streamseg.inference.model_files import resolve_weights  # noqa: PLC0415
 
     try:
@@ -152,7 +153,7 @@ def _graph_check(model: ModelConfig, device: torch.device, backend_name: str) ->
         return create_backend("torch", weights, str(device), model.threads, cuda_graphs=mode, device_ops=True)
 
     try:
-        return graphs_step(make_backend, model.imgsz)
+        return graphs_step(make_backend, input_size(model).value)
     finally:
         import torch  # noqa: PLC0415
 

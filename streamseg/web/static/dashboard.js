@@ -169,6 +169,7 @@ function showStatus(st) {
     field("scene").textContent = sceneText((st.scene || {}).sources?.[s.name]);
     field("outputs").textContent = outputsText(st, s.name);
     field("privacy").textContent = privacyText((st.privacy || {})[s.name]);
+    field("selection").textContent = selectionText(s);
   }
   setText("event-sinks", ((st.events || {}).sinks || [])
     .map((k) => `${k.sink} ${k.state}: ${k.delivered} sent, ${k.dropped} dropped`).join(" · "));
@@ -196,6 +197,16 @@ function outputsText(st, name) {
   if (clips !== undefined) parts.push(`${clips} clip${clips === 1 ? "" : "s"}`);
   const disk = (st.disk || {})[name];
   if (disk !== undefined) parts.push(`disk ${disk >= 1e9 ? fmt(disk / 1e9) + " GB" : fmt(disk / 1e6) + " MB"}`);
+  return parts.join(" · ");
+}
+
+// "network: 5.0 fps inferred, 20.0 carried, 5.0 still · motion 30% · 42 ms/s": which frames the network
+// saw (detect rate, motion) and what this camera costs it. Empty while every frame is inferred.
+function selectionText(s) {
+  if (!s.carried_fps && !s.still_fps && s.motion_share === null) return "";
+  const parts = [`network: ${fmt(s.inferred_fps)} fps inferred, ${fmt(s.carried_fps)} carried, ${fmt(s.still_fps)} still`];
+  if (s.motion_share !== null && s.motion_share !== undefined) parts.push(`motion ${fmt(100 * s.motion_share, 0)}%`);
+  parts.push(`${fmt(s.network_ms_per_s, 0)} ms/s`);
   return parts.join(" · ");
 }
 

@@ -22,6 +22,7 @@ from streamseg.gpu import trace
 from streamseg.gpu.transfer import download_async
 from streamseg.inference.letterbox import Letterbox
 from streamseg.inference.yolo.postprocess import Detections
+from streamseg.scene.visible import HIDDEN
 from streamseg.types import BoolArray, FloatArray, Frame, InstanceMasks, IntArray
 
 if TYPE_CHECKING:
@@ -89,9 +90,18 @@ class BatchInstances:
 
 
 def tracked(inst: BatchInstances, frames: Sequence[Frame], overlay: DeviceOverlay | None) -> BatchInstances:
-    """``inst`` with its track ids, where the overlay colours by track (``DeviceOverlay.tracks``)."""
+    """``inst`` with its track ids, where the overlay colours by track (``DeviceOverlay.tracks``); the
+    instances never reported (``HIDDEN``: below what is shown, untracked) go before masks are made."""
     if overlay is not None and overlay.tracks is not None:
-        inst.track_id = overlay.tracks(frames, inst.frame, inst.xyxy, inst.score, inst.class_id)
+        ids = overlay.tracks(frames, inst.frame, inst.xyxy, inst.score, inst.class_id)
+        keep = ids != HIDDEN
+        if not keep.all():
+            frame = inst.frame[keep]  # frame-major still; ranks close up (the layout's slots use them)
+            rank = np.arange(len(frame), dtype=np.int64) - np.searchsorted(frame, frame)
+            inst = BatchInstances(
+                frame, rank, inst.anchor[keep], inst.xyxy[keep], inst.score[keep], inst.class_id[keep]
+            )
+        inst.track_id = ids[keep]
     return inst
 
 
