@@ -48,7 +48,7 @@ class PrivacyStep:
         """The model's classes, once it is loaded: every hidden class must be one of them
         (``ConfigError``, one line), for the sources given now and those added later."""
         self._class_names = tuple(names)
-        check_privacy_classes(self._cfg.privacy, self._class_names, "privacy")
+        check_privacy_classes(self._cfg.privacy, self._class_names, "--privacy")
         for name, sc in sources:
             check_privacy_classes(self.configured(sc), self._class_names, f"source {name}")
 

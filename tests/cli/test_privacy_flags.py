@@ -131,3 +131,17 @@ def test_a_style_that_does_not_exist_is_argparses_exit_2(capsys: pytest.CaptureF
         build_parser().parse_args(["run", "--privacy-style", "sepia"])
     assert caught.value.code == 2
     assert "argument --privacy-style: invalid choice: 'sepia'" in capsys.readouterr().err
+
+
+def test_a_class_the_model_does_not_have_is_one_line_and_exit_2(engines_dir: Path) -> None:
+    """Known only once the model is loaded: the run stops before any thread starts, with the nearest
+    class name."""
+    from tests.cli.test_main import assert_one_line_error
+    from tests.conftest import FIXTURE_PT, VIDEOS
+
+    clip = VIDEOS / "street_pedestrians_720p30.mp4"
+    proc = run_cli(
+        "run", str(clip), "--model", str(FIXTURE_PT), "--privacy", "persn", "--engines-dir", str(engines_dir)
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert_one_line_error(proc, "unknown class 'persn'", "did you mean 'person'")
