@@ -10,13 +10,11 @@ Ignore areas are polygons written as zones are: fractions of the frame when ever
 
 from __future__ import annotations
 
-import functools
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamseg.config.numbers import MAX_INT, shown
-from streamseg.config.scene import Point, check_polygon, in_fractions
+from streamseg.config.areas import PolygonArea, areas_from, check_areas
+from streamseg.config.numbers import int_in, is_number, shown
 from streamseg.errors import ConfigError
 
 MAX_DETECT_FPS = 1000.0
@@ -29,14 +27,8 @@ WIDTHS = (32, 1920)  # px the frame is downscaled to before motion is measured
 
 
 @dataclass(frozen=True)
-class IgnoreArea:
+class IgnoreArea(PolygonArea):
     """A part of the picture whose motion never counts (a tree in the wind, a clock overlay)."""
-
-    polygon: tuple[Point, ...]
-
-    @property
-    def in_fractions(self) -> bool:
-        return in_fractions(self.polygon)
 
 
 @dataclass(frozen=True)
@@ -133,17 +125,7 @@ def check_motion(m: MotionConfig, where: str) -> None:
     _min_area(m.min_area, f"{where}.min_area")
     _width(m.width, f"{where}.width")
     _learn(m.learn, f"{where}.learn")
-    _check(
-        isinstance(m.ignore, (tuple, list)) and len(m.ignore) <= MAX_IGNORE,
-        f"{where}.ignore: at most {MAX_IGNORE} areas",
-    )
-    for i, area in enumerate(m.ignore):
-        _check(isinstance(area, IgnoreArea), f"{where}.ignore[{i}] must be an IgnoreArea, got {shown(area)}")
-        try:
-            fault = _polygon_fault(area.polygon)
-        except TypeError:  # lists, from Python code: not hashable, checked each time
-            fault = _polygon_fault.__wrapped__(area.polygon)
-        _check(fault is None, f"{where}.ignore[{i}].polygon{fault}")
+    check_areas(m.ignore, f"{where}.ignore", IgnoreArea, MAX_IGNORE, f"at most {MAX_IGNORE} areas")
 
 
 def _motion(raw: Any, where: str) -> MotionConfig | None:
@@ -165,12 +147,12 @@ def _motion(raw: Any, where: str) -> MotionConfig | None:
         min_area=_min_area(raw.get("min_area", base.min_area), f"{where}.min_area"),
         width=_width(raw.get("width", base.width), f"{where}.width"),
         learn=_learn(raw.get("learn", base.learn), f"{where}.learn"),
-        ignore=_ignore(raw.get("ignore"), f"{where}.ignore"),
+        ignore=areas_from(raw.get("ignore"), f"{where}.ignore", IgnoreArea, MAX_IGNORE),
     )
 
 
 def _fps(raw: Any, where: str) -> float:
-    _check(_is_number(raw), f"{where} must be a number of frames per second, got {shown(raw)}")
+    _check(is_number(raw), f"{where} must be a number of frames per second, got {shown(raw)}")
     _check(raw > 0, f"{where} must be > 0 (leave it out to infer every frame), got {raw:g}")
     _check(
         raw <= MAX_DETECT_FPS, f"{where} must be at most {MAX_DETECT_FPS:g} frames per second, got {raw:g}"
@@ -184,49 +166,23 @@ def _enabled(raw: Any, where: str) -> bool:
 
 
 def _threshold(raw: Any, where: str) -> int:
-    low, high = THRESHOLDS
-    ok = isinstance(raw, int) and not isinstance(raw, bool) and low <= raw <= high
-    _check(ok, f"{where} must be an integer {low}..{high} (grey levels), got {shown(raw)}")
-    return int(raw)
+    return int_in(raw, where, *THRESHOLDS, "grey levels")
 
 
 def _min_area(raw: Any, where: str) -> float:
-    ok = _is_number(raw) and 0 < raw <= 1
+    ok = is_number(raw) and 0 < raw <= 1
     _check(ok, f"{where} must be a share of the frame in (0, 1], e.g. 0.002, got {shown(raw)}")
     return float(raw)
 
 
 def _width(raw: Any, where: str) -> int:
-    low, high = WIDTHS
-    ok = isinstance(raw, int) and not isinstance(raw, bool) and low <= raw <= high
-    _check(ok, f"{where} must be an integer {low}..{high} (pixels), got {shown(raw)}")
-    return int(raw)
+    return int_in(raw, where, *WIDTHS, "pixels")
 
 
 def _learn(raw: Any, where: str) -> float:
-    ok = _is_number(raw) and 0 < raw <= 1
+    ok = is_number(raw) and 0 < raw <= 1
     _check(ok, f"{where} must be in (0, 1] (the background's learning rate per frame), got {shown(raw)}")
     return float(raw)
-
-
-def _ignore(raw: Any, where: str) -> tuple[IgnoreArea, ...]:
-    if raw is None:
-        return ()
-    _check(isinstance(raw, (list, tuple)), f"{where} must be a list of areas ({{polygon: [[x, y], ...]}})")
-    _check(len(raw) <= MAX_IGNORE, f"{where}: at most {MAX_IGNORE} areas, got {len(raw)}")
-    areas = []
-    for i, item in enumerate(raw):
-        at = f"{where}[{i}]"
-        _check(isinstance(item, dict), f"{at} must be a mapping with a polygon ({{polygon: [[x, y], ...]}})")
-        _unknown(item, ("polygon",), at)
-        _check("polygon" in item, f"{at}.polygon is missing (an area is {{polygon: [[x, y], ...]}})")
-        areas.append(IgnoreArea(check_polygon(item["polygon"], f"{at}.polygon")))
-    return tuple(areas)
-
-
-def _is_number(raw: Any) -> bool:
-    ok = isinstance(raw, (int, float)) and not isinstance(raw, bool)
-    return ok and (not isinstance(raw, int) or abs(raw) <= MAX_INT) and math.isfinite(raw)
 
 
 def _unknown(raw: dict[Any, Any], keys: tuple[str, ...], where: str) -> None:
@@ -234,17 +190,6 @@ def _unknown(raw: dict[Any, Any], keys: tuple[str, ...], where: str) -> None:
     _check(
         not unknown, f"{where}: unknown key {shown(unknown[0] if unknown else '')} (valid: {', '.join(keys)})"
     )
-
-
-@functools.lru_cache(maxsize=4096)
-def _polygon_fault(polygon: tuple[Point, ...]) -> str | None:
-    """What is wrong with a polygon, as the end of a message after its key; None: nothing. Cached: the
-    check is quadratic in points, and a run's config is validated again at each merge."""
-    try:
-        check_polygon(polygon, "")
-    except ConfigError as exc:
-        return str(exc)
-    return None
 
 
 def _check(ok: bool, message: str) -> None:

@@ -28,6 +28,19 @@ def finite(value: Any, where: str) -> float:
     return float(value)
 
 
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is what ``finite`` takes, without raising (for checks with messages of their own)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return ok and (not isinstance(value, int) or abs(value) <= MAX_INT) and math.isfinite(value)
+
+
+def int_in(value: Any, where: str, low: int, high: int, unit: str) -> int:
+    """``value`` when it is an int (never a bool) in ``low..high``; ``unit`` names what it counts."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"{where} must be an integer {low}..{high} ({unit}), got {shown(value)}")
+    return value
+
+
 def bounded_int(value: Any, where: str) -> int:
     """``value`` when it is an int of at most 18 digits (never a bool)."""
     if not isinstance(value, int) or isinstance(value, bool) or abs(value) > MAX_INT:

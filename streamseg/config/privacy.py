@@ -10,14 +10,12 @@ model is loaded: ``check_privacy_classes`` is for then.
 from __future__ import annotations
 
 import difflib
-import functools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from streamseg.config.numbers import MAX_INT, shown
-from streamseg.config.scene import Point, check_polygon, in_fractions
+from streamseg.config.areas import PolygonArea, areas_from, check_areas
+from streamseg.config.numbers import int_in, is_number, shown
 from streamseg.errors import ConfigError
 
 STYLES = ("blur", "pixelate", "fill")
@@ -26,19 +24,12 @@ MAX_AREAS = 32  # areas per section (the run's, and each source's own)
 MIN_GAP_S = 0.05
 MAX_GAP_S = 3600.0
 KEYS = ("areas", "grow", "max_gap", "objects", "style")
-AREA_KEYS = ("polygon",)
 SHOWN_CLASSES = 10  # a model's classes named in an unknown-class error before "... (80)"
 
 
 @dataclass(frozen=True)
-class PrivacyArea:
+class PrivacyArea(PolygonArea):
     """A part of the picture hidden whatever is in it (a neighbour's window, a screen)."""
-
-    polygon: tuple[Point, ...]
-
-    @property
-    def in_fractions(self) -> bool:
-        return in_fractions(self.polygon)
 
 
 @dataclass(frozen=True)
@@ -88,7 +79,7 @@ def source_privacy_from(raw: Any, where: str) -> SourcePrivacy | None:
         style=_style(raw["style"], f"{where}.style") if "style" in raw else None,
         grow=_grow(raw["grow"], f"{where}.grow") if "grow" in raw else None,
         max_gap=_max_gap(raw["max_gap"], f"{where}.max_gap") if "max_gap" in raw else None,
-        areas=_areas(raw.get("areas"), f"{where}.areas"),
+        areas=areas_from(raw.get("areas"), f"{where}.areas", PrivacyArea, MAX_AREAS, " per section"),
     )
 
 
@@ -112,17 +103,8 @@ def check_privacy(p: PrivacyConfig, where: str) -> None:
     _style(p.style, f"{where}.style")
     _grow(p.grow, f"{where}.grow")
     _max_gap(p.max_gap, f"{where}.max_gap")
-    _check(
-        isinstance(p.areas, (tuple, list)) and len(p.areas) <= 2 * MAX_AREAS,
-        f"{where}.areas: at most {MAX_AREAS} areas per section ({2 * MAX_AREAS} with the run's)",
-    )
-    for i, area in enumerate(p.areas):
-        _check(isinstance(area, PrivacyArea), f"{where}.areas[{i}] must be a PrivacyArea, got {shown(area)}")
-        try:
-            fault = _polygon_fault(area.polygon)
-        except TypeError:  # lists, from Python code: not hashable, checked each time
-            fault = _polygon_fault.__wrapped__(area.polygon)
-        _check(fault is None, f"{where}.areas[{i}].polygon{fault}")
+    limit = f"at most {MAX_AREAS} areas per section ({2 * MAX_AREAS} with the run's)"
+    check_areas(p.areas, f"{where}.areas", PrivacyArea, 2 * MAX_AREAS, limit)
 
 
 def check_privacy_classes(privacy: PrivacyConfig, class_names: Sequence[str], where: str) -> None:
@@ -159,43 +141,13 @@ def _style(raw: Any, where: str) -> str:
 
 
 def _grow(raw: Any, where: str) -> int:
-    ok = isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= MAX_GROW
-    _check(ok, f"{where} must be an integer 0..{MAX_GROW} (pixels), got {shown(raw)}")
-    return int(raw)
+    return int_in(raw, where, 0, MAX_GROW, "pixels")
 
 
 def _max_gap(raw: Any, where: str) -> float:
-    ok = isinstance(raw, (int, float)) and not isinstance(raw, bool)
-    ok = ok and (not isinstance(raw, int) or abs(raw) <= MAX_INT) and math.isfinite(raw)
-    ok = ok and MIN_GAP_S <= raw <= MAX_GAP_S
+    ok = is_number(raw) and MIN_GAP_S <= raw <= MAX_GAP_S
     _check(ok, f"{where} must be {MIN_GAP_S:g}..{MAX_GAP_S:g} seconds, got {shown(raw)}")
     return float(raw)
-
-
-def _areas(raw: Any, where: str) -> tuple[PrivacyArea, ...]:
-    if raw is None:
-        return ()
-    _check(isinstance(raw, (list, tuple)), f"{where} must be a list of areas ({{polygon: [[x, y], ...]}})")
-    _check(len(raw) <= MAX_AREAS, f"{where}: at most {MAX_AREAS} areas per section, got {len(raw)}")
-    return tuple(_area(item, f"{where}[{i}]") for i, item in enumerate(raw))
-
-
-def _area(item: Any, where: str) -> PrivacyArea:
-    _check(isinstance(item, dict), f"{where} must be a mapping with a polygon ({{polygon: [[x, y], ...]}})")
-    unknown = sorted(str(k) for k in item if k not in AREA_KEYS)
-    _check(not unknown, f"{where}: unknown key {shown(unknown[0] if unknown else '')} (valid: polygon)")
-    _check("polygon" in item, f"{where}.polygon is missing (an area is {{polygon: [[x, y], ...]}})")
-    return PrivacyArea(check_polygon(item["polygon"], f"{where}.polygon"))
-
-
-@functools.lru_cache(maxsize=4096)
-def _polygon_fault(polygon: tuple[Point, ...]) -> str | None:
-    """What is wrong with a polygon, as the end of a message after its key; None: nothing."""
-    try:
-        check_polygon(polygon, "")
-    except ConfigError as exc:
-        return str(exc)
-    return None
 
 
 def _check(ok: bool, message: str) -> None:
