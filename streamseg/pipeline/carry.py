@@ -47,14 +47,22 @@ class Carrier:
     """The latest inferred result per source (``remember``, in frame order on the render thread), and
     carried results made from it (``carry``)."""
 
-    def __init__(self, velocities: Velocities | None = None) -> None:
+    def __init__(
+        self, velocities: Velocities | None = None, carries: Callable[[str], bool] | None = None
+    ) -> None:
+        """``carries(source)``: whether the source's frames may go without the network (None: all may);
+        only those sources' results are kept."""
         self._velocities = velocities
+        self._carries = carries
         self._latest: dict[str, _Latest] = {}
         self._lock = threading.Lock()
 
     def remember(self, result: SegResult) -> None:
         """Keep what a carried frame needs of ``result``: not its frame (on a GPU that would hold a ring
-        slot), and its masks on the host now (a device batch's outputs are reused by the next one)."""
+        slot), and its masks on the host now (a device batch's outputs are reused by the next one):
+        only for a source that may carry, so no other source's masks come down for it."""
+        if self._carries is not None and not self._carries(result.source):
+            return
         kept = _Latest(
             result.pts,
             result.frame.frame_hw,

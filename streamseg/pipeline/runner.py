@@ -131,7 +131,7 @@ class Pipeline(RuntimeSources):
         self._selection = FrameSelection(
             self._scene.has_live_tracks, self.telemetry.count_frame, self._rate_scale
         )
-        self._carrier = Carrier(self._scene.velocities)  # frames the network did not see carry results
+        self._carrier = Carrier(self._scene.velocities, self._selection.gated)  # for frames left out
         self._on_event = on_event
         self._live = live
         host = self._privacy.may_hide() or may_leave_out(self.config)  # drawn on the host, not the device

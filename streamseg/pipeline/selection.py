@@ -97,6 +97,10 @@ class FrameSelection:
         what = [f"{detect.fps:g} detections/s" if detect.fps else "", "motion first" if motion else ""]
         logger.info("source %s: %s", name, ", ".join(w for w in what if w))
 
+    def gated(self, name: str) -> bool:
+        """Whether some of ``name``'s frames may go without the network (it carries results)."""
+        return name in self._gates
+
     def motion(self, name: str) -> Motion | None:
         """The source's motion detector, for its capture thread (None: motion off)."""
         return self._motion.get(name)

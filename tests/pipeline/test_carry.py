@@ -68,3 +68,18 @@ def test_no_result_yet_or_a_new_frame_size_carries_nothing() -> None:
     assert len(carrier.carry(_frame(1.1, "carried", hw=(120, 200)))) == 0
     carrier.forget("cam")
     assert len(carrier.carry(_frame(1.2, "carried"))) == 0
+
+
+def test_a_source_that_never_carries_is_not_remembered_and_its_masks_stay_where_they_are() -> None:
+    """On a GPU a result's masks come down only when read: a source without a detect rate or motion
+    never has them read for carrying."""
+    latest = _latest()
+
+    def fetch() -> tuple[np.ndarray, ...]:
+        raise AssertionError("the masks were fetched")
+
+    deferred = InstanceMasks.deferred(latest.masks.origins, (H, W), fetch)
+    result = SegResult(latest.frame, latest.xyxy, latest.class_id, latest.score, deferred, latest.class_names)
+    carrier = Carrier(carries=lambda source: False)
+    carrier.remember(result)
+    assert len(carrier.carry(_frame(1.1, "carried"))) == 0
