@@ -6,6 +6,7 @@ string or too long, a zone name that shares a slug with another, and a number no
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -32,14 +33,21 @@ class Started:
         """Not asked for here."""
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[str, Started]]:
+@contextmanager
+def serving_sources() -> Iterator[tuple[str, Started]]:
+    """The routes served without a run: their URL, and what they start."""
     started = Started()
     server: DashboardServer = _server("127.0.0.1", None, ("cam",), control=started).start()
     try:
         yield f"http://127.0.0.1:{server.port}/api/sources", started
     finally:
         server.stop()
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[str, Started]]:
+    with serving_sources() as routes:
+        yield routes
 
 
 def post(url: str, body: Any) -> Reply:

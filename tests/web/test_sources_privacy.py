@@ -10,21 +10,15 @@ from typing import Any
 import pytest
 
 from streamseg.config import PrivacyArea, SourcePrivacy
-from streamseg.web.server import DashboardServer
-from tests.web.test_bodies_sources import Started, post
-from tests.web.test_server import _server
+from tests.web.test_bodies_sources import Started, post, serving_sources
 
 CAM = "rtsp://cam.lan/x"
 
 
 @pytest.fixture
 def routes() -> Iterator[tuple[str, Started]]:
-    started = Started()
-    server: DashboardServer = _server("127.0.0.1", None, ("cam",), control=started).start()
-    try:
-        yield f"http://127.0.0.1:{server.port}/api/sources", started
-    finally:
-        server.stop()
+    with serving_sources() as served:
+        yield served
 
 
 def test_a_source_with_its_privacy_section_is_started(routes: tuple[str, Started]) -> None:
