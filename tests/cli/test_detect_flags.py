@@ -4,8 +4,6 @@ is loaded: the run itself is replaced by one that keeps the config it is given."
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -17,22 +15,6 @@ from tests.cli.test_main import run_cli
 
 def config_of(*flags: str) -> Config:
     return config_from_args(build_parser().parse_args(["run", "a.mp4", *flags]))
-
-
-@pytest.fixture
-def ran(monkeypatch: pytest.MonkeyPatch) -> list[Config]:
-    """``streamseg.cli.run`` as ``cmd_run`` imports it, with a ``run_pipeline`` that only keeps the
-    config: ``main`` goes through flags, config and error reporting as a user's run does."""
-    configs: list[Config] = []
-
-    def run_pipeline(cfg: Config, quiet: bool = False) -> int:
-        configs.append(cfg)
-        return 0
-
-    stub = types.ModuleType("streamseg.cli.run")
-    stub.run_pipeline = run_pipeline  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "streamseg.cli.run", stub)
-    return configs
 
 
 def test_help_teaches_the_detect_group() -> None:
