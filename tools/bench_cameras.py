@@ -84,9 +84,9 @@ from typing import Any
 # Module-level imports are the standard library and these modules only, whose own module-level imports
 # are the standard library: the worker modes import what they need.
 from tools import cameras_peer, cameras_server
-from tools.cameras_figures import Run, vid_stride
+from tools.cameras_figures import Run, Setup, vid_stride
 from tools.cameras_report import print_activity, print_runs
-from tools.cameras_run import Setup, run_side
+from tools.cameras_run import run_side
 from tools.cameras_streams import ACTIVITIES, activity_mounts, prepare_cycles, search_mount
 from tools.cameras_worker import streamseg_worker
 

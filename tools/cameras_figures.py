@@ -9,15 +9,31 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tools.cameras_streams import Mount
 
-if TYPE_CHECKING:
-    from tools.cameras_run import Setup
-
 HELD_SHARE = 0.95  # processed / needed frames, recorded / sent frames
 LATENCY_LIMIT_S = 1.0
+
+
+@dataclass
+class Setup:
+    """What every run shares: the model, the clocks, where to work, the peer's python."""
+
+    model: str
+    peer_model: str
+    imgsz: int
+    conf: float
+    detect_fps: float
+    engines_dir: str
+    warmup_s: float
+    window_s: float
+    start_timeout_s: float
+    peer_python: str | None
+    work: Path
+    extra: list[str]
+    keep: bool
 
 
 @dataclass

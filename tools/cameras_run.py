@@ -16,12 +16,11 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tools import cameras_peer, cameras_server
-from tools.cameras_figures import Run, analyse, vid_stride
+from tools.cameras_figures import Run, Setup, analyse, vid_stride
 from tools.cameras_streams import Mount
 
 if TYPE_CHECKING:
@@ -29,25 +28,6 @@ if TYPE_CHECKING:
 
 SERVER_FILE = Path(cameras_server.__file__).resolve()
 PEER_FILE = Path(cameras_peer.__file__).resolve()
-
-
-@dataclass
-class Setup:
-    """What every run shares: the model, the clocks, where to work, the peer's python."""
-
-    model: str
-    peer_model: str
-    imgsz: int
-    conf: float
-    detect_fps: float
-    engines_dir: str
-    warmup_s: float
-    window_s: float
-    start_timeout_s: float
-    peer_python: str | None
-    work: Path
-    extra: list[str]
-    keep: bool
 
 
 class ClipServer:
